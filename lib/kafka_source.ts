@@ -1,0 +1,310 @@
+/**
+ * The Kafka side of the pipeline: a kafkajs consumer group member with
+ * auto-commit off. Messages are handed to the pipeline one at a time; a
+ * handler that awaits (a full batch being written, a sink being retried)
+ * holds the consumer, so nothing more is fetched and memory stays bounded.
+ * Offsets are committed only when the pipeline says its batch was
+ * acknowledged by the sink.
+ *
+ * Also the stdin source used by `--dry-run`: one message per line.
+ *
+ * @module
+ */
+
+import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
+import type { KafkaConfig } from "./config.ts";
+import type { CommitOffset } from "./batcher.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** One message as the pipeline sees it. */
+export interface SourceMessage {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+  /** Offset, as a decimal string. */
+  offset: string;
+  /** The value; `null` for a tombstone. */
+  value: Uint8Array | null;
+}
+
+/** Handles one message; may return a promise to hold the source. */
+export type MessageHandler = (message: SourceMessage) => void | Promise<void>;
+
+/** Where messages come from. */
+export interface MessageSource {
+  /**
+   * Starts delivering messages to the handler.
+   *
+   * @param handler Called once per message, in order per partition.
+   * @returns Resolves once the source is running.
+   */
+  start(handler: MessageHandler): Promise<void>;
+  /** Resolves when a finite source (stdin) has delivered everything. */
+  readonly finished: Promise<void>;
+  /** Stops handing out messages and waits for the handler in flight. */
+  drain(): Promise<void>;
+  /**
+   * Commits offsets (the next offset to read per partition).
+   *
+   * @param offsets The offsets.
+   */
+  commit(offsets: CommitOffset[]): Promise<void>;
+  /** Keeps the group membership alive during a long write. */
+  heartbeat(): Promise<void>;
+  /** Leaves the group and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the kafkajs client options from sluice's Kafka configuration.
+ *
+ * @param config The Kafka configuration.
+ * @param log Where kafkajs's own log lines go.
+ * @returns kafkajs options.
+ */
+export function kafkaClientOptions(config: KafkaConfig, log: Logger): KafkaJsConfig {
+  const options: KafkaJsConfig = {
+    clientId: config.clientId,
+    brokers: config.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log: entry }) => {
+      const { message, ...fields } = entry;
+      const text = `Kafka client: ${message}`;
+      if (level <= logLevel.ERROR) log.limited(`kafka:${message}`, "error", text, fields);
+      else if (level <= logLevel.WARN) log.limited(`kafka:${message}`, "warn", text, fields);
+      else log.debug(text, fields);
+    },
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000 },
+  };
+  if (config.tls) {
+    options.ssl = {
+      rejectUnauthorized: config.tls.verify,
+      ca: config.tls.caFile ? [Deno.readTextFileSync(config.tls.caFile)] : undefined,
+      cert: config.tls.certFile ? Deno.readTextFileSync(config.tls.certFile) : undefined,
+      key: config.tls.keyFile ? Deno.readTextFileSync(config.tls.keyFile) : undefined,
+    };
+  }
+  if (config.sasl) {
+    options.sasl = {
+      mechanism: config.sasl.mechanism,
+      username: config.sasl.username,
+      password: config.sasl.password,
+    } as SASLOptions;
+  }
+  return options;
+}
+
+/** A kafkajs consumer group member. */
+export class KafkaSource implements MessageSource {
+  readonly #config: KafkaConfig;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #consumer;
+  #draining = false;
+  #inFlight: Promise<void> | undefined;
+  #heartbeat: (() => Promise<void>) | undefined;
+  #onCrash: (error: unknown) => void;
+  /** Never resolves: Kafka is not finite. */
+  readonly finished: Promise<void> = new Promise(() => {});
+
+  /**
+   * @param config Kafka settings.
+   * @param deps Logger, metrics, and what to do when the consumer dies for good.
+   */
+  constructor(
+    config: KafkaConfig,
+    deps: { log: Logger; metrics: Metrics; onCrash: (error: unknown) => void },
+  ) {
+    this.#config = config;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    this.#onCrash = deps.onCrash;
+    const kafka = new Kafka(kafkaClientOptions(config, deps.log));
+    this.#consumer = kafka.consumer({
+      groupId: config.groupId,
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval: Math.max(1000, Math.floor(config.sessionTimeoutMs / 10)),
+      // A long sink outage holds the handler; rebalances must wait for it.
+      rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs * 2),
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** @inheritdoc */
+  async start(handler: MessageHandler): Promise<void> {
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#log.info("Joined consumer group", {
+        group: this.#config.groupId,
+        assignment: event.payload.memberAssignment,
+      });
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      this.#log.error("Kafka consumer crashed", { error, restart });
+      if (!restart) this.#onCrash(error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: this.#config.topics,
+      fromBeginning: this.#config.fromBeginning,
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (this.#draining) return;
+        let release!: () => void;
+        this.#inFlight = new Promise((resolve) => (release = resolve));
+        this.#heartbeat = heartbeat;
+        let last: string | undefined;
+        try {
+          for (const message of batch.messages) {
+            if (this.#draining || !isRunning() || isStale()) break;
+            const pending = handler({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              value: message.value,
+            });
+            if (pending) await pending;
+            // Resolving moves kafkajs's fetch position only; nothing is
+            // committed until the pipeline's batch is acknowledged.
+            resolveOffset(message.offset);
+            last = message.offset;
+          }
+          if (last !== undefined) {
+            const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
+            this.#metrics.lag.set(
+              { topic: batch.topic, partition: String(batch.partition) },
+              Number(lag < 0n ? 0n : lag),
+            );
+          }
+        } finally {
+          this.#heartbeat = undefined;
+          this.#inFlight = undefined;
+          release();
+        }
+      },
+    });
+  }
+
+  /** @inheritdoc */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      this.#consumer.pause(this.#config.topics.map((topic) => ({ topic })));
+    } catch {
+      // Not running yet: nothing to pause.
+    }
+    while (this.#inFlight) await this.#inFlight;
+  }
+
+  /** @inheritdoc */
+  async commit(offsets: CommitOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.#consumer.commitOffsets(offsets);
+  }
+
+  /** @inheritdoc */
+  async heartbeat(): Promise<void> {
+    const beat = this.#heartbeat;
+    if (!beat) return;
+    try {
+      await beat();
+    } catch (error) {
+      this.#log.limited("heartbeat", "warn", "Cannot send heartbeat to the consumer group", {
+        error,
+      });
+    }
+  }
+
+  /** @inheritdoc */
+  async close(): Promise<void> {
+    await this.#consumer.disconnect();
+  }
+}
+
+/**
+ * Reads messages from standard input, one per line (`--dry-run`), as
+ * partition 0 of topic `stdin` with the line number as offset.
+ */
+export class StdinSource implements MessageSource {
+  readonly #input: ReadableStream<Uint8Array>;
+  #resolveFinished!: () => void;
+  #draining = false;
+  /** Resolves when the input is exhausted and every line was handled. */
+  readonly finished: Promise<void>;
+
+  /** @param input The stream to read; standard input by default. */
+  constructor(input: ReadableStream<Uint8Array> = Deno.stdin.readable) {
+    this.#input = input;
+    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
+  }
+
+  /** @inheritdoc */
+  start(handler: MessageHandler): Promise<void> {
+    const run = async () => {
+      let offset = 0;
+      const encoder = new TextEncoder();
+      const lines = this.#input.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines());
+      for await (const line of lines) {
+        if (this.#draining) break;
+        if (line.trim() === "") {
+          offset++;
+          continue;
+        }
+        const pending = handler({
+          topic: "stdin",
+          partition: 0,
+          offset: String(offset++),
+          value: encoder.encode(line),
+        });
+        if (pending) await pending;
+      }
+      this.#resolveFinished();
+    };
+    this.#running = run();
+    return Promise.resolve();
+  }
+
+  #running: Promise<void> | undefined;
+
+  /** @inheritdoc */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    await this.#running;
+  }
+
+  /** Nothing to commit on standard input. */
+  commit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to keep alive. */
+  heartbeat(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to close. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function splitLines(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const part of parts) controller.enqueue(part.endsWith("\r") ? part.slice(0, -1) : part);
+    },
+    flush(controller) {
+      if (rest !== "") controller.enqueue(rest);
+    },
+  });
+}

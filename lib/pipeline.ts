@@ -1,0 +1,437 @@
+/**
+ * The loop at the heart of sluice: fetch → decode → prepare → batch → write
+ * → commit.
+ *
+ * Delivery rules, all enforced here so every sink gets them:
+ * - offsets are committed only after the sink acknowledged the batch;
+ * - a failed write is retried with capped exponential backoff while the
+ *   source is held (nothing more is fetched, memory stays bounded);
+ * - rows the sink refuses are isolated by splitting the batch in halves, the
+ *   others are written, the refused ones counted and set aside;
+ * - a message that cannot be decoded, or a record that cannot be converted,
+ *   is counted and set aside without costing its neighbours;
+ * - on stop: no more fetching, the last batch is written and committed.
+ *
+ * @module
+ */
+
+import type { Batch, FlushReason } from "./batcher.ts";
+import { Batcher } from "./batcher.ts";
+import type { DeadLetters } from "./dead_letter.ts";
+import type { Decoder } from "./decode/mod.ts";
+import type { MessageSource, SourceMessage } from "./kafka_source.ts";
+import type { Logger } from "./log.ts";
+import type { Health, Metrics } from "./metrics.ts";
+import { backoffDelay, type BackoffOptions, sleep } from "./retry.ts";
+import type { BatchLimits } from "../sinks/registry_types.ts";
+import {
+  type PreparedRow,
+  type RecordOrigin,
+  type Rejection,
+  type Sink,
+  SinkWriteError,
+} from "../sinks/sink.ts";
+
+/** Everything a pipeline is built from. */
+export interface PipelineOptions {
+  /** The sink to write to (already connected). */
+  sink: Sink;
+  /** Turns message values into records. */
+  decoder: Decoder;
+  /** Batch caps. */
+  batch: BatchLimits;
+  /** Backoff between write attempts. */
+  retry: BackoffOptions;
+  /** Metrics to update. */
+  metrics: Metrics;
+  /** Logger. */
+  log: Logger;
+  /** Where rejected records are kept, if anywhere. */
+  deadLetters?: DeadLetters;
+  /** How long `stop()` may spend on the last batch. @default 30000 */
+  shutdownTimeoutMs?: number;
+  /** `/healthz` fails when work waits this long without progress. @default 120000 */
+  stallTimeoutMs?: number;
+  /** Milliseconds clock, injected by tests. */
+  clock?: () => number;
+  /** How often the age trigger is checked, in milliseconds. @default min(1000, maxAge/4) */
+  tickMs?: number;
+}
+
+/** Running totals, for `--dry-run`'s summary and tests. */
+export interface PipelineStats {
+  /** Messages consumed. */
+  messages: number;
+  /** Records decoded. */
+  records: number;
+  /** Rows acknowledged by the sink. */
+  written: number;
+  /** Records set aside, by reason. */
+  rejected: Record<string, number>;
+  /** Records skipped on purpose (markers). */
+  skipped: number;
+  /** Batches written. */
+  batches: number;
+  /** Failed write attempts that were retried. */
+  retries: number;
+}
+
+/** Thrown inside the write loop when a stop's deadline passed with rows unwritten. */
+class ShutdownDeadline extends Error {
+  constructor() {
+    super("Cannot finish writing: the shutdown timeout passed");
+    this.name = "ShutdownDeadline";
+  }
+}
+
+/** What `stop()` achieved. */
+export interface StopResult {
+  /** Whether every consumed record was written (or set aside) and committed. */
+  clean: boolean;
+  /** Rows left unwritten (their offsets were not committed). */
+  unwritten: number;
+}
+
+/** Runs one source into one sink. */
+export class Pipeline {
+  readonly #source: MessageSource;
+  readonly #opts: PipelineOptions;
+  readonly #sink: Sink;
+  readonly #batcher: Batcher;
+  readonly #clock: () => number;
+  readonly #sinkName: string;
+  #inFlight: Promise<void> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #stopping = false;
+  #deadline = Infinity;
+  readonly #abort = new AbortController();
+  #lastProgress: number;
+  #failingSince: number | undefined;
+  /** Rows of batches given up on at shutdown (never committed). */
+  #abandonedRows = 0;
+  /** Running totals. */
+  readonly stats: PipelineStats = {
+    messages: 0,
+    records: 0,
+    written: 0,
+    rejected: {},
+    skipped: 0,
+    batches: 0,
+    retries: 0,
+  };
+
+  /**
+   * @param source Where messages come from.
+   * @param options What the pipeline is built from.
+   */
+  constructor(source: MessageSource, options: PipelineOptions) {
+    this.#source = source;
+    this.#opts = options;
+    this.#sink = options.sink;
+    this.#sinkName = options.sink.name;
+    this.#clock = options.clock ?? Date.now;
+    this.#batcher = new Batcher(options.batch, this.#clock);
+    this.#lastProgress = this.#clock();
+    options.metrics.sinkUp.set({ sink: this.#sinkName }, 1);
+  }
+
+  /**
+   * Starts consuming; the age trigger runs on a timer.
+   *
+   * @returns Resolves once the source runs.
+   */
+  async start(): Promise<void> {
+    const tick = this.#opts.tickMs ?? Math.max(10, Math.min(1000, this.#opts.batch.maxAgeMs / 4));
+    this.#timer = setInterval(() => void this.tick(), tick);
+    await this.#source.start((message) => this.handle(message));
+  }
+
+  /**
+   * Flushes when the batch is due by age; called by the timer, and by tests.
+   *
+   * @returns Resolves when any flush it started is done.
+   */
+  async tick(): Promise<void> {
+    if (this.#inFlight || this.#stopping || !this.#batcher.isDue()) return;
+    try {
+      await this.#flush("age");
+    } catch {
+      // Only a stop's deadline ends a flush early; stop() reports it.
+    }
+  }
+
+  /**
+   * Handles one message: decode, prepare, batch; waits when a flush is due.
+   *
+   * @param message The message.
+   * @returns A promise only when the source must wait.
+   */
+  handle(message: SourceMessage): void | Promise<void> {
+    return this.#handle(message);
+  }
+
+  async #handle(message: SourceMessage): Promise<void> {
+    const { metrics, decoder } = this.#opts;
+    this.stats.messages++;
+    metrics.messages.inc({ topic: message.topic });
+    const decoded = decoder(message.value);
+    for (const error of decoded.errors) {
+      this.#setAside(
+        {
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset,
+          index: error.index,
+        },
+        { reason: "decode", error: error.error },
+        message.value,
+      );
+    }
+    if (decoded.skipped > 0) {
+      this.stats.skipped += decoded.skipped;
+      metrics.skipped.inc({ reason: "marker" }, decoded.skipped);
+    }
+    if (decoded.records.length > 0) {
+      this.stats.records += decoded.records.length;
+      metrics.received.inc({ topic: message.topic }, decoded.records.length);
+      metrics.samples.inc(decoded.records.length);
+    }
+    for (const { index, record } of decoded.records) {
+      const origin: RecordOrigin = {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        index,
+      };
+      const prepared = this.#sink.prepare(record, origin);
+      if (!prepared.ok) {
+        this.#setAside(origin, prepared.rejection, record);
+        continue;
+      }
+      if (this.#batcher.wouldOverflow(prepared.bytes)) await this.#flush("bytes");
+      const due = this.#batcher.add({ row: prepared.row, bytes: prepared.bytes, origin });
+      if (due) await this.#flush(due);
+    }
+    this.#batcher.markConsumed(message.topic, message.partition, message.offset);
+  }
+
+  /**
+   * Stops: no more fetching, the last batch written and committed.
+   *
+   * @returns Whether everything consumed was written and committed.
+   */
+  async stop(): Promise<StopResult> {
+    if (this.#stopping) return { clean: false, unwritten: this.#batcher.size };
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    const timeout = this.#opts.shutdownTimeoutMs ?? 30_000;
+    this.#deadline = this.#clock() + timeout;
+    const deadlineTimer = setTimeout(() => this.#abort.abort(), timeout);
+    try {
+      await this.#source.drain();
+      while (this.#inFlight) await this.#inFlight.catch(() => {});
+      if (!this.#batcher.empty) await this.#flush("shutdown");
+      return { clean: true, unwritten: 0 };
+    } catch (error) {
+      const unwritten = this.#batcher.size + this.#abandonedRows;
+      this.#opts.log.error(
+        "Stopped without writing every record; their offsets are not committed",
+        {
+          error,
+          unwritten,
+        },
+      );
+      return { clean: false, unwritten };
+    } finally {
+      clearTimeout(deadlineTimer);
+      await this.#source.close().catch((error) =>
+        this.#opts.log.warn("Cannot close the source", { error })
+      );
+    }
+  }
+
+  /**
+   * Waits until a finite source (stdin) is exhausted.
+   *
+   * @returns Resolves when every message was handled.
+   */
+  finished(): Promise<void> {
+    return this.#source.finished;
+  }
+
+  /**
+   * Whether the pipeline makes progress, for `/healthz`.
+   *
+   * @returns The health and its details.
+   */
+  health(): Health {
+    const now = this.#clock();
+    const stall = this.#opts.stallTimeoutMs ?? 120_000;
+    const pendingSince = this.#batcher.startedAt;
+    const waiting = pendingSince !== undefined || this.#inFlight !== undefined;
+    const stalledFor = waiting
+      ? now - Math.max(this.#lastProgress, pendingSince ?? this.#lastProgress)
+      : 0;
+    const ok = stalledFor < stall;
+    return {
+      ok,
+      detail: {
+        sink: this.#sinkName,
+        sink_failing_for_seconds: this.#failingSince === undefined
+          ? 0
+          : (now - this.#failingSince) / 1000,
+        pending_rows: this.#batcher.size,
+        seconds_since_progress: (now - this.#lastProgress) / 1000,
+        stopping: this.#stopping,
+      },
+    };
+  }
+
+  async #flush(reason: FlushReason): Promise<void> {
+    while (this.#inFlight) await this.#inFlight.catch(() => {});
+    if (this.#batcher.empty) return;
+    const batch = this.#batcher.take();
+    const done = this.#writeBatch(batch, reason);
+    this.#inFlight = done;
+    try {
+      await done;
+    } catch (error) {
+      this.#abandonedRows += batch.rows.length;
+      throw error;
+    } finally {
+      this.#inFlight = undefined;
+    }
+  }
+
+  async #writeBatch(batch: Batch, reason: FlushReason): Promise<void> {
+    const { metrics, log } = this.#opts;
+    const started = this.#clock();
+    if (batch.rows.length > 0) {
+      const before = this.stats.written;
+      await this.#deliver(batch.rows);
+      const seconds = (this.#clock() - started) / 1000;
+      metrics.batchDuration.observe({ sink: this.#sinkName }, seconds);
+      metrics.batchRows.observe({ sink: this.#sinkName }, batch.rows.length);
+      metrics.batches.inc({ sink: this.#sinkName, outcome: "written" });
+      metrics.lastWrite.set({ sink: this.#sinkName }, Date.now() / 1000);
+      this.stats.batches++;
+      log.debug("Wrote batch", {
+        sink: this.#sinkName,
+        reason,
+        rows: batch.rows.length,
+        written: this.stats.written - before,
+        bytes: batch.bytes,
+        seconds,
+      });
+    } else {
+      metrics.batches.inc({ sink: this.#sinkName, outcome: "empty" });
+    }
+    try {
+      await this.#source.commit(batch.offsets);
+      metrics.commits.inc({ outcome: "ok" });
+    } catch (error) {
+      // The rows are written; a lost commit means they are read (and written) again, not lost.
+      metrics.commits.inc({ outcome: "failed" });
+      log.warn("Cannot commit offsets; the records will be read again after a restart", { error });
+    }
+    this.#lastProgress = this.#clock();
+  }
+
+  /** Writes rows until acknowledged, retrying and splitting as the sink's errors say. */
+  async #deliver(rows: readonly PreparedRow[]): Promise<void> {
+    const { metrics, log, retry } = this.#opts;
+    let pending = rows;
+    let attempt = 0;
+    while (pending.length > 0) {
+      let error: SinkWriteError;
+      try {
+        const result = await this.#sink.write(pending);
+        this.#markUp();
+        for (const { index, rejection } of result.rejected) {
+          const row = pending[index];
+          if (row) this.#setAside(row.origin, rejection, row.row);
+        }
+        const written = pending.length - result.rejected.length - result.retry.length;
+        this.stats.written += written;
+        metrics.written.inc({ sink: this.#sinkName }, written);
+        if (result.retry.length === 0) return;
+        pending = result.retry.flatMap((i) => pending[i] ?? []);
+        error = new SinkWriteError(`Sink asked to send ${pending.length} rows again`, {
+          action: "retry",
+          errorType: "partial",
+        });
+      } catch (caught) {
+        error = caught instanceof SinkWriteError
+          ? caught
+          : new SinkWriteError(`Cannot write to ${this.#sinkName}: ${String(caught)}`, {
+            action: "retry",
+            errorType: "unknown",
+            cause: caught,
+          });
+      }
+      if (error.action === "split") {
+        metrics.splits.inc({ sink: this.#sinkName });
+        if (pending.length === 1) {
+          const row = pending[0]!;
+          this.#setAside(row.origin, { reason: "server", error: error.message }, row.row);
+          return;
+        }
+        const middle = Math.ceil(pending.length / 2);
+        await this.#deliver(pending.slice(0, middle));
+        await this.#deliver(pending.slice(middle));
+        return;
+      }
+      attempt++;
+      this.stats.retries++;
+      metrics.retries.inc({ sink: this.#sinkName, error_type: error.errorType });
+      metrics.sinkUp.set({ sink: this.#sinkName }, 0);
+      this.#failingSince ??= this.#clock();
+      if (this.#abort.signal.aborted || this.#clock() >= this.#deadline) {
+        throw new ShutdownDeadline();
+      }
+      const delay = backoffDelay(attempt, retry);
+      log.limited(`retry:${this.#sinkName}`, "warn", "Cannot write batch, retrying", {
+        sink: this.#sinkName,
+        rows: pending.length,
+        attempt,
+        retry_in_seconds: delay / 1000,
+        error,
+      });
+      await this.#waitWithHeartbeats(delay);
+    }
+  }
+
+  /** Sleeps in slices, keeping the consumer group membership alive. */
+  async #waitWithHeartbeats(ms: number): Promise<void> {
+    for (let left = ms; left > 0 && !this.#abort.signal.aborted; left -= 2000) {
+      await this.#source.heartbeat();
+      await sleep(Math.min(left, 2000), this.#abort.signal);
+    }
+  }
+
+  #markUp(): void {
+    if (this.#failingSince !== undefined) {
+      this.#opts.log.info("Sink is writing again", {
+        sink: this.#sinkName,
+        after_seconds: (this.#clock() - this.#failingSince) / 1000,
+      });
+      this.#failingSince = undefined;
+    }
+    this.#opts.metrics.sinkUp.set({ sink: this.#sinkName }, 1);
+  }
+
+  #setAside(origin: RecordOrigin, rejection: Rejection, data: unknown): void {
+    const { metrics, log, deadLetters } = this.#opts;
+    this.stats.rejected[rejection.reason] = (this.stats.rejected[rejection.reason] ?? 0) + 1;
+    metrics.rejected.inc({ sink: this.#sinkName, reason: rejection.reason });
+    log.limited(`reject:${rejection.reason}`, "warn", "Record set aside", {
+      reason: rejection.reason,
+      error: rejection.error,
+      topic: origin.topic,
+      partition: origin.partition,
+      offset: origin.offset,
+      index: origin.index,
+    });
+    deadLetters?.add(origin, rejection, data);
+  }
+}

@@ -1,0 +1,589 @@
+#!/usr/bin/env bash
+# Local test services for sluice: a single-node Apache Kafka broker (KRaft,
+# jars from Maven Central, no distribution tarball needed) and a ClickHouse
+# test instance (Debian package, own config and data dir). Loopback only.
+#
+# Usage: scripts/services.sh start|stop|status|install|env [kafka|clickhouse]...
+#   No service named means all of them.
+#   start    install what is missing, start in the background, wait until
+#            ready, then print on stdout the variables a client needs
+#   stop     stop what this script started (pid file), kill -9 after a timeout
+#   status   one line per service; exit 3 if one is not running
+#   install  install what is missing (apt-get, Maven), start nothing
+#   env      print the client variables only
+#
+# Settings (environment):
+#   SLUICE_SERVICES_DIR             state: data, logs, pid files, jars (<repo>/.services)
+#   SLUICE_KAFKA_VERSION            3.9.1 (4.x works too)
+#   SLUICE_KAFKA_PORT               19092
+#   SLUICE_KAFKA_CONTROLLER_PORT    19093
+#   SLUICE_KAFKA_PARTITIONS         3 (num.partitions of auto-created topics)
+#   SLUICE_KAFKA_HEAP_OPTS          -Xms256m -Xmx768m
+#   SLUICE_CLICKHOUSE_HTTP_PORT     18123
+#   SLUICE_CLICKHOUSE_TCP_PORT      19000
+#   SLUICE_SERVICES_TIMEOUT         90 (seconds to wait for a start)
+#   SLUICE_SERVICES_STOP_TIMEOUT    30 (seconds before kill -9)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(dirname "$SCRIPT_DIR")
+SERVICES_DIR=${SLUICE_SERVICES_DIR:-$REPO_DIR/.services}
+
+HOST=127.0.0.1
+KAFKA_VERSION=${SLUICE_KAFKA_VERSION:-3.9.1}
+KAFKA_PORT=${SLUICE_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_PARTITIONS=${SLUICE_KAFKA_PARTITIONS:-3}
+KAFKA_HEAP_OPTS=${SLUICE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
+CH_TCP_PORT=${SLUICE_CLICKHOUSE_TCP_PORT:-19000}
+START_TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-90}
+STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
+
+ALL_SERVICES=(kafka clickhouse)
+APT_UPDATED=0
+declare -A T0=() # start time of each service, see cmd_start
+
+# ---------------------------------------------------------------- helpers
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+  log "services.sh: $*"
+  exit 1
+}
+
+# Microseconds since the epoch; EPOCHREALTIME uses the locale's decimal mark.
+now_us() {
+  local t=${EPOCHREALTIME/[.,]/}
+  printf '%s' "$t"
+}
+
+# Seconds since $1 (from now_us), one decimal: "7.2".
+elapsed_since() {
+  local d=$(($(now_us) - $1))
+  printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10))
+}
+
+# apt-get and friends need root; use sudo when not root (CI runners often are).
+as_root() {
+  if [[ $EUID -eq 0 ]]; then
+    "$@"
+  else
+    sudo "$@"
+  fi
+}
+
+# Installs Debian packages; a fresh machine may have no package lists yet,
+# so on failure update them once and retry.
+apt_install() {
+  log "Installing $* with apt-get ..."
+  if as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "$@" >&2; then
+    return 0
+  fi
+  if [[ $APT_UPDATED -eq 0 ]]; then
+    APT_UPDATED=1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update >&2
+    as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y --no-install-recommends "$@" >&2 && return 0
+  fi
+  die "apt-get install $* failed"
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1 (loopback
+# answers or refuses at once, so no timeout is needed).
+port_open() {
+  (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+}
+
+# Pid of whatever listens on port $1, if ss can tell (empty otherwise).
+port_pid() {
+  command -v ss >/dev/null || return 0
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+svc_dir() { printf '%s/%s' "$SERVICES_DIR" "$1"; }
+pid_file() { printf '%s/%s.pid' "$(svc_dir "$1")" "$1"; }
+
+# What the command line of our process of service $1 contains; guards
+# against killing an unrelated process that reused a stale pid.
+pid_marker() {
+  case $1 in
+    kafka) printf 'kafka.Kafka' ;;
+    clickhouse) printf 'clickhouse' ;;
+  esac
+}
+
+# Prints the pid of the running process this script started for service $1;
+# fails (and drops a stale pid file) when there is none.
+our_pid() {
+  local file pid
+  file=$(pid_file "$1")
+  [[ -s $file ]] || return 1
+  pid=$(<"$file")
+  if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$(pid_marker "$1")"; then
+    printf '%s' "$pid"
+    return 0
+  fi
+  rm -f "$file"
+  return 1
+}
+
+# Runs "$@" detached (own session, so it outlives this shell and a closed
+# terminal), stdout/stderr to $2 (truncated: it only holds what the process
+# says before its own log is set up), pid written to $1 by the child itself
+# (setsid may fork, so $! would not always be the server's pid). Fd 9 (the
+# lock of main) is closed so the server does not hold the lock forever.
+spawn() {
+  local pidfile=$1 logfile=$2
+  shift 2
+  rm -f "$pidfile"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+    </dev/null >"$logfile" 2>&1 9>&- &
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.1
+  done
+  die "could not start $1"
+}
+
+# Fills the @NAME@ placeholders of template $1 from the NAME=value pairs that
+# follow and writes the result to stdout (pure bash: values may hold any
+# character, e.g. | or & in paths).
+render() {
+  local text pair
+  text=$(<"$1")
+  shift
+  for pair in "$@"; do
+    text=${text//@${pair%%=*}@/${pair#*=}}
+  done
+  printf '%s\n' "$text"
+}
+
+# ------------------------------------------------------------------ kafka
+
+kafka_major() { printf '%s' "${KAFKA_VERSION%%.*}"; }
+kafka_lib_dir() { printf '%s/kafka/lib/%s' "$SERVICES_DIR" "$KAFKA_VERSION"; }
+# Data is kept per version: a log dir formatted by a newer Kafka (newer
+# metadata.version) cannot be opened by an older one.
+kafka_data_dir() { printf '%s/kafka/data/%s' "$SERVICES_DIR" "$KAFKA_VERSION"; }
+kafka_log_dir() { printf '%s/kafka/logs' "$SERVICES_DIR"; }
+
+kafka_install() {
+  command -v java >/dev/null || apt_install default-jre-headless
+  command -v kcat >/dev/null || apt_install kcat
+  local lib
+  lib=$(kafka_lib_dir)
+  # .complete is written last, so an interrupted download is redone.
+  [[ -f $lib/.complete ]] && return 0
+  command -v mvn >/dev/null || apt_install maven
+
+  # Kafka 3.x logs with log4j 1 (reload4j), 4.x with log4j2: see pom.xml.
+  local profile=kafka3
+  [[ $(kafka_major) -ge 4 ]] && profile=kafka4
+  local tmp=$lib.tmp mvn_log
+  mvn_log=$(kafka_log_dir)/mvn-$KAFKA_VERSION.log
+  mkdir -p "$(kafka_log_dir)"
+  rm -rf "$tmp"
+  log "Downloading Kafka $KAFKA_VERSION jars with Maven ..."
+  local t0
+  t0=$(now_us)
+  if ! mvn -B -q -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" \
+    -P "$profile" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+    # Maven colours its output even with -B; strip that for the terminal.
+    tail -n 30 "$mvn_log" | sed 's/\x1b\[[0-9;]*m//g' >&2
+    die "could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (does that version exist? mvn dependency:get -Dartifact=org.apache.kafka:kafka_2.13:$KAFKA_VERSION)"
+  fi
+  rm -rf "$lib"
+  mv "$tmp" "$lib"
+  touch "$lib/.complete"
+  log "Kafka $KAFKA_VERSION jars in $lib ($(find "$lib" -name '*.jar' | wc -l) jars, $(elapsed_since "$t0") s)"
+}
+
+# JVM options shared by the broker and the storage tool.
+kafka_java_opts() {
+  local logs
+  logs=$(kafka_log_dir)
+  # Word splitting of the heap options is wanted ("-Xms256m -Xmx768m").
+  # shellcheck disable=SC2086
+  printf '%s\n' $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    -Djava.awt.headless=true "-Dkafka.logs.dir=$logs"
+  if [[ $(kafka_major) -ge 4 ]]; then
+    printf '%s\n' "-Dlog4j2.configurationFile=$SCRIPT_DIR/kafka/log4j2.xml"
+  else
+    printf '%s\n' "-Dlog4j.configuration=file:$SCRIPT_DIR/kafka/log4j.properties"
+  fi
+  printf '%s\n' -cp "$(kafka_lib_dir)/*"
+}
+
+kafka_config_file() { printf '%s/kafka/server.properties' "$SERVICES_DIR"; }
+
+kafka_write_config() {
+  local data
+  data=$(kafka_data_dir)
+  mkdir -p "$data" "$(kafka_log_dir)"
+  render "$SCRIPT_DIR/kafka/server.properties.tmpl" \
+    "PORT=$KAFKA_PORT" "CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
+    "DATA_DIR=$data" "PARTITIONS=$KAFKA_PARTITIONS" >"$(kafka_config_file)"
+}
+
+# KRaft log dirs must be formatted with a cluster id once, before the first
+# start; later starts reuse them (and keep the topics).
+kafka_format() {
+  local data opts id out
+  data=$(kafka_data_dir)
+  [[ -f $data/meta.properties ]] && return 0
+  mapfile -t opts < <(kafka_java_opts)
+  out=$(kafka_log_dir)/format.log
+  id=$(java "${opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$out" | tail -n1)
+  [[ -n $id ]] || {
+    cat "$out" >&2
+    die "kafka.tools.StorageTool random-uuid failed"
+  }
+  log "Formatting Kafka storage $data (cluster id $id) ..."
+  java "${opts[@]}" kafka.tools.StorageTool format -t "$id" \
+    -c "$(kafka_config_file)" >>"$out" 2>&1 || {
+    tail -n 20 "$out" >&2
+    die "kafka.tools.StorageTool format failed"
+  }
+}
+
+# Ready means the broker answers a metadata request and lists itself. The
+# port check first: kcat retries a refused connection until its -m timeout,
+# which would slow down the polling of the other services.
+kafka_ready() {
+  port_open "$KAFKA_PORT" &&
+    kcat -b "$HOST:$KAFKA_PORT" -L -m 2 2>/dev/null | grep -q "broker 1 at"
+}
+
+# Logs older than the pid file are from an earlier run: not shown.
+kafka_log_tail() {
+  local f
+  for f in "$(kafka_log_dir)/kafka.out" "$(kafka_log_dir)/server.log"; do
+    [[ -s $f && ! $f -ot $(pid_file kafka) ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+# Starts the broker unless it already runs; returns 0 when it was launched or
+# found, the caller then waits for it to be ready.
+kafka_launch() {
+  local pid running_version
+  if pid=$(our_pid kafka); then
+    running_version=$(cat "$(svc_dir kafka)/kafka.version" 2>/dev/null || true)
+    if [[ -n $running_version && $running_version != "$KAFKA_VERSION" ]]; then
+      die "kafka $running_version is running (pid $pid); run 'scripts/services.sh stop kafka' first to switch to $KAFKA_VERSION"
+    fi
+    log "kafka ${running_version:-$KAFKA_VERSION} already running on $HOST:$KAFKA_PORT (pid $pid), reusing it"
+    return 0
+  fi
+  if port_open "$KAFKA_PORT"; then
+    log "Port $HOST:$KAFKA_PORT already answers (pid ${pid:-$(port_pid "$KAFKA_PORT")}, not started by services.sh): reusing it as kafka"
+    return 0
+  fi
+  port_open "$KAFKA_CONTROLLER_PORT" &&
+    die "controller port $HOST:$KAFKA_CONTROLLER_PORT is taken by pid $(port_pid "$KAFKA_CONTROLLER_PORT"); set SLUICE_KAFKA_CONTROLLER_PORT"
+
+  kafka_install
+  kafka_write_config
+  kafka_format
+  log "Starting kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) ..."
+  local opts
+  mapfile -t opts < <(kafka_java_opts)
+  printf '%s\n' "$KAFKA_VERSION" >"$(svc_dir kafka)/kafka.version"
+  # cwd is the state dir: a JVM crash file (hs_err_pid*.log) lands there.
+  (cd "$(svc_dir kafka)" &&
+    spawn "$(pid_file kafka)" "$(kafka_log_dir)/kafka.out" \
+      java "${opts[@]}" kafka.Kafka "$(kafka_config_file)")
+}
+
+# ------------------------------------------------------------- clickhouse
+
+ch_dir() { svc_dir clickhouse; }
+
+# Debian installs the server in /usr/sbin, which is not on every PATH; the
+# upstream packages have a single `clickhouse` binary.
+ch_server_cmd() {
+  if command -v clickhouse-server >/dev/null; then
+    command -v clickhouse-server
+  elif [[ -x /usr/sbin/clickhouse-server ]]; then
+    printf '/usr/sbin/clickhouse-server'
+  elif command -v clickhouse >/dev/null; then
+    printf '%s server' "$(command -v clickhouse)"
+  else
+    return 1
+  fi
+}
+
+# 18.16's server has no --version; its client does.
+ch_version() {
+  clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*[0-9]' | head -n1 || true
+}
+
+ch_install() {
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  if ch_server_cmd >/dev/null && command -v clickhouse-client >/dev/null; then
+    return 0
+  fi
+  apt_install clickhouse-server clickhouse-client
+  ch_server_cmd >/dev/null || die "clickhouse-server not found after install"
+}
+
+ch_ready() {
+  [[ $(curl -s --max-time 2 "http://$HOST:$CH_HTTP_PORT/ping" 2>/dev/null) == "Ok." ]]
+}
+
+ch_log_tail() {
+  local f
+  for f in "$(ch_dir)/logs/stdout.log" "$(ch_dir)/logs/clickhouse-server.err.log"; do
+    [[ -s $f && ! $f -ot $(pid_file clickhouse) ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+ch_write_config() {
+  local dir data
+  dir=$(ch_dir)
+  data=$dir/data
+  mkdir -p "$data/tmp" "$data/user_files" "$data/format_schemas" "$dir/logs"
+  render "$SCRIPT_DIR/clickhouse/config.xml.tmpl" \
+    "HTTP_PORT=$CH_HTTP_PORT" "TCP_PORT=$CH_TCP_PORT" \
+    "DATA_DIR=$data" "LOG_DIR=$dir/logs" >"$dir/config.xml"
+  cp "$SCRIPT_DIR/clickhouse/users.xml" "$dir/users.xml"
+}
+
+ch_launch() {
+  local pid
+  if pid=$(our_pid clickhouse); then
+    log "clickhouse already running on $HOST:$CH_HTTP_PORT (pid $pid), reusing it"
+    return 0
+  fi
+  if ch_ready; then
+    log "ClickHouse already answers on $HOST:$CH_HTTP_PORT (pid $(port_pid "$CH_HTTP_PORT"), not started by services.sh): reusing it"
+    return 0
+  fi
+  local port
+  for port in "$CH_HTTP_PORT" "$CH_TCP_PORT"; do
+    port_open "$port" &&
+      die "port $HOST:$port is taken by pid $(port_pid "$port") (not ClickHouse); set SLUICE_CLICKHOUSE_HTTP_PORT / SLUICE_CLICKHOUSE_TCP_PORT"
+  done
+
+  ch_install
+  ch_write_config
+  local server_cmd
+  read -r -a server_cmd <<<"$(ch_server_cmd)"
+  log "Starting clickhouse $(ch_version) on $HOST:$CH_HTTP_PORT (http), $HOST:$CH_TCP_PORT (tcp) ..."
+  # cwd is the state dir: the server writes preprocessed configs next to it.
+  (cd "$(ch_dir)" &&
+    spawn "$(pid_file clickhouse)" "$(ch_dir)/logs/stdout.log" \
+      "${server_cmd[@]}" --config-file="$(ch_dir)/config.xml")
+}
+
+# ---------------------------------------------------------------- commands
+
+# Waits until every service named is ready, polling them side by side so
+# each one's time is its own; on timeout or early exit prints the tail of
+# its logs and fails. T0[svc] holds each start time (now_us).
+wait_ready() {
+  local svc deadline pid file
+  local -a pending=("$@")
+  local -A pids=()
+  deadline=$(($(now_us) + START_TIMEOUT * 1000000))
+  # The raw pid file, not our_pid: a process that already died must still
+  # be seen as ours, to report its exit at once instead of timing out.
+  for svc in "$@"; do
+    file=$(pid_file "$svc")
+    pids[$svc]=$(cat "$file" 2>/dev/null || true)
+  done
+  while ((${#pending[@]} > 0)); do
+    local -a still=()
+    for svc in "${pending[@]}"; do
+      pid=${pids[$svc]}
+      if "${svc/clickhouse/ch}_ready"; then
+        log "$svc ready in $(elapsed_since "${T0[$svc]}") s"
+        continue
+      fi
+      if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+        "${svc/clickhouse/ch}_log_tail"
+        die "$svc (pid $pid) exited during startup"
+      fi
+      if (($(now_us) > deadline)); then
+        "${svc/clickhouse/ch}_log_tail"
+        die "$svc not ready after ${START_TIMEOUT} s (pid ${pid:-?})"
+      fi
+      still+=("$svc")
+    done
+    pending=("${still[@]}")
+    ((${#pending[@]} == 0)) || sleep 0.2
+  done
+}
+
+print_env() {
+  local svc
+  for svc in "$@"; do
+    case $svc in
+      kafka)
+        printf 'KAFKA_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
+        printf 'SLUICE_KAFKA_PORT=%s\n' "$KAFKA_PORT"
+        ;;
+      clickhouse)
+        printf 'CLICKHOUSE_HOST=%s\n' "$HOST"
+        printf 'CLICKHOUSE_PORT=%s\n' "$CH_HTTP_PORT"
+        printf 'CLICKHOUSE_URL=http://%s:%s\n' "$HOST" "$CH_HTTP_PORT"
+        printf 'SLUICE_CLICKHOUSE_HTTP_PORT=%s\n' "$CH_HTTP_PORT"
+        printf 'SLUICE_CLICKHOUSE_TCP_PORT=%s\n' "$CH_TCP_PORT"
+        ;;
+    esac
+  done
+}
+
+cmd_install() {
+  local svc
+  for svc in "$@"; do
+    case $svc in
+      kafka) kafka_install ;;
+      clickhouse) ch_install ;;
+    esac
+  done
+  log "installed: $*"
+}
+
+cmd_start() {
+  local svc
+  mkdir -p "$SERVICES_DIR"
+  # Launch everything first, then wait: the services boot side by side.
+  # Each time counts from the launch of that service (install included).
+  for svc in "$@"; do
+    T0[$svc]=$(now_us)
+    case $svc in
+      kafka) kafka_launch ;;
+      clickhouse) ch_launch ;;
+    esac
+  done
+  wait_ready "$@"
+  print_env "$@"
+}
+
+# Sends SIGTERM to service $1 if this script started it (Kafka shuts down
+# cleanly, ClickHouse finishes running queries) and prints its pid; prints
+# nothing when there is nothing of ours to stop.
+stop_signal() {
+  local svc=$1 pid port
+  if ! pid=$(our_pid "$svc"); then
+    port=$KAFKA_PORT
+    [[ $svc == clickhouse ]] && port=$CH_HTTP_PORT
+    if port_open "$port"; then
+      log "$svc on $HOST:$port was not started by services.sh (pid $(port_pid "$port")); leaving it running"
+    else
+      log "$svc is not running"
+    fi
+    return 0
+  fi
+  log "Stopping $svc (pid $pid) ..."
+  kill -TERM "$pid" 2>/dev/null || true
+  printf '%s' "$pid"
+}
+
+# Waits for pid $2 of service $1 to exit; kill -9 after STOP_TIMEOUT.
+stop_wait() {
+  local svc=$1 pid=$2 t0=$3 i
+  for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$svc still running after ${STOP_TIMEOUT} s: kill -9"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$(pid_file "$svc")"
+  log "$svc stopped in $(elapsed_since "$t0") s"
+}
+
+# Signals every service first, then waits: they shut down side by side.
+cmd_stop() {
+  local svc t0
+  local -A pids=()
+  t0=$(now_us)
+  for svc in "$@"; do pids[$svc]=$(stop_signal "$svc"); done
+  for svc in "$@"; do
+    [[ -n ${pids[$svc]} ]] && stop_wait "$svc" "${pids[$svc]}" "$t0"
+  done
+  return 0
+}
+
+# One line per service on stdout; exit 3 (as LSB status does) when one is
+# not running, so `services.sh status kafka && ...` works.
+cmd_status() {
+  local svc pid state where extra rc=0 port
+  for svc in "$@"; do
+    extra=""
+    case $svc in
+      kafka)
+        port=$KAFKA_PORT
+        where="$HOST:$KAFKA_PORT"
+        ;;
+      clickhouse)
+        port=$CH_HTTP_PORT
+        where="http $HOST:$CH_HTTP_PORT tcp $HOST:$CH_TCP_PORT"
+        ;;
+    esac
+    if pid=$(our_pid "$svc"); then
+      state=running
+      [[ $svc == kafka ]] && extra=" version $(cat "$(svc_dir kafka)/kafka.version" 2>/dev/null || echo '?')"
+      port_open "$port" || state="running (port not answering yet)"
+    elif port_open "$port"; then
+      state=running
+      pid=$(port_pid "$port")
+      extra=" (not started by services.sh)"
+    else
+      state=stopped
+      pid=""
+      rc=3
+    fi
+    printf '%-10s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
+  done
+  return "$rc"
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+  exit "${1:-2}"
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage
+  local action=$1 svc
+  shift
+  local services=("$@")
+  [[ ${#services[@]} -gt 0 ]] || services=("${ALL_SERVICES[@]}")
+  for svc in "${services[@]}"; do
+    [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${ALL_SERVICES[*]})"
+  done
+  # One start/stop/install at a time per services dir: parallel test runs
+  # calling start together must not launch a second broker.
+  if [[ $action == @(start|stop|install) ]] && command -v flock >/dev/null; then
+    mkdir -p "$SERVICES_DIR"
+    exec 9>"$SERVICES_DIR/.lock"
+    flock -w $((START_TIMEOUT + STOP_TIMEOUT + 600)) 9 || die "could not lock $SERVICES_DIR/.lock"
+  fi
+  case $action in
+    start) cmd_start "${services[@]}" ;;
+    stop) cmd_stop "${services[@]}" ;;
+    status) cmd_status "${services[@]}" ;;
+    install) cmd_install "${services[@]}" ;;
+    env) print_env "${services[@]}" ;;
+    -h | --help | help) usage 0 ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,339 @@
+/**
+ * The ClickHouse sink: pmacct flow records inserted in batches into a
+ * MergeTree table over the HTTP interface (`INSERT INTO `db`.`table` FORMAT
+ * JSONEachRow`, default port 8123, 8443 with TLS), with
+ * `@clickhouse/client`. A drop-in replacement for the ClickHouse side of
+ * pmacct-kafka-clickhouse.
+ *
+ * Reading order: `config.ts` (variables), `schema.ts` (types and DDL),
+ * `convert.ts` (records to rows), `client.ts` (client options, error
+ * classification), then the class below doing the I/O.
+ *
+ * On ClickHouse >= 22.2 a created table remembers the last
+ * {@link DEDUPLICATION_WINDOW} inserts and each insert carries an
+ * `insert_deduplication_token` made from its first and last Kafka origins,
+ * so an insert that landed but whose answer was lost is not duplicated
+ * when the pipeline sends it again.
+ *
+ * @module
+ */
+
+import { type ClickHouseClient, type ClickHouseSettings, createClient } from "@clickhouse/client";
+import { errorText, type Logger } from "../../lib/log.ts";
+import type { TimeReader } from "../../lib/time.ts";
+import type { SinkDeps, SinkModule } from "../registry_types.ts";
+import {
+  allWritten,
+  type InputRecord,
+  type PreparedRow,
+  type PrepareResult,
+  type RecordOrigin,
+  type Sink,
+  SinkWriteError,
+  type WriteResult,
+} from "../sink.ts";
+import { classifyClickHouseError, clientOptions, deduplicationToken } from "./client.ts";
+import {
+  CLICKHOUSE_VARIABLES,
+  type ClickHouseConfig,
+  describeClickHouseConfig,
+  isClickHouseConfigured,
+  parseClickHouseConfig,
+} from "./config.ts";
+import { type ClickHouseRow, compileRowConverter } from "./convert.ts";
+import {
+  createDatabaseSql,
+  createTableSql,
+  DEDUPLICATION_SINCE,
+  DEDUPLICATION_WINDOW,
+  parseServerVersion,
+  quoteIdentifier,
+  quoteString,
+  renderType,
+  sameType,
+  typeFamilies,
+  usesLowCardinality,
+  versionAtLeast,
+} from "./schema.ts";
+
+export type { ClickHouseConfig } from "./config.ts";
+export type { ClickHouseRow } from "./convert.ts";
+
+/** A column as `system.columns` describes it. */
+interface TableColumn {
+  name: string;
+  type: string;
+  default_kind: string;
+}
+
+/** Writes prepared rows into one ClickHouse table. */
+export class ClickHouseSink implements Sink<ClickHouseRow> {
+  /** Registry name and `sink` metric label. */
+  readonly name = "clickhouse";
+  readonly #config: ClickHouseConfig;
+  readonly #log: Logger;
+  readonly #convert: (record: InputRecord) => PrepareResult<ClickHouseRow>;
+  readonly #table: string;
+  #client: ClickHouseClient | undefined;
+  #version = "";
+  #deduplicate = false;
+
+  /**
+   * @param config The resolved configuration.
+   * @param deps The time reader (zone of pmacct's local timestamps) and the logger.
+   */
+  constructor(config: ClickHouseConfig, deps: { time: TimeReader; log: Logger }) {
+    this.#config = config;
+    this.#log = deps.log;
+    this.#convert = compileRowConverter(config.columns, {
+      time: deps.time,
+      timestampTemplate: config.timestampTemplate,
+    });
+    this.#table = `${quoteIdentifier(config.database)}.${quoteIdentifier(config.table)}`;
+  }
+
+  /** The server version read by {@link connect}, e.g. `18.16.1`; empty before. */
+  get serverVersion(): string {
+    return this.#version;
+  }
+
+  /** Whether inserts carry a deduplication token (server >= 22.2). */
+  get deduplicates(): boolean {
+    return this.#deduplicate;
+  }
+
+  /**
+   * Reads the server version, checks that it knows every schema type,
+   * creates the database and table when configured to, and checks that the
+   * table has every schema column.
+   *
+   * @throws {Error} When the server cannot be reached, lacks a type, or the table does not fit the schema.
+   */
+  async connect(): Promise<void> {
+    const config = this.#config;
+    const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
+    await this.close();
+    this.#client = createClient(clientOptions(config, this.#log, caCert));
+    let versionText: string;
+    try {
+      versionText = (await this.#select<{ v: string }>("SELECT version() AS v"))[0]?.v ?? "";
+    } catch (error) {
+      throw new Error(
+        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${oneLine(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    this.#version = versionText;
+    const version = parseServerVersion(versionText);
+    this.#deduplicate = versionAtLeast(version, DEDUPLICATION_SINCE);
+    await this.#checkTypesExist();
+
+    if (config.createTable) await this.#command(createDatabaseSql(config.database));
+    let columns = await this.#tableColumns();
+    if (columns.length === 0) {
+      if (!config.createTable) {
+        throw new Error(
+          `Cannot use ClickHouse table ${this.#table}: it does not exist and "CLICKHOUSE_CREATE_TABLE" is NO`,
+        );
+      }
+      // LowCardinality was experimental before 19.x (18.16 refuses it without this setting).
+      const settings = usesLowCardinality(config.columns) && !versionAtLeast(version, [20])
+        ? { allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings
+        : undefined;
+      await this.#command(
+        createTableSql({
+          database: config.database,
+          table: config.table,
+          columns: config.columns,
+          orderBy: config.orderBy,
+          partitionBy: config.partitionBy,
+          deduplication: this.#deduplicate,
+        }),
+        settings,
+      );
+      this.#log.info("Created ClickHouse table", {
+        table: `${config.database}.${config.table}`,
+        deduplication_window: this.#deduplicate ? DEDUPLICATION_WINDOW : 0,
+      });
+      columns = await this.#tableColumns();
+    }
+    this.#compareColumns(columns);
+    this.#log.info("Connected to ClickHouse", {
+      url: config.url,
+      version: versionText,
+      table: `${config.database}.${config.table}`,
+      columns: config.columns.length,
+      deduplication: this.#deduplicate,
+    });
+  }
+
+  /**
+   * Converts one pmacct record into a row holding only schema columns.
+   *
+   * @param record The decoded record.
+   * @param _origin Where it came from (not needed to convert).
+   * @returns The row and the size of its JSON line, or a `convert` rejection.
+   */
+  prepare(record: InputRecord, _origin: RecordOrigin): PrepareResult<ClickHouseRow> {
+    return this.#convert(record);
+  }
+
+  /**
+   * Encodes rows as the `JSONEachRow` lines the insert sends.
+   *
+   * @param rows The rows.
+   * @returns One JSON object per line.
+   */
+  encode(rows: readonly PreparedRow<ClickHouseRow>[]): string[] {
+    return rows.map((r) => JSON.stringify(r.row));
+  }
+
+  /**
+   * Inserts all rows in one `INSERT ... FORMAT JSONEachRow`.
+   *
+   * @param rows The rows, in order.
+   * @returns Everything written (ClickHouse accepts or refuses a whole insert).
+   * @throws {SinkWriteError} With `split` for data errors, `retry` for everything else.
+   */
+  async write(rows: readonly PreparedRow<ClickHouseRow>[]): Promise<WriteResult> {
+    if (rows.length === 0) return allWritten();
+    const client = this.#requireClient();
+    const settings: ClickHouseSettings = {};
+    if (this.#deduplicate) settings.insert_deduplication_token = deduplicationToken(rows);
+    try {
+      await client.insert({
+        table: this.#table,
+        values: rows.map((r) => r.row),
+        format: "JSONEachRow",
+        clickhouse_settings: settings,
+      });
+    } catch (error) {
+      const kind = classifyClickHouseError(error);
+      throw new SinkWriteError(
+        `Cannot insert ${rows.length} row${
+          rows.length === 1 ? "" : "s"
+        } into ClickHouse table ${this.#table}: ${oneLine(error)}`,
+        { ...kind, cause: error },
+      );
+    }
+    return allWritten();
+  }
+
+  /**
+   * Pings the server (`/ping`).
+   *
+   * @returns `true` when it answers.
+   */
+  async healthcheck(): Promise<boolean> {
+    if (this.#client === undefined) return false;
+    try {
+      return (await this.#client.ping()).success;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Closes the client's connections. */
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.close();
+  }
+
+  #requireClient(): ClickHouseClient {
+    if (this.#client === undefined) {
+      throw new Error("Cannot use the ClickHouse sink: connect() was not called");
+    }
+    return this.#client;
+  }
+
+  async #select<T>(query: string): Promise<T[]> {
+    const result = await this.#requireClient().query({ query, format: "JSONEachRow" });
+    return await result.json<T>();
+  }
+
+  async #command(query: string, settings?: ClickHouseSettings): Promise<void> {
+    try {
+      await this.#requireClient().command({ query, clickhouse_settings: settings });
+    } catch (error) {
+      throw new Error(`Cannot run on ClickHouse ${this.#version}: ${query}: ${oneLine(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async #checkTypesExist(): Promise<void> {
+    const families = await this.#select<{ name: string; case_insensitive: number | string }>(
+      "SELECT name, case_insensitive FROM system.data_type_families",
+    );
+    const exact = new Set(families.map((f) => f.name));
+    const folded = new Set(
+      families.filter((f) => Number(f.case_insensitive) === 1).map((f) => f.name.toLowerCase()),
+    );
+    for (const column of this.#config.columns) {
+      for (const family of typeFamilies(column.type)) {
+        if (exact.has(family) || folded.has(family.toLowerCase())) continue;
+        throw new Error(
+          `Cannot use ClickHouse ${this.#version} at ${this.#config.url}: column "${column.name}" has type ` +
+            `${renderType(column.type)}, and this server has no type ${family} ` +
+            `(see system.data_type_families); change "CLICKHOUSE_DATA_SCHEMA" or upgrade the server`,
+        );
+      }
+    }
+  }
+
+  async #tableColumns(): Promise<TableColumn[]> {
+    return await this.#select<TableColumn>(
+      `SELECT name, type, default_kind FROM system.columns WHERE database = ${
+        quoteString(this.#config.database)
+      } AND table = ${quoteString(this.#config.table)}`,
+    );
+  }
+
+  #compareColumns(columns: readonly TableColumn[]): void {
+    const byName = new Map(columns.map((c) => [c.name, c]));
+    for (const column of this.#config.columns) {
+      const found = byName.get(column.name);
+      if (found === undefined) {
+        throw new Error(
+          `Cannot use ClickHouse table ${this.#table}: it has no column "${column.name}" ` +
+            `that "CLICKHOUSE_DATA_SCHEMA" declares as ${column.typeText}`,
+        );
+      }
+      if (found.default_kind === "MATERIALIZED" || found.default_kind === "ALIAS") {
+        throw new Error(
+          `Cannot use ClickHouse table ${this.#table}: column "${column.name}" is ${found.default_kind} ` +
+            `and cannot be inserted into; remove it from "CLICKHOUSE_DATA_SCHEMA"`,
+        );
+      }
+      if (!sameType(column.type, found.type)) {
+        this.#log.warn("ClickHouse column type differs from CLICKHOUSE_DATA_SCHEMA", {
+          table: `${this.#config.database}.${this.#config.table}`,
+          column: column.name,
+          table_type: found.type,
+          schema_type: column.typeText,
+        });
+      }
+    }
+  }
+}
+
+function oneLine(error: unknown): string {
+  return errorText(error).replace(/\s+/g, " ").trim();
+}
+
+/** The ClickHouse backend as the sink registry knows it. */
+export const clickhouseSink: SinkModule<ClickHouseConfig> = {
+  name: "clickhouse",
+  title: "ClickHouse (HTTP, JSONEachRow into a MergeTree table)",
+  variables: CLICKHOUSE_VARIABLES,
+  consumerGroupDefault: "kafka2clickhouse",
+  isConfigured: isClickHouseConfigured,
+  parseConfig: parseClickHouseConfig,
+  describe: describeClickHouseConfig,
+  create(config: ClickHouseConfig, deps: SinkDeps): Sink {
+    return new ClickHouseSink(config, deps);
+  },
+};

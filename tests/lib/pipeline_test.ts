@@ -1,0 +1,222 @@
+/**
+ * Unit tests of the delivery rules with an in-memory source and sink; the
+ * same rules are tested end to end against real Kafka and ClickHouse in
+ * tests/integration/.
+ */
+import type { CommitOffset } from "../../lib/batcher.ts";
+import { decodePmacct } from "../../lib/decode/pmacct.ts";
+import type { MessageHandler, MessageSource, SourceMessage } from "../../lib/kafka_source.ts";
+import { Logger } from "../../lib/log.ts";
+import { Metrics } from "../../lib/metrics.ts";
+import { Pipeline } from "../../lib/pipeline.ts";
+import type { BatchLimits } from "../../sinks/registry_types.ts";
+import {
+  allWritten,
+  type InputRecord,
+  type PreparedRow,
+  type Sink,
+  SinkWriteError,
+  type WriteResult,
+} from "../../sinks/sink.ts";
+import { assert, assertEquals } from "../_assert.ts";
+
+class MemorySource implements MessageSource {
+  commits: CommitOffset[][] = [];
+  heartbeats = 0;
+  closed = false;
+  #handler: MessageHandler | undefined;
+  finished: Promise<void> = Promise.resolve();
+  start(handler: MessageHandler): Promise<void> {
+    this.#handler = handler;
+    return Promise.resolve();
+  }
+  async push(messages: SourceMessage[]): Promise<void> {
+    for (const m of messages) await this.#handler!(m);
+  }
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+  commit(offsets: CommitOffset[]): Promise<void> {
+    this.commits.push(offsets);
+    return Promise.resolve();
+  }
+  heartbeat(): Promise<void> {
+    this.heartbeats++;
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+/** Writes rows to an array; fails `failures` times first; refuses rows whose `n` is in `bad`. */
+class MemorySink implements Sink<InputRecord> {
+  readonly name = "memory";
+  rows: InputRecord[] = [];
+  writes = 0;
+  failures = 0;
+  bad = new Set<number>();
+  connect = () => Promise.resolve();
+  prepare(record: InputRecord) {
+    if (record["n"] === "unconvertible") {
+      return { ok: false as const, rejection: { reason: "convert", error: "n is not a number" } };
+    }
+    return { ok: true as const, row: record, bytes: 10 };
+  }
+  encode(rows: readonly PreparedRow<InputRecord>[]) {
+    return rows.map((r) => JSON.stringify(r.row));
+  }
+  write(rows: readonly PreparedRow<InputRecord>[]): Promise<WriteResult> {
+    this.writes++;
+    if (this.failures > 0) {
+      this.failures--;
+      return Promise.reject(
+        new SinkWriteError("Cannot connect", { action: "retry", errorType: "network" }),
+      );
+    }
+    if (rows.some((r) => this.bad.has(r.row["n"] as number))) {
+      return Promise.reject(
+        new SinkWriteError("Code: 117. bad data", { action: "split", errorType: "code_117" }),
+      );
+    }
+    this.rows.push(...rows.map((r) => r.row));
+    return Promise.resolve(allWritten());
+  }
+  healthcheck = () => Promise.resolve(true);
+  close = () => Promise.resolve();
+}
+
+function setup(batch: Partial<BatchLimits> = {}, clock?: () => number) {
+  const source = new MemorySource();
+  const sink = new MemorySink();
+  const pipeline = new Pipeline(source, {
+    sink,
+    decoder: decodePmacct,
+    batch: { maxRows: 4, maxBytes: 1e9, maxAgeMs: 60_000, ...batch },
+    retry: { initialMs: 1, maxMs: 5 },
+    metrics: new Metrics(),
+    log: new Logger({ write: () => {} }),
+    clock,
+    tickMs: 60_000,
+    shutdownTimeoutMs: 200,
+  });
+  return { source, sink, pipeline };
+}
+
+function messages(values: string[], partition = 0, first = 0): SourceMessage[] {
+  return values.map((v, i) => ({
+    topic: "flows",
+    partition,
+    offset: String(first + i),
+    value: new TextEncoder().encode(v),
+  }));
+}
+
+const good = (n: number) => JSON.stringify({ n });
+
+Deno.test("Pipeline commits a batch's offsets only after the sink acknowledged it", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 4 });
+  await pipeline.start();
+  await source.push(messages([good(0), good(1), good(2)]));
+  assertEquals(sink.rows.length, 0);
+  assertEquals(source.commits, []);
+  await source.push(messages([good(3), good(4)], 0, 3));
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3]);
+  // Message 3 filled the batch before it was marked consumed: offset 3 is committed, not 4.
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4]);
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "5" }]);
+  assert(source.closed);
+});
+
+Deno.test("Pipeline retries a failing sink with the source held, and loses nothing", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  sink.failures = 5;
+  await pipeline.start();
+  await source.push(messages([good(0), good(1), good(2)]));
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1]);
+  assertEquals(sink.writes, 6);
+  assertEquals(pipeline.stats.retries, 5);
+  assert(source.heartbeats >= 5, "the group membership is kept alive while retrying");
+  await pipeline.stop();
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2]);
+});
+
+Deno.test("Pipeline splits a refused batch, writes the good rows and sets the bad one aside", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 10 });
+  sink.bad = new Set([6]);
+  await pipeline.start();
+  await source.push(messages([...Array(10).keys()].map(good)));
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4, 5, 7, 8, 9]);
+  assertEquals(pipeline.stats.rejected, { server: 1 });
+  assertEquals(pipeline.stats.written, 9);
+  await pipeline.stop();
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "10" }]);
+});
+
+Deno.test("Pipeline sets aside a poison message and an unconvertible record without losing neighbours", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 100 });
+  await pipeline.start();
+  await source.push(messages([good(0), "{not json", good(2), '{"n": "unconvertible"}', good(4)]));
+  await pipeline.stop();
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 2, 4]);
+  assertEquals(pipeline.stats.rejected, { decode: 1, convert: 1 });
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "5" }]);
+});
+
+Deno.test("Pipeline flushes by age on an idle topic", async () => {
+  let now = 0;
+  const { source, sink, pipeline } = setup({ maxRows: 100, maxAgeMs: 1000 }, () => now);
+  await pipeline.start();
+  await source.push(messages([good(0)]));
+  await pipeline.tick();
+  assertEquals(sink.rows.length, 0);
+  now = 1000;
+  await pipeline.tick();
+  assertEquals(sink.rows.length, 1);
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "1" }]]);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline commits offsets of messages that produced no rows", async () => {
+  let now = 0;
+  const { source, sink, pipeline } = setup({ maxRows: 100, maxAgeMs: 1000 }, () => now);
+  await pipeline.start();
+  await source.push(messages(['{"event_type": "purge_init"}', '{"event_type": "purge_close"}']));
+  now = 1000;
+  await pipeline.tick();
+  assertEquals(sink.writes, 0);
+  assertEquals(pipeline.stats.skipped, 2);
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "2" }]]);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline stop gives up after the shutdown timeout without committing", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 100 });
+  sink.failures = Infinity;
+  await pipeline.start();
+  await source.push(messages([good(0), good(1)]));
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: false, unwritten: 2 });
+  assertEquals(source.commits, []);
+  assertEquals(sink.rows, []);
+});
+
+Deno.test("Pipeline health turns bad when rows wait longer than the stall timeout", async () => {
+  let now = 0;
+  const { source, sink, pipeline } = setup({ maxRows: 1 }, () => now);
+  sink.failures = Infinity;
+  await pipeline.start();
+  assertEquals(pipeline.health().ok, true);
+  const pending = source.push(messages([good(0)]));
+  now = 200_000;
+  await new Promise((r) => setTimeout(r, 20));
+  assertEquals(pipeline.health().ok, false);
+  sink.failures = 0;
+  await pending;
+  assertEquals(pipeline.health().ok, true);
+  await pipeline.stop();
+});

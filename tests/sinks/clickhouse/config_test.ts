@@ -1,0 +1,215 @@
+import { Logger } from "../../../lib/log.ts";
+import { VarReader } from "../../../lib/variables.ts";
+import { clientOptions } from "../../../sinks/clickhouse/client.ts";
+import {
+  CLICKHOUSE_VARIABLES,
+  type ClickHouseConfig,
+  resolveServerAddress,
+} from "../../../sinks/clickhouse/config.ts";
+import { clickhouseSink } from "../../../sinks/clickhouse/mod.ts";
+import type { BatchLimits } from "../../../sinks/registry_types.ts";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
+
+function parse(env: Record<string, string>): {
+  config: ClickHouseConfig;
+  batch: BatchLimits;
+  problems: VarReader["problems"];
+} {
+  const reader = new VarReader(
+    { CLICKHOUSE_DATA_SCHEMA: "a:String", ...env },
+    CLICKHOUSE_VARIABLES,
+  );
+  const { config, batch } = clickhouseSink.parseConfig(reader);
+  return { config, batch, problems: reader.problems };
+}
+
+Deno.test("parseConfig() applies the original script's defaults", () => {
+  const { config, batch, problems } = parse({ CLICKHOUSE_HOST: "127.0.0.1" });
+  assertEquals(problems, []);
+  assertEquals(batch, { maxRows: 1000, maxBytes: 10485760, maxAgeMs: 10000 });
+  assertStrictEquals(config.url, "http://127.0.0.1:8123");
+  assertStrictEquals(config.database, "pmacct");
+  assertStrictEquals(config.table, "sflowstat");
+  assertStrictEquals(config.username, "default");
+  assertStrictEquals(config.password, "");
+  assertStrictEquals(config.createTable, true);
+  assertStrictEquals(config.orderBy, "");
+  assertStrictEquals(config.partitionBy, "");
+  assertStrictEquals(config.secure, false);
+  assertStrictEquals(config.tlsVerify, true);
+  assertStrictEquals(config.requestTimeoutMs, 30000);
+  assertStrictEquals(config.compression, true);
+  assertStrictEquals(config.timestampTemplate, undefined);
+});
+
+Deno.test("parseConfig() reads batch limits, decimal seconds and a non-default template", () => {
+  const { config, batch, problems } = parse({
+    CLICKHOUSE_HOST: "ch",
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "50",
+    CLICKHOUSE_MAX_BYTES_PER_SEND: "4096",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "0.5",
+    CLICKHOUSE_CREATE_TABLE: "no",
+    TIMESTAMP_TEMPLATE: "%d/%m/%Y %H:%M:%S",
+  });
+  assertEquals(problems, []);
+  assertEquals(batch, { maxRows: 50, maxBytes: 4096, maxAgeMs: 500 });
+  assertStrictEquals(config.createTable, false);
+  assertStrictEquals(config.timestampTemplate, "%d/%m/%Y %H:%M:%S");
+});
+
+Deno.test("parseConfig() reports every invalid value at once", () => {
+  const { problems } = parse({
+    CLICKHOUSE_DATA_SCHEMA: "",
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "0",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "0",
+    CLICKHOUSE_REQUEST_TIMEOUT: "-1",
+    CLICKHOUSE_SECURE: "maybe",
+  });
+  assertEquals(problems, [
+    { name: "CLICKHOUSE_HOST", value: undefined, message: "is required and not set" },
+    {
+      name: "CLICKHOUSE_SECURE",
+      value: "maybe",
+      message: "must be YES or NO (also true/false, 1/0, on/off)",
+    },
+    { name: "CLICKHOUSE_DATA_SCHEMA", value: undefined, message: "is required and not set" },
+    { name: "CLICKHOUSE_MAX_SAMPLES_PER_SEND", value: "0", message: "must be an integer >= 1" },
+    { name: "CLICKHOUSE_MAX_TIME_TO_SEND", value: "0", message: "must be a number of seconds > 0" },
+    { name: "CLICKHOUSE_REQUEST_TIMEOUT", value: "-1", message: "must be a number of seconds > 0" },
+  ]);
+});
+
+Deno.test("resolveServerAddress() reads host, host:port, IPv6 and URLs", () => {
+  const url = (host: string, port?: number, secure?: boolean) => {
+    const r = resolveServerAddress(host, port, secure);
+    return r.ok ? `${r.address.url}${r.address.pathname}` : `${r.name}: ${r.message}`;
+  };
+  assertStrictEquals(url("ch.example"), "http://ch.example:8123");
+  assertStrictEquals(url("ch.example", 9123), "http://ch.example:9123");
+  assertStrictEquals(url("ch.example", undefined, true), "https://ch.example:8443");
+  assertStrictEquals(url("10.0.0.5:18123"), "http://10.0.0.5:18123");
+  assertStrictEquals(url("::1"), "http://[::1]:8123");
+  assertStrictEquals(url("[2001:db8::1]:8124"), "http://[2001:db8::1]:8124");
+  assertStrictEquals(url("http://127.0.0.1:18123"), "http://127.0.0.1:18123");
+  assertStrictEquals(url("https://ch.example"), "https://ch.example:8443");
+  assertStrictEquals(
+    url("https://proxy.example/clickhouse/"),
+    "https://proxy.example:8443/clickhouse",
+  );
+  assertStrictEquals(
+    url("ch.example:1", 2),
+    "CLICKHOUSE_HOST/CLICKHOUSE_PORT: must agree: the host has port 1 but CLICKHOUSE_PORT is 2",
+  );
+  assertStrictEquals(
+    url("http://ch.example", undefined, true),
+    "CLICKHOUSE_HOST/CLICKHOUSE_SECURE: must agree: the URL uses http but CLICKHOUSE_SECURE is YES",
+  );
+  assertStrictEquals(
+    url("http://u:p@ch.example"),
+    "CLICKHOUSE_HOST: must not contain credentials (use CLICKHOUSE_USER and CLICKHOUSE_PASSWORD)",
+  );
+  assertStrictEquals(
+    url("tcp://ch.example"),
+    "CLICKHOUSE_HOST: must use http:// or https:// when it is a URL",
+  );
+  assertStrictEquals(
+    url("ch example"),
+    "CLICKHOUSE_HOST: must be a host name or IP, optionally with :port, or an http(s):// URL",
+  );
+});
+
+Deno.test("parseConfig() reports a CA file that is missing or given without TLS", () => {
+  assertEquals(
+    parse({ CLICKHOUSE_HOST: "ch", CLICKHOUSE_CA_FILE: "/nonexistent/ca.pem" }).problems,
+    [{
+      name: "CLICKHOUSE_CA_FILE",
+      value: "/nonexistent/ca.pem",
+      message: "is only used with TLS: set CLICKHOUSE_SECURE=YES or an https:// URL",
+    }],
+  );
+  const [problem] =
+    parse({ CLICKHOUSE_HOST: "https://ch", CLICKHOUSE_CA_FILE: "/nonexistent/ca.pem" }).problems;
+  assertStrictEquals(problem?.name, "CLICKHOUSE_CA_FILE");
+  assertMatch(problem?.message ?? "", /^must be a readable file \(/);
+});
+
+Deno.test("clientOptions() sets credentials, timeout, gzip and TLS as configured", () => {
+  const log = new Logger({ write: () => {} });
+  const config = (env: Record<string, string>) => {
+    const { config, problems } = parse(env);
+    assertEquals(problems, []);
+    return config;
+  };
+  const plain = clientOptions(
+    config({
+      CLICKHOUSE_HOST: "ch.example",
+      CLICKHOUSE_PASSWORD: "s3",
+      CLICKHOUSE_REQUEST_TIMEOUT: "2.5",
+    }),
+    log,
+  );
+  assertStrictEquals(plain.url, "http://ch.example:8123");
+  assertStrictEquals(plain.username, "default");
+  assertStrictEquals(plain.password, "s3");
+  assertStrictEquals(plain.request_timeout, 2500);
+  assertStrictEquals(plain.database, undefined);
+  assertEquals(plain.compression, { request: true, response: false });
+  assertStrictEquals(plain.tls, undefined);
+  assertStrictEquals(plain.http_agent, undefined);
+  const ca = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\n");
+  const verified = clientOptions(
+    config({ CLICKHOUSE_HOST: "https://ch.example", CLICKHOUSE_COMPRESSION: "NO" }),
+    log,
+    ca,
+  );
+  assertStrictEquals(verified.url, "https://ch.example:8443");
+  assertEquals(verified.compression, { request: false, response: false });
+  assert(verified.tls !== undefined && "ca_cert" in verified.tls);
+  const unverified = clientOptions(
+    config({
+      CLICKHOUSE_HOST: "ch.example",
+      CLICKHOUSE_SECURE: "YES",
+      CLICKHOUSE_TLS_VERIFY: "NO",
+    }),
+    log,
+  );
+  const agent = unverified.http_agent as unknown as
+    | { options: { rejectUnauthorized: boolean } }
+    | undefined;
+  assertStrictEquals(agent?.options.rejectUnauthorized, false);
+});
+
+Deno.test("describe() prints the target and masks the password", () => {
+  const { config } = parse({
+    CLICKHOUSE_HOST: "127.0.0.1",
+    CLICKHOUSE_PASSWORD: "hunter2",
+    CLICKHOUSE_DATA_SCHEMA: "ip_src:IPv4,bytes:UInt64",
+  });
+  const lines = clickhouseSink.describe(config);
+  assertStrictEquals(
+    lines[0],
+    "clickhouse url=http://127.0.0.1:8123 table=pmacct.sflowstat columns=2 user=default password=***",
+  );
+  assertStrictEquals(lines[1], "clickhouse schema=ip_src:IPv4,bytes:UInt64");
+  assert(!lines.join("\n").includes("hunter2"));
+});
+
+Deno.test("the ClickHouse sink module declares its variables, group and consumer group", () => {
+  assertStrictEquals(clickhouseSink.name, "clickhouse");
+  assertStrictEquals(clickhouseSink.consumerGroupDefault, "kafka2clickhouse");
+  for (const spec of clickhouseSink.variables) {
+    assertStrictEquals(spec.group, "ClickHouse", spec.name);
+    assert(spec.doc.length > 10 && !spec.doc.includes("\n"), spec.name);
+    if (spec.required) assert(spec.example !== undefined, spec.name);
+  }
+  assertStrictEquals(
+    clickhouseSink.variables.find((v) => v.name === "CLICKHOUSE_PASSWORD")?.secret,
+    true,
+  );
+  assertStrictEquals(clickhouseSink.isConfigured({ CLICKHOUSE_HOST: "ch" }), true);
+  assertStrictEquals(clickhouseSink.isConfigured({ CLICKHOUSE_DATA_SCHEMA: "a:String" }), true);
+  assertStrictEquals(
+    clickhouseSink.isConfigured({ CLICKHOUSE_HOST: " ", KAFKA_TOPIC: "x" }),
+    false,
+  );
+});
