@@ -129,7 +129,8 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
     name: "KAFKA_CONSUMER_GROUP_ID",
     type: "string",
     group: "Kafka",
-    doc: "Consumer group id; default per sink: kafka2clickhouse, kafka2elastic, kafka2vm",
+    doc:
+      "Consumer group id; default per sink, as the script it replaces had it (clickhouse: kafka2clickhouse)",
   },
   {
     name: "KAFKA_CLIENT_ID",

@@ -173,8 +173,9 @@ export const CLICKHOUSE_VARIABLES: readonly VarSpec[] = [
     type: "string",
     required: true,
     group: GROUP,
-    example:
-      "ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16,packets:UInt64,bytes:UInt64",
+    example: "peer_ip_src:String,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16," +
+      "ip_proto:String,tos:UInt8,stamp_inserted:DateTime,stamp_updated:DateTime," +
+      "packets:UInt64,bytes:UInt64",
     doc: "Columns as field:Type entries separated by , ; or whitespace other than spaces; " +
       "the field is read from each pmacct record",
   },

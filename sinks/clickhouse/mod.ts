@@ -118,12 +118,16 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     try {
       versionText = (await this.#select<{ v: string }>("SELECT version() AS v"))[0]?.v ?? "";
     } catch (error) {
-      throw new Error(
-        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${oneLine(error)}`,
-        {
-          cause: error,
-        },
-      );
+      const message = `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
+        oneLine(error)
+      }`;
+      // An unreachable or overloaded server is waited for; a refusal that
+      // only an operator can fix (wrong password, unknown user) is fatal.
+      const { errorType } = classifyClickHouseError(error);
+      if (errorType === "network" || errorType === "timeout" || /^http_5/.test(errorType)) {
+        throw new SinkWriteError(message, { action: "retry", errorType, cause: error });
+      }
+      throw new Error(message, { cause: error });
     }
     this.#version = versionText;
     const version = parseServerVersion(versionText);

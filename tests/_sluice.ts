@@ -1,0 +1,180 @@
+/**
+ * Runs sluice as a real process (`deno run main.ts`), the way users run it,
+ * with its JSON log lines parsed and its `/metrics` readable.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url);
+const MAIN = new URL("main.ts", ROOT).pathname;
+const CONFIG = new URL("deno.json", ROOT).pathname;
+
+/** A running sluice process. */
+export interface SluiceProcess {
+  /** The child process. */
+  child: Deno.ChildProcess;
+  /** Parsed log lines so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Port of `/metrics`. */
+  metricsPort: number;
+  /** Resolves with the exit status. */
+  status: Promise<Deno.CommandStatus>;
+  /**
+   * Reads one metric's value (summed over label sets matching `labels`).
+   *
+   * @param name The metric name.
+   * @param labels Label values that must match.
+   * @returns The value, 0 when absent.
+   */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /**
+   * Sends a signal.
+   *
+   * @param signal The signal.
+   */
+  kill(signal: Deno.Signal): void;
+}
+
+/** Environment every test run starts from: no inherited sluice variables. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (/^(KAFKA_|CLICKHOUSE_|SINK$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|LOG_LEVEL$)/.test(k)) {
+      continue;
+    }
+    env[k] = v;
+  }
+  return env;
+}
+
+/**
+ * Starts sluice and waits until it serves metrics.
+ *
+ * @param env Its configuration.
+ * @param options Extra flags, and a startup timeout.
+ * @returns The running process.
+ */
+export async function startSluice(
+  env: Record<string, string>,
+  options: { args?: string[]; timeoutMs?: number } = {},
+): Promise<SluiceProcess> {
+  const cwd = await Deno.makeTempDir({ prefix: "sluice-test-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, MAIN, ...(options.args ?? [])],
+    cwd,
+    env: { ...baseEnv(), PROMETHEUS_CLIENT_PORT: "0", PROMETHEUS_CLIENT_HOST: "127.0.0.1", ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
+  const pump = async () => {
+    const lines = child.stderr.pipeThrough(new TextDecoderStream());
+    let rest = "";
+    for await (const chunk of lines) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const line of parts) {
+        raw.push(line);
+        try {
+          logs.push(JSON.parse(line));
+        } catch {
+          logs.push({ msg: line });
+        }
+      }
+    }
+  };
+  const pumping = pump();
+  void child.stdout.cancel();
+  const status = child.status.then(async (s) => {
+    await pumping;
+    return s;
+  });
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let metricsPort = 0;
+  while (metricsPort === 0) {
+    const started = logs.find((l) => l["msg"] === "Starting sluice");
+    if (started) metricsPort = Number(started["metrics_port"]);
+    else if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(
+        `Cannot start sluice within the timeout; its output:\n${raw.slice(-30).join("\n")}`,
+      );
+    } else {
+      const exited = await Promise.race([
+        status,
+        new Promise((r) => setTimeout(() => r(undefined), 100)),
+      ]);
+      if (exited) {
+        throw new Error(`sluice exited at start; its output:\n${raw.slice(-30).join("\n")}`);
+      }
+    }
+  }
+  const metric = async (name: string, labels: Record<string, string> = {}) => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split("\n")) {
+      const m = /^([a-z_:]+)(\{[^}]*\})? (\S+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const set = m[2] ?? "";
+      if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) {
+        sum += Number(m[3]);
+      }
+    }
+    return sum;
+  };
+  return { child, logs, metricsPort, status, metric, kill: (signal) => child.kill(signal) };
+}
+
+/**
+ * Polls until `probe` returns something truthy.
+ *
+ * @param probe The check.
+ * @param what What is awaited, for the error.
+ * @param timeoutMs How long.
+ * @returns The truthy value.
+ * @throws {Error} When time runs out, with the last value seen.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last as NonNullable<T>;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(
+    `Cannot see ${what} within ${timeoutMs / 1000} s; last value ${JSON.stringify(last)}`,
+  );
+}
+
+/**
+ * Stops a sluice process with SIGTERM and returns its exit code.
+ *
+ * @param sluice The process.
+ * @param timeoutMs How long to wait before SIGKILL.
+ * @returns The exit code.
+ */
+export async function stopSluice(sluice: SluiceProcess, timeoutMs = 40_000): Promise<number> {
+  try {
+    sluice.kill("SIGTERM");
+  } catch {
+    // Already gone.
+  }
+  const timer = setTimeout(() => {
+    try {
+      sluice.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, timeoutMs);
+  const status = await sluice.status;
+  clearTimeout(timer);
+  return status.code;
+}

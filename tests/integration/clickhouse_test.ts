@@ -1,0 +1,268 @@
+/**
+ * sluice end to end against the real Kafka broker and the real ClickHouse
+ * started by scripts/services.sh: delivery under failure.
+ */
+import { query, rows, scalar } from "../_clickhouse.ts";
+import { createTopic, offsets, produce } from "../_kafka.ts";
+import { clickhouseUrl, kafkaBrokers, uniqueName } from "../_services.ts";
+import { type SluiceProcess, startSluice, stopSluice, waitFor } from "../_sluice.ts";
+import { assert, assertEquals } from "../_assert.ts";
+
+const SCHEMA =
+  "seq:UInt64,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16,ip_proto:String," +
+  "stamp_updated:DateTime,packets:UInt64,bytes:UInt64";
+const SERVICES = new URL("../../scripts/services.sh", import.meta.url).pathname;
+
+/** A pmacct-like record with a unique `seq`. */
+function record(seq: number): Record<string, unknown> {
+  return {
+    event_type: "purge",
+    seq,
+    ip_src: `10.0.${(seq >> 8) & 255}.${seq & 255}`,
+    ip_dst: "192.0.2.1",
+    port_src: 1024 + (seq % 60000),
+    port_dst: 443,
+    ip_proto: "tcp",
+    stamp_inserted: "2026-11-21 23:25:00",
+    stamp_updated: "2026-11-21 23:27:47",
+    packets: seq % 100 + 1,
+    bytes: (seq % 100 + 1) * 60,
+  };
+}
+
+const messages = (from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => JSON.stringify(record(from + i)));
+
+/** A fresh topic, group and table for one test, and the env that points sluice at them. */
+async function fixture(extra: Record<string, string> = {}, partitions = 3) {
+  const name = uniqueName("it");
+  await createTopic(name, partitions);
+  const db = `sluice_${name}`;
+  const env = {
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
+    KAFKA_TOPIC: name,
+    KAFKA_CONSUMER_GROUP_ID: `g_${name}`,
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    CLICKHOUSE_DB: db,
+    CLICKHOUSE_TABLE: "flows",
+    CLICKHOUSE_USER: "default",
+    CLICKHOUSE_PASSWORD: "",
+    CLICKHOUSE_DATA_SCHEMA: SCHEMA,
+    CLICKHOUSE_ORDER_BY: "seq",
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "500",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "1",
+    RETRY_BACKOFF_INITIAL: "0.2",
+    RETRY_BACKOFF_MAX: "2",
+    ...extra,
+  };
+  const table = `${db}.flows`;
+  return {
+    topic: name,
+    group: env.KAFKA_CONSUMER_GROUP_ID,
+    env,
+    table,
+    count: () => scalar(`SELECT count() FROM ${table}`),
+    distinct: () => scalar(`SELECT uniqExact(seq) FROM ${table}`),
+    drop: () => query(`DROP DATABASE IF EXISTS ${db}`),
+  };
+}
+
+async function allCommitted(group: string, topic: string): Promise<boolean> {
+  const { committed, end } = await offsets(group, topic);
+  return Object.entries(end).every(([p, high]) => committed[Number(p)] === high);
+}
+
+async function stopQuietly(sluice: SluiceProcess | undefined) {
+  if (sluice) await stopSluice(sluice).catch(() => {});
+}
+
+Deno.test("sluice writes N records from Kafka as N ClickHouse rows with the right values, then commits", async () => {
+  const f = await fixture();
+  const n = 3000;
+  await produce(f.topic, messages(0, n));
+  const sluice = await startSluice(f.env);
+  try {
+    await waitFor(async () => (await f.count()) === n, `${n} rows`);
+    const sums = await rows<{ c: string; p: string; b: string; s: string; t: string }>(
+      `SELECT count() AS c, sum(packets) AS p, sum(bytes) AS b, sum(seq) AS s, ` +
+        `uniqExact(toUnixTimestamp(stamp_updated)) AS t FROM ${f.table}`,
+    );
+    const expected = messages(0, n).map((m) => JSON.parse(m));
+    assertEquals(sums[0], {
+      c: String(n),
+      p: String(expected.reduce((a, r) => a + r.packets, 0)),
+      b: String(expected.reduce((a, r) => a + r.bytes, 0)),
+      s: String((n * (n - 1)) / 2),
+      t: "1",
+    });
+    const row = await rows(
+      `SELECT seq, ip_src, ip_dst, port_src, port_dst, ip_proto, toUnixTimestamp(stamp_updated) AS ts, packets, bytes ` +
+        `FROM ${f.table} WHERE seq = 1234`,
+    );
+    const r = record(1234);
+    assertEquals(row, [{
+      seq: "1234",
+      ip_src: r.ip_src,
+      ip_dst: r.ip_dst,
+      port_src: r.port_src,
+      port_dst: r.port_dst,
+      ip_proto: "tcp",
+      ts: String(Date.UTC(2026, 10, 21, 23, 27, 47) / 1000),
+      packets: String(r.packets),
+      bytes: String(r.bytes),
+    }]);
+    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+    assertEquals(await sluice.metric("samples_count_total"), n);
+    assertEquals(await sluice.metric("sluice_records_written_total"), n);
+    assert(await sluice.metric("sluice_batches_total", { outcome: "written" }) >= n / 500);
+    assertEquals(await stopSluice(sluice), 0);
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice flushes a small batch by age on an idle topic", async () => {
+  const f = await fixture({
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "100000",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "1",
+  });
+  const sluice = await startSluice(f.env);
+  try {
+    await waitFor(
+      () => sluice.logs.some((l) => l["msg"] === "Joined consumer group"),
+      "the group join",
+    );
+    await produce(f.topic, messages(0, 3));
+    const started = Date.now();
+    await waitFor(async () => (await f.count()) === 3, "3 rows", 15_000);
+    assert(Date.now() - started < 10_000, "the age trigger fired on an idle topic");
+    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice sets a poison message aside and writes all its good neighbours", async () => {
+  const f = await fixture({}, 1);
+  const good = messages(0, 200);
+  const values = [
+    ...good.slice(0, 100),
+    "{this is not json",
+    '{"seq": "not-a-number"}',
+    ...good.slice(100),
+  ];
+  await produce(f.topic, values);
+  const sluice = await startSluice(f.env);
+  try {
+    await waitFor(async () => (await f.count()) === 200, "200 good rows");
+    await waitFor(
+      () => allCommitted(f.group, f.topic),
+      "every offset committed, the poison's included",
+    );
+    assertEquals(await sluice.metric("sluice_records_rejected_total", { reason: "decode" }), 1);
+    assertEquals(await sluice.metric("sluice_records_rejected_total", { reason: "convert" }), 1);
+    assertEquals(await f.distinct(), 200);
+    assert(sluice.logs.some((l) => l["msg"] === "Record set aside" && l["reason"] === "decode"));
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream", async () => {
+  const f = await fixture({ CLICKHOUSE_MAX_SAMPLES_PER_SEND: "200" });
+  const sluice = await startSluice(f.env);
+  let clickhouseDown = false;
+  try {
+    await produce(f.topic, messages(0, 1000));
+    await waitFor(async () => (await f.count()) === 1000, "the first 1000 rows");
+    await run(SERVICES, "stop", "clickhouse");
+    clickhouseDown = true;
+    await produce(f.topic, messages(1000, 3000));
+    await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
+    await new Promise((r) => setTimeout(r, 20_000));
+    assert(await sluice.metric("sluice_sink_retries_total") > 0, "writes were retried");
+    const { committed } = await offsets(f.group, f.topic);
+    const committedTotal = Object.values(committed).reduce((a, o) => a + Math.max(0, Number(o)), 0);
+    assert(
+      committedTotal <= 1000,
+      `nothing written during the outage was committed (${committedTotal})`,
+    );
+    await run(SERVICES, "start", "clickhouse");
+    clickhouseDown = false;
+    await waitFor(async () => (await f.count()) >= 3000, "all 3000 rows after the restart", 90_000);
+    assertEquals(await f.distinct(), 3000);
+    assertEquals(await f.count(), 3000, "no duplicates either");
+    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+    assertEquals(await sluice.metric("sluice_sink_up"), 1);
+    assertEquals(await stopSluice(sluice), 0);
+  } finally {
+    if (clickhouseDown) await run(SERVICES, "start", "clickhouse");
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice loses nothing when killed with SIGKILL mid-stream and restarted", async () => {
+  // A short session lets the restarted member take the partitions over quickly.
+  const f = await fixture({ CLICKHOUSE_MAX_SAMPLES_PER_SEND: "100", KAFKA_SESSION_TIMEOUT: "6" });
+  const n = 20_000;
+  await produce(f.topic, messages(0, n));
+  let sluice = await startSluice(f.env);
+  try {
+    await waitFor(async () => (await f.count()) >= 2000, "some rows before the kill");
+    sluice.kill("SIGKILL");
+    await sluice.status;
+    const before = await f.count();
+    assert(before < n, `sluice was killed mid-stream (${before} of ${n} written)`);
+    sluice = await startSluice(f.env);
+    await waitFor(async () => (await f.distinct()) === n, `all ${n} distinct records`, 120_000);
+    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+    const duplicates = (await f.count()) - n;
+    // At-least-once: the batch in flight at the kill may be written twice, never lost.
+    assert(
+      duplicates <= 3 * 100,
+      `duplicates are bounded by the batches in flight (${duplicates})`,
+    );
+    assertEquals(await stopSluice(sluice), 0);
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice writes and commits its last batch on SIGTERM, then exits 0", async () => {
+  const f = await fixture({
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "100000",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "3600",
+  });
+  await produce(f.topic, messages(0, 777));
+  const sluice = await startSluice(f.env);
+  try {
+    await waitFor(
+      async () => (await sluice.metric("samples_count_total")) === 777,
+      "777 records consumed",
+    );
+    assertEquals(await f.count(), 0, "nothing written before the stop (huge batch, 1 h age)");
+    assertEquals(await stopSluice(sluice), 0);
+    assertEquals(await f.count(), 777);
+    assert(
+      await allCommitted(f.group, f.topic),
+      "the last batch's offsets were committed before exit",
+    );
+    assert(sluice.logs.some((l) => l["msg"] === "Stopped" && l["clean"] === true));
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+async function run(...cmd: string[]): Promise<void> {
+  const out = await new Deno.Command("bash", { args: cmd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`Cannot run ${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}

@@ -1,0 +1,177 @@
+import { allVariables, COMMON_VARIABLES, parseConfig } from "../../lib/config.ts";
+import { helpText, parseFlags, VERSION } from "../../lib/cli.ts";
+import { ConfigError, VarReader } from "../../lib/variables.ts";
+import type { ClickHouseConfig } from "../../sinks/clickhouse/config.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
+
+/** The smallest environment an existing pmacct-kafka-clickhouse .env has. */
+const ORIGINAL = {
+  KAFKA_BOOTSTRAP_SERVERS: "kafka1:9094,kafka2:9094",
+  KAFKA_TOPIC: "pmacct.sfacct",
+  CLICKHOUSE_HOST: "clickhouse.my.domain",
+  CLICKHOUSE_USER: "pmlab",
+  CLICKHOUSE_PASSWORD: "mypassword",
+  CLICKHOUSE_DATA_SCHEMA:
+    "tag:UInt16,label:String,as_src:UInt32,ip_src:IPv4,ip_dst:IPv4,port_src:UInt16,stamp_updated:DateTime,packets:UInt64,bytes:UInt64",
+  CLICKHOUSE_ORDER_BY: "stamp_updated,tag",
+  CLICKHOUSE_PARTITION_BY: "toYYYYMMDD(stamp_updated)",
+};
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("parseConfig() accepted an invalid configuration");
+}
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => p.name);
+    throw error;
+  }
+  return [];
+}
+
+Deno.test("parseConfig() keeps every default of pmacct-kafka-clickhouse", () => {
+  const config = parseConfig(ORIGINAL);
+  const ch = config.sink.config as ClickHouseConfig;
+  assertEquals(config.sink.module.name, "clickhouse");
+  assertEquals(config.kafka.brokers, ["kafka1:9094", "kafka2:9094"]);
+  assertEquals(config.kafka.topics, ["pmacct.sfacct"]);
+  assertEquals(config.kafka.groupId, "kafka2clickhouse");
+  assertEquals(config.kafka.fromBeginning, true);
+  assertEquals(ch.database, "pmacct");
+  assertEquals(ch.table, "sflowstat");
+  assertEquals(ch.createTable, true);
+  assertEquals(ch.username, "pmlab");
+  assertEquals(ch.password, "mypassword");
+  assertEquals(ch.columns.map((c) => c.name), [
+    "tag",
+    "label",
+    "as_src",
+    "ip_src",
+    "ip_dst",
+    "port_src",
+    "stamp_updated",
+    "packets",
+    "bytes",
+  ]);
+  assertEquals(config.sink.batch.maxRows, 1000);
+  assertEquals(config.sink.batch.maxAgeMs, 10_000);
+  assertEquals(config.metrics.port, 9003);
+  assertEquals(config.timeZone, "UTC");
+});
+
+Deno.test("parseConfig() reports every problem at once, naming each variable and value", () => {
+  const error = configError({
+    ...ORIGINAL,
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "abc",
+    CLICKHOUSE_MAX_TIME_TO_SEND: "-1",
+    CLICKHOUSE_DATA_SCHEMA: "bytes,packets:UInt64,amount:Decimal(10,2),x:Strnig",
+    PROMETHEUS_CLIENT_PORT: "99999",
+    PMACCT_TIMEZONE: "Mars/Olympus",
+    KAFKA_SASL_MECHANISM: "scram-sha-256",
+  });
+  const text = error.message;
+  assertMatch(text, /^Cannot start: \d+ configuration problems/);
+  assertMatch(text, /"CLICKHOUSE_MAX_SAMPLES_PER_SEND" must be an integer >= 1, got "abc"/);
+  assertMatch(text, /"CLICKHOUSE_MAX_TIME_TO_SEND" .*got "-1"/);
+  assertMatch(text, /"CLICKHOUSE_DATA_SCHEMA" .*bytes/);
+  assertMatch(text, /"CLICKHOUSE_DATA_SCHEMA" .*Strnig/);
+  assert(!/Decimal/.test(text), "Decimal(10,2) is valid and must not be reported");
+  assertMatch(text, /"PROMETHEUS_CLIENT_PORT" must be an integer between 0 and 65535, got "99999"/);
+  assertMatch(text, /"PMACCT_TIMEZONE" .*got "Mars\/Olympus"/);
+  assertMatch(text, /KAFKA_SASL_USERNAME\/KAFKA_SASL_PASSWORD/);
+});
+
+Deno.test("parseConfig() requires the variables the original required, all reported together", () => {
+  const names = problemsOf({ SINK: "clickhouse" });
+  for (
+    const name of [
+      "KAFKA_BOOTSTRAP_SERVERS",
+      "KAFKA_TOPIC",
+      "CLICKHOUSE_HOST",
+      "CLICKHOUSE_DATA_SCHEMA",
+    ]
+  ) {
+    assert(names.includes(name), `${name} missing from ${names}`);
+  }
+});
+
+Deno.test("parseConfig() selects the sink from SINK, or from the only configured sink", () => {
+  assertEquals(parseConfig({ ...ORIGINAL, SINK: "clickhouse" }).sink.module.name, "clickhouse");
+  assertEquals(problemsOf({ KAFKA_BOOTSTRAP_SERVERS: "k:9092", KAFKA_TOPIC: "t" }), ["SINK"]);
+  assertEquals(problemsOf({ ...ORIGINAL, SINK: "nosuchsink" }).includes("SINK"), true);
+});
+
+Deno.test("parseConfig() reads Kafka TLS and SASL settings", () => {
+  const config = parseConfig({
+    ...ORIGINAL,
+    KAFKA_TLS: "yes",
+    KAFKA_TLS_VERIFY: "no",
+    KAFKA_SASL_MECHANISM: "SCRAM-SHA-512",
+    KAFKA_SASL_USERNAME: "u",
+    KAFKA_SASL_PASSWORD: "p",
+    KAFKA_AUTO_OFFSET_RESET: "latest",
+    KAFKA_CONSUMER_GROUP_ID: "mine",
+  });
+  assertEquals(config.kafka.tls, {
+    verify: false,
+    caFile: undefined,
+    certFile: undefined,
+    keyFile: undefined,
+  });
+  assertEquals(config.kafka.sasl, { mechanism: "scram-sha-512", username: "u", password: "p" });
+  assertEquals(config.kafka.fromBeginning, false);
+  assertEquals(config.kafka.groupId, "mine");
+  assertEquals(
+    problemsOf({ ...ORIGINAL, KAFKA_TLS: "yes", KAFKA_TLS_CA_FILE: "/nonexistent.pem" }),
+    [
+      "KAFKA_TLS_CA_FILE",
+    ],
+  );
+  assertEquals(problemsOf({ ...ORIGINAL, KAFKA_BOOTSTRAP_SERVERS: "kafka1" }), [
+    "KAFKA_BOOTSTRAP_SERVERS",
+  ]);
+});
+
+Deno.test("ConfigError masks the values of secret variables", () => {
+  const reader = new VarReader({ KAFKA_SASL_PASSWORD: "hunter2" }, allVariables());
+  reader.problem("KAFKA_SASL_PASSWORD", reader.raw("KAFKA_SASL_PASSWORD"), "is refused");
+  const error = new ConfigError(reader.problems);
+  assert(!error.message.includes("hunter2"));
+  assertMatch(error.message, /"KAFKA_SASL_PASSWORD" is refused, got "\*\*\*"/);
+});
+
+Deno.test(".env.example documents every variable", async () => {
+  const text = await Deno.readTextFile(new URL("../../.env.example", import.meta.url));
+  const documented = new Set([...text.matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+  const missing = allVariables().map((v) => v.name).filter((name) => !documented.has(name));
+  assertEquals(missing, []);
+});
+
+Deno.test("--help lists every variable and the version matches deno.json", async () => {
+  const help = helpText(allVariables());
+  for (const v of allVariables()) assert(help.includes(`  ${v.name}`), v.name);
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  assertEquals(denoJson.version, VERSION);
+  assert(COMMON_VARIABLES.length > 10);
+});
+
+Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
+  assertEquals(parseFlags(["--check-config", "--connect", "--env-file", "x.env"]), {
+    help: false,
+    version: false,
+    checkConfig: true,
+    connect: true,
+    dryRun: false,
+    envFile: { path: "x.env", explicit: true },
+  });
+  assertEquals(parseFlags([]).envFile, { path: ".env", explicit: false });
+  assertThrows(() => parseFlags(["--frobnicate"]), TypeError);
+});
