@@ -292,7 +292,14 @@ export function loadEnvFile(path = ".env", required = false): boolean {
     if (error instanceof Deno.errors.NotFound && !required) return false;
     throw new Error(`Cannot read env file "${path}"`, { cause: error });
   }
+  // Deno 2.9's loadEnvFile overwrites variables that are already set; the
+  // contract (python-dotenv's, which the replaced scripts used) is that the
+  // environment wins, so put the earlier values back.
+  const before = Deno.env.toObject();
   process.loadEnvFile(path);
+  for (const [name, value] of Object.entries(before)) {
+    if (Deno.env.get(name) !== value) Deno.env.set(name, value);
+  }
   return true;
 }
 

@@ -11,11 +11,27 @@
  * @module
  */
 
+import process from "node:process";
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
 import type { CommitOffset } from "./batcher.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+
+// kafkajs 2.2.4 schedules its request-queue check with a negative delay when
+// it is not throttled (requestQueue/index.js, scheduleCheckPendingRequests);
+// the timer fires at once as intended, but the runtime prints a
+// TimeoutNegativeWarning to stderr, outside sluice's JSON log. Drop just that one.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const name = typeof warning === "string" ? rest[0] : warning.name;
+  if (
+    name === "TimeoutNegativeWarning" ||
+    (typeof rest[0] === "object" &&
+      (rest[0] as { type?: string })?.type === "TimeoutNegativeWarning")
+  ) return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
 
 /** One message as the pipeline sees it. */
 export interface SourceMessage {

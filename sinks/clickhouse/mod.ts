@@ -111,9 +111,8 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    */
   async connect(): Promise<void> {
     const config = this.#config;
-    const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
     await this.close();
-    this.#client = createClient(clientOptions(config, this.#log, caCert));
+    await this.#open();
     let versionText: string;
     try {
       versionText = (await this.#select<{ v: string }>("SELECT version() AS v"))[0]?.v ?? "";
@@ -231,12 +230,20 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * @returns `true` when it answers.
    */
   async healthcheck(): Promise<boolean> {
-    if (this.#client === undefined) return false;
     try {
-      return (await this.#client.ping()).success;
+      const client = this.#client ?? await this.#open();
+      return (await client.ping()).success;
     } catch {
       return false;
     }
+  }
+
+  /** Creates the HTTP client (no request is sent). */
+  async #open(): Promise<ClickHouseClient> {
+    const config = this.#config;
+    const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
+    this.#client = createClient(clientOptions(config, this.#log, caCert));
+    return this.#client;
   }
 
   /** Closes the client's connections. */

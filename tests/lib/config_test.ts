@@ -175,3 +175,9 @@ Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
   assertEquals(parseFlags([]).envFile, { path: ".env", explicit: false });
   assertThrows(() => parseFlags(["--frobnicate"]), TypeError);
 });
+
+Deno.test("README documents every variable", async () => {
+  const text = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const missing = allVariables().map((v) => v.name).filter((name) => !text.includes(`\`${name}\``));
+  assertEquals(missing, []);
+});

@@ -1,0 +1,20 @@
+/**
+ * Prints the README's configuration table from the variable table:
+ * `deno run -A scripts/config_table.ts`, pasted between the markers in README.md.
+ *
+ * @module
+ */
+import { allVariables } from "../lib/config.ts";
+import { writeStdout } from "../lib/log.ts";
+
+const rows = ["| Variable | Default | Description |", "| --- | --- | --- |"];
+for (const v of allVariables()) {
+  const def = v.required
+    ? "**required**"
+    : v.default === undefined || v.default === ""
+    ? ""
+    : `\`${v.default}\``;
+  const doc = v.doc.replaceAll("|", "\\|") + (v.secret ? " (secret)" : "");
+  rows.push(`| \`${v.name}\` | ${def} | ${doc} |`);
+}
+writeStdout(rows.join("\n") + "\n");

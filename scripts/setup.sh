@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything sluice's tests and demo need on a Debian machine:
+# the pinned Deno (from npm, tools/deno/package.json), the Debian packages of
+# the real servers and producers, the Kafka broker jars (Maven), and the npm
+# dependencies recorded in deno.lock. Safe to run again: it skips what is there.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_DIR"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: servers (clickhouse), producers (pmacct, softflowd),
+# capture tools (tcpdump), Kafka's runtime and client (java, kcat, maven).
+PACKAGES=(clickhouse-server clickhouse-client pmacct softflowd tcpdump kcat default-jre-headless maven)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may already have a JRE and Maven from elsewhere.
+command -v java >/dev/null && missing=("${missing[@]/default-jre-headless/}")
+command -v mvn >/dev/null && missing=("${missing[@]/maven/}")
+read -r -a missing <<<"${missing[*]}"
+if ((${#missing[@]} > 0)); then
+  log "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Deno, pinned in tools/deno/package-lock.json.
+want=$(sed -n 's/.*"deno": "\([0-9.]*\)".*/\1/p' tools/deno/package.json)
+have=$(tools/deno/node_modules/.bin/deno --version 2>/dev/null | sed -n '1s/^deno \([0-9.]*\).*/\1/p' || true)
+if [[ "$have" != "$want" ]]; then
+  log "installing Deno $want from npm"
+  npm ci --prefix tools/deno --no-audit --no-fund >&2
+fi
+export PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
+
+log "fetching the npm dependencies in deno.lock"
+deno install --frozen >&2
+
+log "installing the Kafka broker jars"
+bash scripts/services.sh install kafka clickhouse
+
+log "ready: put $REPO_DIR/tools/deno/node_modules/.bin on PATH (deno $(deno --version | sed -n '1s/deno \([0-9.]*\).*/\1/p'))"

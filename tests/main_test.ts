@@ -1,0 +1,177 @@
+/**
+ * The command line as users meet it: `deno run main.ts` with flags.
+ */
+import { VERSION } from "../lib/cli.ts";
+import { clickhouseUrl, kafkaBrokers } from "./_services.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const SAMPLE = new URL("tests/testdata/samples/pmacctd-print-json.jsonl", ROOT);
+
+const VALID = {
+  KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9",
+  KAFKA_TOPIC: "pmacct.acct",
+  CLICKHOUSE_HOST: "127.0.0.1",
+  CLICKHOUSE_DATA_SCHEMA:
+    "ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16,stamp_updated:DateTime,packets:UInt64,bytes:UInt64",
+};
+
+async function sluice(args: string[], env: Record<string, string>, stdin?: string) {
+  const cwd = await Deno.makeTempDir({ prefix: "sluice-cli-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      new URL("deno.json", ROOT).pathname,
+      new URL("main.ts", ROOT).pathname,
+      ...args,
+    ],
+    cwd,
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
+    clearEnv: true,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    cwd,
+  };
+}
+
+Deno.test("main.ts --help prints usage and every variable", async () => {
+  const { code, stdout } = await sluice(["--help"], {});
+  assertEquals(code, 0);
+  assertMatch(stdout, /^sluice \d+\.\d+\.\d+/);
+  for (
+    const name of [
+      "KAFKA_BOOTSTRAP_SERVERS",
+      "CLICKHOUSE_DATA_SCHEMA",
+      "PROMETHEUS_CLIENT_PORT",
+      "--dry-run",
+    ]
+  ) {
+    assert(stdout.includes(name), name);
+  }
+});
+
+Deno.test("main.ts --version prints the version", async () => {
+  const { code, stdout } = await sluice(["--version"], {});
+  assertEquals(code, 0);
+  assertEquals(stdout, `sluice ${VERSION}\n`);
+});
+
+Deno.test("main.ts refuses an unknown flag with exit code 2", async () => {
+  const { code, stderr } = await sluice(["--frobnicate"], {});
+  assertEquals(code, 2);
+  assertMatch(stderr, /frobnicate/);
+});
+
+Deno.test("main.ts --check-config accepts a valid configuration and masks secrets", async () => {
+  const { code, stdout } = await sluice(["--check-config"], {
+    ...VALID,
+    CLICKHOUSE_PASSWORD: "s3cret",
+  });
+  assertEquals(code, 0);
+  assertMatch(stdout, /Configuration is valid/);
+  assert(!stdout.includes("s3cret"));
+});
+
+Deno.test("main.ts --check-config lists every problem and exits 1", async () => {
+  const { code, stderr } = await sluice(["--check-config"], {
+    ...VALID,
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "ten",
+    CLICKHOUSE_DATA_SCHEMA: "bytes,packets:UInt64",
+    KAFKA_TOPIC: "",
+  });
+  assertEquals(code, 1);
+  assertMatch(stderr, /Cannot start: 3 configuration problems/);
+  assertMatch(stderr, /"CLICKHOUSE_MAX_SAMPLES_PER_SEND" must be an integer >= 1, got "ten"/);
+  assertMatch(stderr, /"KAFKA_TOPIC" is required/);
+  assertMatch(stderr, /"CLICKHOUSE_DATA_SCHEMA"/);
+});
+
+Deno.test("main.ts reads .env and lets the environment win", async () => {
+  const cwd = await Deno.makeTempDir();
+  const envFile = `${cwd}/custom.env`;
+  await Deno.writeTextFile(
+    envFile,
+    Object.entries(VALID).map(([k, v]) => `${k}=${v}`).join("\n") +
+      "\nCLICKHOUSE_TABLE=from_file\nCLICKHOUSE_DB=from_file\n",
+  );
+  const { code, stdout } = await sluice(["--check-config", "--env-file", envFile], {
+    CLICKHOUSE_DB: "from_env",
+  });
+  assertEquals(code, 0);
+  assertMatch(stdout, /from_env\.from_file/);
+});
+
+Deno.test("main.ts --check-config --connect reaches the real Kafka and ClickHouse", async () => {
+  const env = {
+    ...VALID,
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    KAFKA_TOPIC: "__consumer_offsets",
+  };
+  const ok = await sluice(["--check-config", "--connect"], env);
+  assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+  assertMatch(ok.stdout, /Kafka: reachable/);
+  assertMatch(ok.stdout, /clickhouse: reachable/);
+  const missing = await sluice(["--check-config", "--connect"], {
+    ...env,
+    KAFKA_TOPIC: "no_such_topic_here",
+  });
+  assertEquals(missing.code, 1);
+  assertMatch(missing.stdout, /topics not found: no_such_topic_here/);
+  const down = await sluice(["--check-config", "--connect"], {
+    ...env,
+    CLICKHOUSE_HOST: "http://127.0.0.1:9",
+  });
+  assertEquals(down.code, 1);
+  assertMatch(down.stdout, /clickhouse: (cannot reach|not healthy)/);
+});
+
+Deno.test("main.ts --dry-run prints exactly the JSONEachRow lines and a summary", async () => {
+  const sample = await Deno.readTextFile(SAMPLE);
+  const input = sample + "not json\n" + '{"event_type": "purge_init"}\n' +
+    '{"ip_src": "10.0.0.1", "port_src": 70000}\n';
+  const { code, stdout, stderr } = await sluice(["--dry-run"], VALID, input);
+  assertEquals(code, 0, stderr);
+  const lines = stdout.trim().split("\n");
+  const records = sample.trim().split("\n").map((l) => JSON.parse(l));
+  assertEquals(lines.length, records.length);
+  assertEquals(JSON.parse(lines[0]!), {
+    ip_src: records[0].ip_src,
+    ip_dst: records[0].ip_dst,
+    port_src: records[0].port_src,
+    port_dst: records[0].port_dst,
+    stamp_updated: Date.UTC(2026, 10, 21, 23, 27, 47) / 1000,
+    packets: records[0].packets,
+    bytes: records[0].bytes,
+  });
+  assertMatch(
+    stderr,
+    /Dry run: 13 messages, 11 records, 10 rows, 1 skipped, 2 rejected \((decode 1, convert 1|convert 1, decode 1)\)/,
+  );
+  assertMatch(stderr, /"reason":"convert".*70000/);
+});
+
+Deno.test("main.ts --dry-run reads local timestamps in PMACCT_TIMEZONE", async () => {
+  const line = JSON.stringify({ stamp_updated: "2026-11-21 23:27:47" });
+  const { stdout } = await sluice(
+    ["--dry-run"],
+    { ...VALID, PMACCT_TIMEZONE: "Europe/Berlin" },
+    line + "\n",
+  );
+  assertEquals(JSON.parse(stdout).stamp_updated, Date.UTC(2026, 10, 21, 22, 27, 47) / 1000);
+});
