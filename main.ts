@@ -112,7 +112,9 @@ async function main(args: string[]): Promise<number> {
   let exitCode: number | undefined;
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<number>();
+  const abort = new AbortController();
   const shutdown = (why: string, code = 0): Promise<void> => {
+    abort.abort();
     stopping ??= (async () => {
       log.info("Stopping: no more fetching, writing the last batch", { signal: why });
       const result = await pipeline.stop();
@@ -147,7 +149,7 @@ async function main(args: string[]): Promise<number> {
         retry_in_seconds: delay / 1000,
         error,
       });
-      await sleep(delay);
+      await sleep(delay, abort.signal);
     }
   }
   if (stopping === undefined) {

@@ -106,6 +106,8 @@ export class Pipeline {
   #deadline = Infinity;
   readonly #abort = new AbortController();
   #lastProgress: number;
+  #inFlightSince: number | undefined;
+  #inFlightRows = 0;
   #failingSince: number | undefined;
   /** Rows of batches given up on at shutdown (never committed). */
   #abandonedRows = 0;
@@ -267,11 +269,9 @@ export class Pipeline {
   health(): Health {
     const now = this.#clock();
     const stall = this.#opts.stallTimeoutMs ?? 120_000;
-    const pendingSince = this.#batcher.startedAt;
-    const waiting = pendingSince !== undefined || this.#inFlight !== undefined;
-    const stalledFor = waiting
-      ? now - Math.max(this.#lastProgress, pendingSince ?? this.#lastProgress)
-      : 0;
+    // The oldest record not yet acknowledged: the batch being written, else the one filling.
+    const oldest = this.#inFlightSince ?? this.#batcher.startedAt;
+    const stalledFor = oldest === undefined ? 0 : now - Math.max(this.#lastProgress, oldest);
     const ok = stalledFor < stall;
     return {
       ok,
@@ -280,7 +280,7 @@ export class Pipeline {
         sink_failing_for_seconds: this.#failingSince === undefined
           ? 0
           : (now - this.#failingSince) / 1000,
-        pending_rows: this.#batcher.size,
+        pending_rows: this.#batcher.size + this.#inFlightRows,
         seconds_since_progress: (now - this.#lastProgress) / 1000,
         stopping: this.#stopping,
       },
@@ -293,6 +293,8 @@ export class Pipeline {
     const batch = this.#batcher.take();
     const done = this.#writeBatch(batch, reason);
     this.#inFlight = done;
+    this.#inFlightSince = batch.startedAt;
+    this.#inFlightRows = batch.rows.length;
     try {
       await done;
     } catch (error) {
@@ -300,6 +302,8 @@ export class Pipeline {
       throw error;
     } finally {
       this.#inFlight = undefined;
+      this.#inFlightSince = undefined;
+      this.#inFlightRows = 0;
     }
   }
 

@@ -6,7 +6,7 @@ import { query, rows, scalar } from "../_clickhouse.ts";
 import { createTopic, offsets, produce } from "../_kafka.ts";
 import { clickhouseUrl, kafkaBrokers, uniqueName } from "../_services.ts";
 import { type SluiceProcess, startSluice, stopSluice, waitFor } from "../_sluice.ts";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 const SCHEMA =
   "seq:UInt64,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16,ip_proto:String," +
@@ -114,6 +114,11 @@ Deno.test("sluice writes N records from Kafka as N ClickHouse rows with the righ
     await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
     assertEquals(await sluice.metric("samples_count_total"), n);
     assertEquals(await sluice.metric("sluice_records_written_total"), n);
+    assertEquals(await sluice.metric("sluice_consumer_lag"), 0);
+    assertEquals(await sluice.metric("sluice_sink_up"), 1);
+    const health = await fetch(`http://127.0.0.1:${sluice.metricsPort}/healthz`);
+    assertEquals(health.status, 200);
+    assertEquals((await health.json()).status, "ok");
     assert(await sluice.metric("sluice_batches_total", { outcome: "written" }) >= n / 500);
     assertEquals(await stopSluice(sluice), 0);
   } finally {
@@ -172,8 +177,12 @@ Deno.test("sluice sets a poison message aside and writes all its good neighbours
 });
 
 Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream", async () => {
-  const f = await fixture({ CLICKHOUSE_MAX_SAMPLES_PER_SEND: "200" });
+  const f = await fixture({ CLICKHOUSE_MAX_SAMPLES_PER_SEND: "200", HEALTH_STALL_TIMEOUT: "5" });
   const sluice = await startSluice(f.env);
+  const healthz = async () => {
+    const response = await fetch(`http://127.0.0.1:${sluice.metricsPort}/healthz`);
+    return `${response.status} ${await response.text()}`;
+  };
   let clickhouseDown = false;
   try {
     await produce(f.topic, messages(0, 1000));
@@ -184,6 +193,7 @@ Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream",
     await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
     await new Promise((r) => setTimeout(r, 20_000));
     assert(await sluice.metric("sluice_sink_retries_total") > 0, "writes were retried");
+    assertMatch(await healthz(), /^503 .*"status":"stalled"/, "/healthz reports the stall");
     const { committed } = await offsets(f.group, f.topic);
     const committedTotal = Object.values(committed).reduce((a, o) => a + Math.max(0, Number(o)), 0);
     assert(
@@ -197,6 +207,7 @@ Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream",
     assertEquals(await f.count(), 3000, "no duplicates either");
     await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
     assertEquals(await sluice.metric("sluice_sink_up"), 1);
+    assertMatch(await healthz(), /^200 .*"status":"ok"/, "/healthz recovers");
     assertEquals(await stopSluice(sluice), 0);
   } finally {
     if (clickhouseDown) await run(SERVICES, "start", "clickhouse");
