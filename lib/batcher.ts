@@ -111,8 +111,11 @@ export class Batcher<Row = unknown> {
    */
   markConsumed(topic: string, partition: number, offset: string): void {
     this.#startedAt ??= this.#clock();
+    // Kept as the consumed offset; the +1 (in BigInt, offsets are 64-bit) is done once in take().
     const key = `${topic}\u0000${partition}`;
-    this.#offsets.set(key, { topic, partition, offset: (BigInt(offset) + 1n).toString() });
+    const entry = this.#offsets.get(key);
+    if (entry) entry.offset = offset;
+    else this.#offsets.set(key, { topic, partition, offset });
   }
 
   /**
@@ -144,7 +147,11 @@ export class Batcher<Row = unknown> {
     const batch: Batch<Row> = {
       rows: this.#rows,
       bytes: this.#bytes,
-      offsets: [...this.#offsets.values()],
+      offsets: [...this.#offsets.values()].map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: (BigInt(o.offset) + 1n).toString(),
+      })),
       startedAt: this.#startedAt ?? this.#clock(),
     };
     this.#rows = [];

@@ -18,20 +18,28 @@ import type { CommitOffset } from "./batcher.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 
-// kafkajs 2.2.4 schedules its request-queue check with a negative delay when
-// it is not throttled (requestQueue/index.js, scheduleCheckPendingRequests);
-// the timer fires at once as intended, but the runtime prints a
-// TimeoutNegativeWarning to stderr, outside sluice's JSON log. Drop just that one.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const name = typeof warning === "string" ? rest[0] : warning.name;
-  if (
-    name === "TimeoutNegativeWarning" ||
-    (typeof rest[0] === "object" &&
-      (rest[0] as { type?: string })?.type === "TimeoutNegativeWarning")
-  ) return;
-  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
+let warningSilenced = false;
+
+/**
+ * Drops the `TimeoutNegativeWarning` that kafkajs 2.2.4 makes the runtime
+ * print to stderr, outside sluice's JSON log: its request queue sets timers
+ * with a negative delay when not throttled (`requestQueue/index.js`,
+ * `scheduleCheckPendingRequests`), which fire at once as intended. Other
+ * warnings still print. Runs when this module loads; idempotent.
+ */
+export function silenceKafkaJsTimerWarning(): void {
+  if (warningSilenced) return;
+  warningSilenced = true;
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type;
+    if ((warning instanceof Error ? warning.name : type) === "TimeoutNegativeWarning") return;
+    (emit as (...args: unknown[]) => void)(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+silenceKafkaJsTimerWarning();
 
 /** One message as the pipeline sees it. */
 export interface SourceMessage {
@@ -145,6 +153,8 @@ export class KafkaSource implements MessageSource {
       // A long sink outage holds the handler; rebalances must wait for it.
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs * 2),
       allowAutoTopicCreation: false,
+      // An idle fetch returns after this long; it bounds how long a stop waits for it.
+      maxWaitTimeInMs: 1000,
     });
   }
 
@@ -179,20 +189,25 @@ export class KafkaSource implements MessageSource {
         let last: string | undefined;
         try {
           for (const message of batch.messages) {
-            if (this.#draining || !isRunning() || isStale()) break;
+            if (this.#draining) break;
             const pending = handler({
               topic: batch.topic,
               partition: batch.partition,
               offset: message.offset,
               value: message.value,
             });
-            if (pending) await pending;
-            // Resolving moves kafkajs's fetch position only; nothing is
-            // committed until the pipeline's batch is acknowledged.
-            resolveOffset(message.offset);
             last = message.offset;
+            if (pending) {
+              await pending;
+              // A long wait (a full batch, a sink outage) may have seen a
+              // rebalance: stop handing out messages of a lost partition.
+              if (!isRunning() || isStale()) break;
+            }
           }
           if (last !== undefined) {
+            // Resolving moves kafkajs's fetch position only; nothing is
+            // committed until the pipeline's batch is acknowledged.
+            resolveOffset(last);
             const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
             this.#metrics.lag.set(
               { topic: batch.topic, partition: String(batch.partition) },

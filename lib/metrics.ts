@@ -144,12 +144,25 @@ export class Metrics {
     client.collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });
   }
 
+  readonly #beforeCollect: Array<() => void> = [];
+
+  /**
+   * Registers a hook run before each scrape, so hot paths can count in plain
+   * fields and move their counts into the metrics only when they are read.
+   *
+   * @param hook The hook.
+   */
+  beforeCollect(hook: () => void): void {
+    this.#beforeCollect.push(hook);
+  }
+
   /**
    * Renders the registry in the Prometheus text format.
    *
    * @returns The exposition text.
    */
   render(): Promise<string> {
+    for (const hook of this.#beforeCollect) hook();
     return this.registry.metrics();
   }
 }

@@ -18,7 +18,7 @@
 import type { Batch, FlushReason } from "./batcher.ts";
 import { Batcher } from "./batcher.ts";
 import type { DeadLetters } from "./dead_letter.ts";
-import type { Decoder } from "./decode/mod.ts";
+import type { Decoder, DecodeResult } from "./decode/mod.ts";
 import type { MessageSource, SourceMessage } from "./kafka_source.ts";
 import type { Logger } from "./log.ts";
 import type { Health, Metrics } from "./metrics.ts";
@@ -109,10 +109,18 @@ export class Pipeline {
   #inFlightSince: number | undefined;
   #inFlightRows = 0;
   #failingSince: number | undefined;
+  /** Set when a write was given up (a stop's deadline); ends the pipeline. */
+  #writeError: unknown;
+  /** Per-message counts not yet in the metrics; see #syncCounts(). */
+  readonly #counts = {
+    topic: undefined as string | undefined,
+    messages: 0,
+    records: 0,
+    skipped: 0,
+  };
   /** Rows of batches given up on at shutdown (never committed). */
   #abandonedRows = 0;
-  /** Running totals. */
-  readonly stats: PipelineStats = {
+  readonly #stats: PipelineStats = {
     messages: 0,
     records: 0,
     written: 0,
@@ -121,6 +129,12 @@ export class Pipeline {
     batches: 0,
     retries: 0,
   };
+
+  /** Running totals. */
+  get stats(): PipelineStats {
+    this.#syncCounts();
+    return this.#stats;
+  }
 
   /**
    * @param source Where messages come from.
@@ -135,6 +149,7 @@ export class Pipeline {
     this.#batcher = new Batcher(options.batch, this.#clock);
     this.#lastProgress = this.#clock();
     options.metrics.sinkUp.set({ sink: this.#sinkName }, 1);
+    options.metrics.beforeCollect(() => this.#syncCounts());
   }
 
   /**
@@ -151,32 +166,39 @@ export class Pipeline {
   /**
    * Flushes when the batch is due by age; called by the timer, and by tests.
    *
-   * @returns Resolves when any flush it started is done.
+   * @returns Resolves when any write it started is done.
    */
   async tick(): Promise<void> {
     if (this.#inFlight || this.#stopping || !this.#batcher.isDue()) return;
-    try {
-      await this.#flush("age");
-    } catch {
-      // Only a stop's deadline ends a flush early; stop() reports it.
-    }
+    this.#dispatch("age");
+    await this.settled();
   }
 
   /**
-   * Handles one message: decode, prepare, batch; waits when a flush is due.
+   * Waits until no write is in flight.
+   *
+   * @returns Resolves when the last write started has ended.
+   */
+  async settled(): Promise<void> {
+    while (this.#inFlight) await this.#inFlight;
+  }
+
+  /**
+   * Handles one message: decode, prepare, batch. A full batch starts writing
+   * while the next one fills; the source is held (a promise is returned) only
+   * when the next batch is full too, so at most two batches are in memory.
    *
    * @param message The message.
    * @returns A promise only when the source must wait.
    */
   handle(message: SourceMessage): void | Promise<void> {
-    return this.#handle(message);
-  }
-
-  async #handle(message: SourceMessage): Promise<void> {
-    const { metrics, decoder } = this.#opts;
-    this.stats.messages++;
-    metrics.messages.inc({ topic: message.topic });
-    const decoded = decoder(message.value);
+    if (this.#writeError) return Promise.reject(this.#writeError);
+    const decoded = this.#opts.decoder(message.value);
+    const counts = this.#counts;
+    if (counts.topic !== message.topic) this.#syncCounts(message.topic);
+    counts.messages++;
+    counts.records += decoded.records.length;
+    counts.skipped += decoded.skipped;
     for (const error of decoded.errors) {
       this.#setAside(
         {
@@ -189,16 +211,17 @@ export class Pipeline {
         message.value,
       );
     }
-    if (decoded.skipped > 0) {
-      this.stats.skipped += decoded.skipped;
-      metrics.skipped.inc({ reason: "marker" }, decoded.skipped);
-    }
-    if (decoded.records.length > 0) {
-      this.stats.records += decoded.records.length;
-      metrics.received.inc({ topic: message.topic }, decoded.records.length);
-      metrics.samples.inc(decoded.records.length);
-    }
-    for (const { index, record } of decoded.records) {
+    return this.#add(message, decoded.records, 0);
+  }
+
+  /** Prepares and batches records from `from` on; marks the message consumed at the end. */
+  #add(
+    message: SourceMessage,
+    records: DecodeResult["records"],
+    from: number,
+  ): void | Promise<void> {
+    for (let i = from; i < records.length; i++) {
+      const { index, record } = records[i]!;
       const origin: RecordOrigin = {
         topic: message.topic,
         partition: message.partition,
@@ -210,9 +233,16 @@ export class Pipeline {
         this.#setAside(origin, prepared.rejection, record);
         continue;
       }
-      if (this.#batcher.wouldOverflow(prepared.bytes)) await this.#flush("bytes");
+      if (this.#batcher.wouldOverflow(prepared.bytes)) {
+        const wait = this.#dispatch("bytes");
+        // Record i is prepared again after the wait: prepare() is pure.
+        if (wait) return wait.then(() => this.#add(message, records, i));
+      }
       const due = this.#batcher.add({ row: prepared.row, bytes: prepared.bytes, origin });
-      if (due) await this.#flush(due);
+      if (due) {
+        const wait = this.#dispatch(due);
+        if (wait) return wait.then(() => this.#add(message, records, i + 1));
+      }
     }
     this.#batcher.markConsumed(message.topic, message.partition, message.offset);
   }
@@ -231,8 +261,12 @@ export class Pipeline {
     const deadlineTimer = setTimeout(() => this.#abort.abort(), timeout);
     try {
       await this.#source.drain();
-      while (this.#inFlight) await this.#inFlight.catch(() => {});
-      if (!this.#batcher.empty) await this.#flush("shutdown");
+      await this.settled();
+      if (!this.#batcher.empty) {
+        await this.#dispatch("shutdown");
+        await this.settled();
+      }
+      if (this.#writeError) throw this.#writeError;
       return { clean: true, unwritten: 0 };
     } catch (error) {
       const unwritten = this.#batcher.size + this.#abandonedRows;
@@ -287,43 +321,75 @@ export class Pipeline {
     };
   }
 
-  async #flush(reason: FlushReason): Promise<void> {
-    while (this.#inFlight) await this.#inFlight.catch(() => {});
-    if (this.#batcher.empty) return;
+  /**
+   * Starts writing the current batch. Returns nothing when the write could
+   * start at once (it runs in the background), or a promise that resolves
+   * once the write in flight ended and this one started. Writes never
+   * overlap, so offsets are committed in order.
+   */
+  #dispatch(reason: FlushReason): Promise<void> | undefined {
+    if (this.#writeError) return Promise.reject(this.#writeError);
+    if (this.#inFlight) {
+      return this.#inFlight.then(() => this.#dispatch(reason));
+    }
+    if (this.#batcher.empty) return undefined;
+    this.#syncCounts();
     const batch = this.#batcher.take();
-    const done = this.#writeBatch(batch, reason);
-    this.#inFlight = done;
     this.#inFlightSince = batch.startedAt;
     this.#inFlightRows = batch.rows.length;
-    try {
-      await done;
-    } catch (error) {
-      this.#abandonedRows += batch.rows.length;
-      throw error;
-    } finally {
+    this.#inFlight = this.#writeBatch(batch, reason).then(
+      () => {},
+      (error) => {
+        // Only a stop's deadline ends a write early; stop() reports it.
+        this.#abandonedRows += batch.rows.length;
+        this.#writeError = error;
+      },
+    ).finally(() => {
       this.#inFlight = undefined;
       this.#inFlightSince = undefined;
       this.#inFlightRows = 0;
+    });
+    return undefined;
+  }
+
+  /** Moves the per-message counts into the metrics (per batch and per scrape, not per message). */
+  #syncCounts(nextTopic?: string): void {
+    const counts = this.#counts;
+    const { metrics } = this.#opts;
+    if (counts.topic !== undefined) {
+      if (counts.messages > 0) metrics.messages.inc({ topic: counts.topic }, counts.messages);
+      if (counts.records > 0) {
+        metrics.received.inc({ topic: counts.topic }, counts.records);
+        metrics.samples.inc(counts.records);
+      }
     }
+    if (counts.skipped > 0) metrics.skipped.inc({ reason: "marker" }, counts.skipped);
+    this.#stats.messages += counts.messages;
+    this.#stats.records += counts.records;
+    this.#stats.skipped += counts.skipped;
+    counts.messages = 0;
+    counts.records = 0;
+    counts.skipped = 0;
+    if (nextTopic !== undefined) counts.topic = nextTopic;
   }
 
   async #writeBatch(batch: Batch, reason: FlushReason): Promise<void> {
     const { metrics, log } = this.#opts;
     const started = this.#clock();
     if (batch.rows.length > 0) {
-      const before = this.stats.written;
+      const before = this.#stats.written;
       await this.#deliver(batch.rows);
       const seconds = (this.#clock() - started) / 1000;
       metrics.batchDuration.observe({ sink: this.#sinkName }, seconds);
       metrics.batchRows.observe({ sink: this.#sinkName }, batch.rows.length);
       metrics.batches.inc({ sink: this.#sinkName, outcome: "written" });
       metrics.lastWrite.set({ sink: this.#sinkName }, Date.now() / 1000);
-      this.stats.batches++;
+      this.#stats.batches++;
       log.debug("Wrote batch", {
         sink: this.#sinkName,
         reason,
         rows: batch.rows.length,
-        written: this.stats.written - before,
+        written: this.#stats.written - before,
         bytes: batch.bytes,
         seconds,
       });
@@ -356,7 +422,7 @@ export class Pipeline {
           if (row) this.#setAside(row.origin, rejection, row.row);
         }
         const written = pending.length - result.rejected.length - result.retry.length;
-        this.stats.written += written;
+        this.#stats.written += written;
         metrics.written.inc({ sink: this.#sinkName }, written);
         if (result.retry.length === 0) return;
         pending = result.retry.flatMap((i) => pending[i] ?? []);
@@ -386,7 +452,7 @@ export class Pipeline {
         return;
       }
       attempt++;
-      this.stats.retries++;
+      this.#stats.retries++;
       metrics.retries.inc({ sink: this.#sinkName, error_type: error.errorType });
       metrics.sinkUp.set({ sink: this.#sinkName }, 0);
       this.#failingSince ??= this.#clock();
@@ -426,7 +492,7 @@ export class Pipeline {
 
   #setAside(origin: RecordOrigin, rejection: Rejection, data: unknown): void {
     const { metrics, log, deadLetters } = this.#opts;
-    this.stats.rejected[rejection.reason] = (this.stats.rejected[rejection.reason] ?? 0) + 1;
+    this.#stats.rejected[rejection.reason] = (this.#stats.rejected[rejection.reason] ?? 0) + 1;
     metrics.rejected.inc({ sink: this.#sinkName, reason: rejection.reason });
     log.limited(`reject:${rejection.reason}`, "warn", "Record set aside", {
       reason: rejection.reason,

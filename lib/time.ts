@@ -47,6 +47,8 @@ export class TimeReader {
   readonly #utc: boolean;
   readonly #format: Intl.DateTimeFormat | undefined;
   readonly #offsetCache = new Map<number, number>();
+  /** pmacct repeats the same few timestamp strings (bins, purge times): cache their readings. */
+  readonly #textCache = new Map<string, Readonly<Timestamp>>();
 
   /**
    * @param zone IANA zone in which pmacct wrote local timestamps.
@@ -95,6 +97,15 @@ export class TimeReader {
         `Cannot read timestamp: expected a string, got ${JSON.stringify(value)}`,
       );
     }
+    const cached = this.#textCache.get(value);
+    if (cached !== undefined) return cached;
+    const parsed = Object.freeze(this.#parseText(value));
+    if (this.#textCache.size >= 4096) this.#textCache.clear();
+    this.#textCache.set(value, parsed);
+    return parsed;
+  }
+
+  #parseText(value: string): Timestamp {
     const text = value.trim();
     const epoch = EPOCH_RE.exec(text);
     if (epoch) return { seconds: Number(epoch[1]), micros: fractionToMicros(epoch[2]) };
@@ -178,8 +189,11 @@ function offsetSeconds(offset: string): number {
   return sign * (Number(digits.slice(0, 2)) * 3600 + Number(digits.slice(2, 4)) * 60);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return (DAYS_IN_MONTH[month - 1] ?? 31) + (leap ? 1 : 0);
 }
 
 /**

@@ -5,7 +5,10 @@
  */
 
 import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { silenceKafkaJsTimerWarning } from "../lib/kafka_source.ts";
 import { kafkaBrokers } from "./_services.ts";
+
+silenceKafkaJsTimerWarning();
 
 function client(): Kafka {
   return new Kafka({

@@ -119,9 +119,11 @@ Deno.test("Pipeline commits a batch's offsets only after the sink acknowledged i
   const { source, sink, pipeline } = setup({ maxRows: 4 });
   await pipeline.start();
   await source.push(messages([good(0), good(1), good(2)]));
+  await pipeline.settled();
   assertEquals(sink.rows.length, 0);
   assertEquals(source.commits, []);
   await source.push(messages([good(3), good(4)], 0, 3));
+  await pipeline.settled();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3]);
   // Message 3 filled the batch before it was marked consumed: offset 3 is committed, not 4.
   assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
@@ -137,6 +139,7 @@ Deno.test("Pipeline retries a failing sink with the source held, and loses nothi
   sink.failures = 5;
   await pipeline.start();
   await source.push(messages([good(0), good(1), good(2)]));
+  await pipeline.settled();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1]);
   assertEquals(sink.writes, 6);
   assertEquals(pipeline.stats.retries, 5);
@@ -150,6 +153,7 @@ Deno.test("Pipeline splits a refused batch, writes the good rows and sets the ba
   sink.bad = new Set([6]);
   await pipeline.start();
   await source.push(messages([...Array(10).keys()].map(good)));
+  await pipeline.settled();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4, 5, 7, 8, 9]);
   assertEquals(pipeline.stats.rejected, { server: 1 });
   assertEquals(pipeline.stats.written, 9);
@@ -161,6 +165,7 @@ Deno.test("Pipeline sets aside a poison message and an unconvertible record with
   const { source, sink, pipeline } = setup({ maxRows: 100 });
   await pipeline.start();
   await source.push(messages([good(0), "{not json", good(2), '{"n": "unconvertible"}', good(4)]));
+  await pipeline.settled();
   await pipeline.stop();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 2, 4]);
   assertEquals(pipeline.stats.rejected, { decode: 1, convert: 1 });
@@ -172,6 +177,7 @@ Deno.test("Pipeline flushes by age on an idle topic", async () => {
   const { source, sink, pipeline } = setup({ maxRows: 100, maxAgeMs: 1000 }, () => now);
   await pipeline.start();
   await source.push(messages([good(0)]));
+  await pipeline.settled();
   await pipeline.tick();
   assertEquals(sink.rows.length, 0);
   now = 1000;
@@ -186,6 +192,7 @@ Deno.test("Pipeline commits offsets of messages that produced no rows", async ()
   const { source, sink, pipeline } = setup({ maxRows: 100, maxAgeMs: 1000 }, () => now);
   await pipeline.start();
   await source.push(messages(['{"event_type": "purge_init"}', '{"event_type": "purge_close"}']));
+  await pipeline.settled();
   now = 1000;
   await pipeline.tick();
   assertEquals(sink.writes, 0);
@@ -199,6 +206,7 @@ Deno.test("Pipeline stop gives up after the shutdown timeout without committing"
   sink.failures = Infinity;
   await pipeline.start();
   await source.push(messages([good(0), good(1)]));
+  await pipeline.settled();
   const result = await pipeline.stop();
   assertEquals(result, { clean: false, unwritten: 2 });
   assertEquals(source.commits, []);
@@ -217,6 +225,32 @@ Deno.test("Pipeline health turns bad when rows wait longer than the stall timeou
   assertEquals(pipeline.health().ok, false);
   sink.failures = 0;
   await pending;
+  await pipeline.settled();
   assertEquals(pipeline.health().ok, true);
   await pipeline.stop();
+});
+
+Deno.test("Pipeline fills the next batch during a write and holds the source only when it is full too", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const gate = Promise.withResolvers<void>();
+  const write = sink.write.bind(sink);
+  sink.write = async (rows) => {
+    await gate.promise;
+    return write(rows);
+  };
+  await pipeline.start();
+  await source.push(messages([good(0), good(1), good(2)]));
+  let held = true;
+  const pushing = source.push(messages([good(3), good(4)], 0, 3)).then(() => (held = false));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assertEquals(held, true, "the second full batch waits for the first write");
+  assertEquals(sink.rows, []);
+  gate.resolve();
+  await pushing;
+  await pipeline.settled();
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3]);
+  // A message is committed once it is wholly in a written batch: 0 with the first, 1 and 2 with the second.
+  assertEquals(source.commits.map((c) => c[0]!.offset), ["1", "3"]);
+  await pipeline.stop();
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4]);
 });

@@ -15,7 +15,7 @@ import { parseSchema } from "../../../sinks/clickhouse/schema.ts";
 import type { InputRecord, PrepareResult } from "../../../sinks/sink.ts";
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "../../_assert.ts";
 
-const SAMPLES = new URL("../../../../shared/samples/pmacctd-print-json.jsonl", import.meta.url);
+const SAMPLES = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);
 
 function converter(
   schema: string,

@@ -21,7 +21,7 @@ import {
 } from "../../_assert.ts";
 import { clickhouseUrl, uniqueName } from "../../_services.ts";
 
-const SAMPLES = new URL("../../../../shared/samples/pmacctd-print-json.jsonl", import.meta.url);
+const SAMPLES = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);
 
 /** Runs SQL on the test server over plain HTTP, independent of the sink. */
 async function sql(query: string): Promise<string> {
@@ -432,7 +432,7 @@ Deno.test("connect() with CLICKHOUSE_CREATE_TABLE=NO fails when the table does n
   );
 });
 
-Deno.test("connect() to a closed port fails with the address, and healthcheck() says false", async () => {
+Deno.test("connect() to a closed port fails with the address as a retryable error, and healthcheck() says false", async () => {
   const reader = new VarReader(
     {
       CLICKHOUSE_HOST: "127.0.0.1:1",
@@ -449,7 +449,11 @@ Deno.test("connect() to a closed port fails with the address, and healthcheck() 
   try {
     await assertRejects(
       () => sink.connect(),
-      /^Error: Cannot connect to ClickHouse at http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/,
+      (error: unknown) =>
+        error instanceof SinkWriteError && error.action === "retry" &&
+        /^Cannot connect to ClickHouse at http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/.test(
+          error.message,
+        ),
     );
     assertStrictEquals(await sink.healthcheck(), false);
   } finally {
@@ -503,4 +507,30 @@ Deno.test("write() to a server that went away throws SinkWriteError with action 
     assertStrictEquals(error.errorType, "network");
     assertStrictEquals(await h.sink.healthcheck(), false);
   });
+});
+
+Deno.test("connect() with an unknown user fails for good (not retried), naming the server's refusal", async () => {
+  const reader = new VarReader(
+    {
+      CLICKHOUSE_HOST: clickhouseUrl(),
+      CLICKHOUSE_USER: "no_such_user",
+      CLICKHOUSE_DATA_SCHEMA: "a:String",
+    },
+    CLICKHOUSE_VARIABLES,
+  );
+  const { config } = parseClickHouseConfig(reader);
+  const sink = new ClickHouseSink(config, {
+    time: new TimeReader(),
+    log: new Logger({ write: () => {} }),
+  });
+  try {
+    await assertRejects(
+      () => sink.connect(),
+      (error: unknown) =>
+        error instanceof Error && !(error instanceof SinkWriteError) &&
+        /Cannot connect to ClickHouse at .*no_such_user/.test(error.message),
+    );
+  } finally {
+    await sink.close();
+  }
 });
