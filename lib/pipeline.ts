@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { Batch, FlushReason } from "./batcher.ts";
+import type { Batch, CommitOffset, FlushReason } from "./batcher.ts";
 import { Batcher } from "./batcher.ts";
 import type { DeadLetters } from "./dead_letter.ts";
 import type { Decoder, DecodeResult } from "./decode/mod.ts";
@@ -109,6 +109,8 @@ export class Pipeline {
   #inFlightSince: number | undefined;
   #inFlightRows = 0;
   #failingSince: number | undefined;
+  /** Offsets whose commit failed, retried with the next commit. */
+  #uncommitted = new Map<string, CommitOffset>();
   /** Set when a write was given up (a stop's deadline); ends the pipeline. */
   #writeError: unknown;
   /** Per-message counts not yet in the metrics; see #syncCounts(). */
@@ -267,6 +269,7 @@ export class Pipeline {
         await this.settled();
       }
       if (this.#writeError) throw this.#writeError;
+      if (this.#uncommitted.size > 0) await this.#commit([]);
       return { clean: true, unwritten: 0 };
     } catch (error) {
       const unwritten = this.#batcher.size + this.#abandonedRows;
@@ -396,15 +399,32 @@ export class Pipeline {
     } else {
       metrics.batches.inc({ sink: this.#sinkName, outcome: "empty" });
     }
+    await this.#commit(batch.offsets);
+    this.#lastProgress = this.#clock();
+  }
+
+  /**
+   * Commits offsets, with those of earlier failed commits (a later offset of
+   * the same partition supersedes). A failed commit is kept for the next
+   * one: the rows are written, so the worst case is reading them again.
+   */
+  async #commit(offsets: readonly CommitOffset[]): Promise<void> {
+    const { metrics, log } = this.#opts;
+    const merged = new Map(this.#uncommitted);
+    for (const o of offsets) merged.set(`${o.topic}\u0000${o.partition}`, o);
+    if (merged.size === 0) return;
     try {
-      await this.#source.commit(batch.offsets);
+      await this.#source.commit([...merged.values()]);
+      this.#uncommitted.clear();
       metrics.commits.inc({ outcome: "ok" });
     } catch (error) {
-      // The rows are written; a lost commit means they are read (and written) again, not lost.
+      this.#uncommitted = merged;
       metrics.commits.inc({ outcome: "failed" });
-      log.warn("Cannot commit offsets; the records will be read again after a restart", { error });
+      log.warn("Cannot commit offsets; retrying with the next batch", {
+        error,
+        partitions: merged.size,
+      });
     }
-    this.#lastProgress = this.#clock();
   }
 
   /** Writes rows until acknowledged, retrying and splitting as the sink's errors say. */

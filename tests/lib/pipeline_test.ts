@@ -254,3 +254,23 @@ Deno.test("Pipeline fills the next batch during a write and holds the source onl
   await pipeline.stop();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4]);
 });
+
+Deno.test("Pipeline retries a failed offset commit with the next batch", async () => {
+  const { source, pipeline } = setup({ maxRows: 2 });
+  const commit = source.commit.bind(source);
+  let fail = 1;
+  source.commit = (offsets) =>
+    fail-- > 0 ? Promise.reject(new Error("coordinator moved")) : commit(offsets);
+  await pipeline.start();
+  await source.push(messages([good(0), good(1)], 0));
+  await pipeline.settled();
+  assertEquals(source.commits, []);
+  await source.push(messages([good(2), good(3)], 1));
+  await pipeline.settled();
+  // The failed commit (partition 0 at 1) is superseded by the later offset of its partition.
+  assertEquals(source.commits, [[
+    { topic: "flows", partition: 0, offset: "2" },
+    { topic: "flows", partition: 1, offset: "1" },
+  ]]);
+  await pipeline.stop();
+});
