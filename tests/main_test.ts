@@ -2,7 +2,8 @@
  * The command line as users meet it: `deno run main.ts` with flags.
  */
 import { VERSION } from "../lib/cli.ts";
-import { clickhouseUrl, kafkaBrokers } from "./_services.ts";
+import { createTopic } from "./_kafka.ts";
+import { clickhouseUrl, kafkaBrokers, uniqueName } from "./_services.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 
 const ROOT = new URL("../", import.meta.url);
