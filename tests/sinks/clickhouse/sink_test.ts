@@ -432,19 +432,20 @@ Deno.test("connect() with CLICKHOUSE_CREATE_TABLE=NO fails when the table does n
   );
 });
 
-Deno.test("connect() to a closed port fails with the address as a retryable error, and healthcheck() says false", async () => {
-  const reader = new VarReader(
-    {
-      CLICKHOUSE_HOST: "127.0.0.1:1",
-      CLICKHOUSE_DATA_SCHEMA: "a:String",
-      CLICKHOUSE_REQUEST_TIMEOUT: "5",
-    },
-    CLICKHOUSE_VARIABLES,
-  );
-  const { config } = parseClickHouseConfig(reader);
-  const sink = new ClickHouseSink(config, {
+/** A sink for the given variables, not connected. */
+function unconnectedSink(env: Record<string, string>): ClickHouseSink {
+  const { config } = parseClickHouseConfig(new VarReader(env, CLICKHOUSE_VARIABLES));
+  return new ClickHouseSink(config, {
     time: new TimeReader(),
     log: new Logger({ write: () => {} }),
+  });
+}
+
+Deno.test("connect() to a closed port fails with the address as a retryable error, and healthcheck() says false", async () => {
+  const sink = unconnectedSink({
+    CLICKHOUSE_HOST: "127.0.0.1:1",
+    CLICKHOUSE_DATA_SCHEMA: "a:String",
+    CLICKHOUSE_REQUEST_TIMEOUT: "5",
   });
   try {
     await assertRejects(
@@ -510,18 +511,10 @@ Deno.test("write() to a server that went away throws SinkWriteError with action 
 });
 
 Deno.test("connect() with an unknown user fails for good (not retried), naming the server's refusal", async () => {
-  const reader = new VarReader(
-    {
-      CLICKHOUSE_HOST: clickhouseUrl(),
-      CLICKHOUSE_USER: "no_such_user",
-      CLICKHOUSE_DATA_SCHEMA: "a:String",
-    },
-    CLICKHOUSE_VARIABLES,
-  );
-  const { config } = parseClickHouseConfig(reader);
-  const sink = new ClickHouseSink(config, {
-    time: new TimeReader(),
-    log: new Logger({ write: () => {} }),
+  const sink = unconnectedSink({
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    CLICKHOUSE_USER: "no_such_user",
+    CLICKHOUSE_DATA_SCHEMA: "a:String",
   });
   try {
     await assertRejects(
