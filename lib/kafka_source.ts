@@ -17,6 +17,7 @@ import type { KafkaConfig } from "./config.ts";
 import type { CommitOffset } from "./batcher.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { backoffDelay, sleep } from "./retry.ts";
 
 let warningSilenced = false;
 
@@ -127,6 +128,7 @@ export class KafkaSource implements MessageSource {
   readonly #metrics: Metrics;
   readonly #consumer;
   #draining = false;
+  readonly #stopSignal = new AbortController();
   #inFlight: Promise<void> | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
   #onCrash: (error: unknown) => void;
@@ -173,10 +175,33 @@ export class KafkaSource implements MessageSource {
       if (!restart) this.#onCrash(error);
     });
     await consumer.connect();
-    await consumer.subscribe({
-      topics: this.#config.topics,
-      fromBeginning: this.#config.fromBeginning,
-    });
+    // pmacct's topic appears with its first message (broker auto-creation);
+    // until then sluice waits for it, as a consumer of the old script did.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await consumer.subscribe({
+          topics: this.#config.topics,
+          fromBeginning: this.#config.fromBeginning,
+        });
+        break;
+      } catch (error) {
+        if ((error as { type?: string }).type !== "UNKNOWN_TOPIC_OR_PARTITION" || this.#draining) {
+          throw error;
+        }
+        const delay = backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 });
+        this.#log.limited(
+          "unknown_topic",
+          "warn",
+          "Kafka topic does not exist yet, waiting for it",
+          {
+            topics: this.#config.topics,
+            retry_in_seconds: delay / 1000,
+          },
+        );
+        await sleep(delay, this.#stopSignal.signal);
+        if (this.#draining) return;
+      }
+    }
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -226,6 +251,7 @@ export class KafkaSource implements MessageSource {
   /** @inheritdoc */
   async drain(): Promise<void> {
     this.#draining = true;
+    this.#stopSignal.abort();
     try {
       this.#consumer.pause(this.#config.topics.map((topic) => ({ topic })));
     } catch {

@@ -34,9 +34,9 @@ const messages = (from: number, to: number) =>
   Array.from({ length: to - from }, (_, i) => JSON.stringify(record(from + i)));
 
 /** A fresh topic, group and table for one test, and the env that points sluice at them. */
-async function fixture(extra: Record<string, string> = {}, partitions = 3) {
+async function fixture(extra: Record<string, string> = {}, partitions = 3, create = true) {
   const name = uniqueName("it");
-  await createTopic(name, partitions);
+  if (create) await createTopic(name, partitions);
   const db = `sluice_${name}`;
   const env = {
     KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
@@ -143,6 +143,24 @@ Deno.test("sluice flushes a small batch by age on an idle topic", async () => {
     await waitFor(async () => (await f.count()) === 3, "3 rows", 15_000);
     assert(Date.now() - started < 10_000, "the age trigger fired on an idle topic");
     await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+  } finally {
+    await stopQuietly(sluice);
+    await f.drop();
+  }
+});
+
+Deno.test("sluice waits for a topic that does not exist yet, then consumes it", async () => {
+  const f = await fixture({}, 1, false);
+  const sluice = await startSluice(f.env);
+  try {
+    await waitFor(
+      () => sluice.logs.some((l) => l["msg"] === "Kafka topic does not exist yet, waiting for it"),
+      "the wait",
+    );
+    await createTopic(f.topic, 1);
+    await produce(f.topic, messages(0, 50));
+    await waitFor(async () => (await f.count()) === 50, "50 rows once the topic exists");
+    assertEquals(await stopSluice(sluice), 0);
   } finally {
     await stopQuietly(sluice);
     await f.drop();
