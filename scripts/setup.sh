@@ -33,7 +33,9 @@ want=$(sed -n 's/.*"deno": "\([0-9.]*\)".*/\1/p' tools/deno/package.json)
 have=$(tools/deno/node_modules/.bin/deno --version 2>/dev/null | sed -n '1s/^deno \([0-9.]*\).*/\1/p' || true)
 if [[ "$have" != "$want" ]]; then
   log "installing Deno $want from npm"
-  npm ci --prefix tools/deno --no-audit --no-fund >&2
+  # npm install, not ci: the lock holds only this platform's optional binary
+  # package, which npm ci rejects as out of sync; package.json pins the version.
+  npm install --prefix tools/deno --no-audit --no-fund >&2
 fi
 export PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 
