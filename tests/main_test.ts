@@ -118,11 +118,13 @@ Deno.test("main.ts reads .env and lets the environment win", async () => {
 });
 
 Deno.test("main.ts --check-config --connect reaches the real Kafka and ClickHouse", async () => {
+  const topic = uniqueName("check");
+  await createTopic(topic, 1);
   const env = {
     ...VALID,
     KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
     CLICKHOUSE_HOST: clickhouseUrl(),
-    KAFKA_TOPIC: "__consumer_offsets",
+    KAFKA_TOPIC: topic,
   };
   const ok = await sluice(["--check-config", "--connect"], env);
   assertEquals(ok.code, 0, ok.stdout + ok.stderr);
