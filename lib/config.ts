@@ -375,6 +375,33 @@ export function parseConfig(env: Env): Config {
       reader.problem(name, path, "must name a readable file");
     }
   }
+  // Settings that only take effect with a switch on are refused without it,
+  // rather than ignored: an operator who set a CA file expects TLS.
+  if (!tlsOn) {
+    for (
+      const name of [
+        "KAFKA_TLS_CA_FILE",
+        "KAFKA_TLS_CERT_FILE",
+        "KAFKA_TLS_KEY_FILE",
+        "KAFKA_TLS_VERIFY",
+      ]
+    ) {
+      if (reader.isSet(name)) {
+        reader.problem(name, reader.raw(name), "is set but KAFKA_TLS is NO; set KAFKA_TLS=YES");
+      }
+    }
+  }
+  if (mechanism === "none") {
+    for (const name of ["KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"]) {
+      if (reader.isSet(name)) {
+        reader.problem(
+          name,
+          reader.raw(name),
+          "is set but KAFKA_SASL_MECHANISM is none; choose plain, scram-sha-256 or scram-sha-512",
+        );
+      }
+    }
+  }
   if (
     (reader.optional("KAFKA_TLS_CERT_FILE") === undefined) !==
       (reader.optional("KAFKA_TLS_KEY_FILE") === undefined)

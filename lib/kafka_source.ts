@@ -11,11 +11,13 @@
  * @module
  */
 
+import { isIP } from "node:net";
 import process from "node:process";
+import tls from "node:tls";
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
 import type { CommitOffset } from "./batcher.ts";
-import type { Logger } from "./log.ts";
+import { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { backoffDelay, sleep } from "./retry.ts";
 
@@ -121,6 +123,63 @@ export function kafkaClientOptions(config: KafkaConfig, log: Logger): KafkaJsCon
   return options;
 }
 
+/** Node's codes for certificates that will not verify, however often one retries. */
+const CERTIFICATE_ERRORS = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Makes one TLS handshake with the first bootstrap broker. kafkajs treats a
+ * certificate that does not verify as a connection error and retries it for
+ * about a minute; a certificate problem never heals by itself, so it is
+ * reported at once. Anything else (refused, timeout) is left to the client.
+ *
+ * @param config The Kafka configuration, with TLS on.
+ * @throws {Error} Naming the broker, the reason and what to set, when the
+ *   broker's certificate does not verify.
+ */
+export async function checkTlsCertificates(config: KafkaConfig): Promise<void> {
+  const broker = config.brokers[0];
+  const options = kafkaClientOptions(config, new Logger({ write: () => {} })).ssl;
+  if (broker === undefined || typeof options !== "object") return;
+  const at = broker.lastIndexOf(":");
+  const host = broker.slice(0, at).replace(/^\[|\]$/g, "");
+  const port = Number(broker.slice(at + 1));
+  const error = await new Promise<(Error & { code?: string }) | undefined>((resolve) => {
+    const socket = tls.connect(
+      { ...options, host, port, servername: isIP(host) ? undefined : host },
+      () => {
+        socket.destroy();
+        resolve(undefined);
+      },
+    );
+    socket.setTimeout(10_000, () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.on("error", (e: Error & { code?: string }) => {
+      socket.destroy();
+      resolve(e);
+    });
+  });
+  if (error?.code !== undefined && CERTIFICATE_ERRORS.has(error.code)) {
+    throw new Error(
+      `Cannot connect to Kafka broker ${broker} with TLS: ${error.message}; ` +
+        `set KAFKA_TLS_CA_FILE to the PEM file of the CA that signed it (or KAFKA_TLS_VERIFY=NO)`,
+      { cause: error },
+    );
+  }
+}
+
 /** A kafkajs consumer group member. */
 export class KafkaSource implements MessageSource {
   readonly #config: KafkaConfig;
@@ -174,6 +233,7 @@ export class KafkaSource implements MessageSource {
       this.#log.error("Kafka consumer crashed", { error, restart });
       if (!restart) this.#onCrash(error);
     });
+    if (this.#config.tls) await checkTlsCertificates(this.#config);
     await consumer.connect();
     // pmacct's topic appears with its first message (broker auto-creation);
     // until then sluice waits for it, as a consumer of the old script did.

@@ -3,6 +3,11 @@
 # jars from Maven Central, no distribution tarball needed) and a ClickHouse
 # test instance (Debian package, own config and data dir). Loopback only.
 #
+# Besides PLAINTEXT the broker has authenticated listeners for the client
+# tests: SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
+# user sluice, password sluice-secret) and SSL (certificate of a CA made
+# once in the state dir; clients verify with <state>/kafka/tls/ca.pem).
+#
 # Usage: scripts/services.sh start|stop|status|install|env [kafka|clickhouse]...
 #   No service named means all of them.
 #   start    install what is missing, start in the background, wait until
@@ -17,6 +22,9 @@
 #   SLUICE_KAFKA_VERSION            3.9.1 (4.x works too)
 #   SLUICE_KAFKA_PORT               19092
 #   SLUICE_KAFKA_CONTROLLER_PORT    19093
+#   SLUICE_KAFKA_SASL_PORT          19094 (SASL_PLAINTEXT listener)
+#   SLUICE_KAFKA_TLS_PORT           19095 (SSL listener)
+#   SLUICE_KAFKA_SASL_TLS_PORT      19096 (SASL_SSL listener)
 #   SLUICE_KAFKA_PARTITIONS         3 (num.partitions of auto-created topics)
 #   SLUICE_KAFKA_HEAP_OPTS          -Xms256m -Xmx768m
 #   SLUICE_CLICKHOUSE_HTTP_PORT     18123
@@ -33,6 +41,13 @@ HOST=127.0.0.1
 KAFKA_VERSION=${SLUICE_KAFKA_VERSION:-3.9.1}
 KAFKA_PORT=${SLUICE_KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${SLUICE_KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_SASL_PORT=${SLUICE_KAFKA_SASL_PORT:-19094}
+KAFKA_TLS_PORT=${SLUICE_KAFKA_TLS_PORT:-19095}
+KAFKA_SASL_TLS_PORT=${SLUICE_KAFKA_SASL_TLS_PORT:-19096}
+# The test user of the SASL listeners, for every mechanism.
+KAFKA_SASL_USER=sluice
+KAFKA_SASL_PASSWORD=sluice-secret
+KAFKA_SCRAM_MECHANISMS=(SCRAM-SHA-256 SCRAM-SHA-512)
 KAFKA_PARTITIONS=${SLUICE_KAFKA_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${SLUICE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
@@ -205,10 +220,10 @@ kafka_install() {
   log "Kafka $KAFKA_VERSION jars in $lib ($(find "$lib" -name '*.jar' | wc -l) jars, $(elapsed_since "$t0") s)"
 }
 
-# JVM options shared by the broker and the storage tool.
+# JVM options shared by the broker and the tools; $1 is where the log goes
+# (default: the broker's log dir).
 kafka_java_opts() {
-  local logs
-  logs=$(kafka_log_dir)
+  local logs=${1:-$(kafka_log_dir)}
   # Word splitting of the heap options is wanted ("-Xms256m -Xmx768m").
   # shellcheck disable=SC2086
   printf '%s\n' $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -223,6 +238,50 @@ kafka_java_opts() {
 }
 
 kafka_config_file() { printf '%s/kafka/server.properties' "$SERVICES_DIR"; }
+kafka_tls_dir() { printf '%s/kafka/tls' "$SERVICES_DIR"; }
+kafka_ca_file() { printf '%s/ca.pem' "$(kafka_tls_dir)"; }
+
+# Makes a CA and a broker certificate it signs, once per state dir (every
+# Kafka version uses them). The broker reads its key and chain from one PEM
+# file (ssl.keystore.type=PEM, KIP-651); clients trust ca.pem. The
+# certificate names IP 127.0.0.1: a client checks the address it dialled
+# against the subjectAltName (RFC 6125), and the listeners advertise
+# 127.0.0.1. The CA key is dropped once it has signed.
+kafka_tls_setup() {
+  local dir tmp out
+  dir=$(kafka_tls_dir)
+  # .complete is written last, so an interrupted run is redone.
+  [[ -f $dir/.complete ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  tmp=$dir.tmp
+  out=$(kafka_log_dir)/tls.log
+  rm -rf "$tmp"
+  mkdir -p "$tmp" "$(kafka_log_dir)"
+  log "Making the CA and broker certificate of the Kafka TLS listeners in $dir ..."
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' \
+    'keyUsage=critical,digitalSignature,keyEncipherment' \
+    'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tmp/broker.ext"
+  if ! (
+    umask 077
+    cd "$tmp" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sluice test CA" \
+        -addext 'basicConstraints=critical,CA:TRUE' \
+        -addext 'keyUsage=critical,keyCertSign,cRLSign' -keyout ca.key -out ca.pem &&
+      openssl req -new -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout broker.key -out broker.csr &&
+      openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -days 3650 -extfile broker.ext -out broker.crt &&
+      cat broker.key broker.crt ca.pem >broker.pem
+  ) >"$out" 2>&1; then
+    cat "$out" >&2
+    die "openssl could not make the Kafka TLS certificates (see $out)"
+  fi
+  rm -f "$tmp"/{ca.key,ca.srl,broker.key,broker.csr,broker.crt,broker.ext}
+  chmod 644 "$tmp/ca.pem"
+  touch "$tmp/.complete"
+  rm -rf "$dir"
+  mv "$tmp" "$dir"
+}
 
 kafka_write_config() {
   local data
@@ -230,7 +289,18 @@ kafka_write_config() {
   mkdir -p "$data" "$(kafka_log_dir)"
   render "$SCRIPT_DIR/kafka/server.properties.tmpl" \
     "PORT=$KAFKA_PORT" "CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
+    "SASL_PORT=$KAFKA_SASL_PORT" "TLS_PORT=$KAFKA_TLS_PORT" \
+    "SASL_TLS_PORT=$KAFKA_SASL_TLS_PORT" "KEYSTORE=$(kafka_tls_dir)/broker.pem" \
+    "SASL_USER=$KAFKA_SASL_USER" "SASL_PASSWORD=$KAFKA_SASL_PASSWORD" \
     "DATA_DIR=$data" "PARTITIONS=$KAFKA_PARTITIONS" >"$(kafka_config_file)"
+}
+
+# SCRAM users live in the cluster metadata, not in the config. This file,
+# next to the data dir (Kafka owns the inside), records which ones the data
+# dir has; it holds what kafka_scram_spec prints.
+kafka_scram_marker() { printf '%s.scram-users' "$(kafka_data_dir)"; }
+kafka_scram_spec() {
+  printf '%s:%s %s\n' "$KAFKA_SASL_USER" "$KAFKA_SASL_PASSWORD" "${KAFKA_SCRAM_MECHANISMS[*]}"
 }
 
 # KRaft log dirs must be formatted with a cluster id once, before the first
@@ -246,12 +316,76 @@ kafka_format() {
     cat "$out" >&2
     die "kafka.tools.StorageTool random-uuid failed"
   }
+  # The SCRAM users go in with the first metadata records (KIP-900).
+  local scram=() mech
+  for mech in "${KAFKA_SCRAM_MECHANISMS[@]}"; do
+    scram+=(--add-scram "$mech=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]")
+  done
   log "Formatting Kafka storage $data (cluster id $id) ..."
   java "${opts[@]}" kafka.tools.StorageTool format -t "$id" \
-    -c "$(kafka_config_file)" >>"$out" 2>&1 || {
+    -c "$(kafka_config_file)" "${scram[@]}" >>"$out" 2>&1 || {
     tail -n 20 "$out" >&2
     die "kafka.tools.StorageTool format failed"
   }
+  kafka_scram_spec >"$(kafka_scram_marker)"
+}
+
+# A data dir formatted before services.sh added the SCRAM users gets them
+# from kafka-configs (ConfigCommand) once the broker answers. One call per
+# mechanism: a KRaft controller refuses two credentials of one user in one
+# request ("A user credential cannot be altered twice in the same request").
+# Setting the same credentials again is harmless, so an interrupted run
+# just redoes it.
+kafka_add_scram_users() {
+  local marker out mech opts
+  marker=$(kafka_scram_marker)
+  [[ -f $marker && $(<"$marker") == "$(kafka_scram_spec)" ]] && return 0
+  # The tool's own log goes to a dir of its own, not into the broker's.
+  mapfile -t opts < <(kafka_java_opts "$(kafka_log_dir)/tools")
+  out=$(kafka_log_dir)/scram.log
+  : >"$out"
+  log "Adding SCRAM user $KAFKA_SASL_USER to kafka (data dir formatted without it) ..."
+  for mech in "${KAFKA_SCRAM_MECHANISMS[@]}"; do
+    java "${opts[@]}" kafka.admin.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+      --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+      --add-config "$mech=[password=$KAFKA_SASL_PASSWORD]" >>"$out" 2>&1 || {
+      tail -n 20 "$out" >&2
+      die "kafka.admin.ConfigCommand could not add the $mech user $KAFKA_SASL_USER"
+    }
+  done
+  kafka_scram_spec >"$marker"
+}
+
+# The authenticated listeners that do not answer, as "NAME host:port, ...".
+kafka_missing_listeners() {
+  local pair missing=""
+  for pair in "SASL_PLAINTEXT=$KAFKA_SASL_PORT" "SSL=$KAFKA_TLS_PORT" \
+    "SASL_SSL=$KAFKA_SASL_TLS_PORT"; do
+    port_open "${pair#*=}" || missing+="${missing:+, }${pair%%=*} $HOST:${pair#*=}"
+  done
+  printf '%s' "$missing"
+}
+
+# Fails when our broker runs without the authenticated listeners: it was
+# started by an older services.sh or with other SLUICE_KAFKA_*_PORT values.
+# It is not restarted here, someone may be using it. A broker services.sh
+# did not start only gets a warning: the tests that need those fail.
+kafka_require_listeners() {
+  local missing pid
+  missing=$(kafka_missing_listeners)
+  [[ -z $missing ]] && return 0
+  if pid=$(our_pid kafka); then
+    die "kafka is running on $HOST:$KAFKA_PORT (pid $pid) without the SASL/TLS listeners (missing: $missing); run 'scripts/services.sh stop kafka', then start"
+  fi
+  log "warning: kafka on $HOST:$KAFKA_PORT (not started by services.sh) has no SASL/TLS listeners (missing: $missing); the Kafka auth tests will fail"
+}
+
+# Once the broker answers: the listeners check, and the SCRAM users for a
+# data dir of ours.
+kafka_after_ready() {
+  kafka_require_listeners
+  our_pid kafka >/dev/null || return 0
+  kafka_add_scram_users
 }
 
 # Ready means the broker answers a metadata request and lists itself. The
@@ -281,6 +415,8 @@ kafka_launch() {
     if [[ -n $running_version && $running_version != "$KAFKA_VERSION" ]]; then
       die "kafka $running_version is running (pid $pid); run 'scripts/services.sh stop kafka' first to switch to $KAFKA_VERSION"
     fi
+    # Still booting when its port is closed: checked again once ready.
+    if port_open "$KAFKA_PORT"; then kafka_require_listeners; fi
     log "kafka ${running_version:-$KAFKA_VERSION} already running on $HOST:$KAFKA_PORT (pid $pid), reusing it"
     return 0
   fi
@@ -288,13 +424,18 @@ kafka_launch() {
     log "Port $HOST:$KAFKA_PORT already answers (pid ${pid:-$(port_pid "$KAFKA_PORT")}, not started by services.sh): reusing it as kafka"
     return 0
   fi
-  port_open "$KAFKA_CONTROLLER_PORT" &&
-    die "controller port $HOST:$KAFKA_CONTROLLER_PORT is taken by pid $(port_pid "$KAFKA_CONTROLLER_PORT"); set SLUICE_KAFKA_CONTROLLER_PORT"
+  local name var
+  for name in CONTROLLER SASL TLS SASL_TLS; do
+    var=KAFKA_${name}_PORT
+    port_open "${!var}" &&
+      die "$name port $HOST:${!var} is taken by pid $(port_pid "${!var}"); set SLUICE_$var"
+  done
 
   kafka_install
+  kafka_tls_setup
   kafka_write_config
   kafka_format
-  log "Starting kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT) ..."
+  log "Starting kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, sasl $KAFKA_SASL_PORT, tls $KAFKA_TLS_PORT, sasl+tls $KAFKA_SASL_TLS_PORT) ..."
   local opts
   mapfile -t opts < <(kafka_java_opts)
   printf '%s\n' "$KAFKA_VERSION" >"$(svc_dir kafka)/kafka.version"
@@ -433,6 +574,12 @@ print_env() {
       kafka)
         printf 'KAFKA_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
         printf 'SLUICE_KAFKA_PORT=%s\n' "$KAFKA_PORT"
+        printf 'SLUICE_KAFKA_SASL_PORT=%s\n' "$KAFKA_SASL_PORT"
+        printf 'SLUICE_KAFKA_TLS_PORT=%s\n' "$KAFKA_TLS_PORT"
+        printf 'SLUICE_KAFKA_SASL_TLS_PORT=%s\n' "$KAFKA_SASL_TLS_PORT"
+        printf 'SLUICE_KAFKA_CA_FILE=%s\n' "$(kafka_ca_file)"
+        printf 'SLUICE_KAFKA_SASL_USERNAME=%s\n' "$KAFKA_SASL_USER"
+        printf 'SLUICE_KAFKA_SASL_PASSWORD=%s\n' "$KAFKA_SASL_PASSWORD"
         ;;
       clickhouse)
         printf 'CLICKHOUSE_HOST=%s\n' "$HOST"
@@ -469,6 +616,7 @@ cmd_start() {
     esac
   done
   wait_ready "$@"
+  if [[ " $* " == *" kafka "* ]]; then kafka_after_ready; fi
   print_env "$@"
 }
 
@@ -529,7 +677,7 @@ cmd_status() {
     case $svc in
       kafka)
         port=$KAFKA_PORT
-        where="$HOST:$KAFKA_PORT"
+        where="$HOST:$KAFKA_PORT sasl $KAFKA_SASL_PORT tls $KAFKA_TLS_PORT sasl+tls $KAFKA_SASL_TLS_PORT"
         ;;
       clickhouse)
         port=$CH_HTTP_PORT
@@ -548,6 +696,9 @@ cmd_status() {
       state=stopped
       pid=""
       rc=3
+    fi
+    if [[ $svc == kafka && $state == running && -n $(kafka_missing_listeners) ]]; then
+      extra+=" (without the SASL/TLS listeners)"
     fi
     printf '%-10s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
   done

@@ -15,6 +15,42 @@ export function kafkaBrokers(): string {
   return `127.0.0.1:${Deno.env.get("SLUICE_KAFKA_PORT") ?? "19092"}`;
 }
 
+/** The authenticated listeners of the local test broker, and how to log in to them. */
+export interface KafkaAuthListeners {
+  /** `host:port` of the SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
+  sasl: string;
+  /** `host:port` of the SSL listener. */
+  tls: string;
+  /** `host:port` of the SASL_SSL listener (the same mechanisms over TLS). */
+  saslTls: string;
+  /** PEM file of the CA that signed the broker's certificate. */
+  caFile: string;
+  /** The SASL user, known to every mechanism. */
+  username: string;
+  /** Its password. */
+  password: string;
+}
+
+/**
+ * Where the SASL and TLS listeners of the local test broker answer, from the
+ * same `SLUICE_*` variables and defaults as `scripts/services.sh`.
+ *
+ * @returns The listener addresses, the CA file and the test user.
+ */
+export function kafkaAuthListeners(): KafkaAuthListeners {
+  const address = (variable: string, port: string) => `127.0.0.1:${Deno.env.get(variable) ?? port}`;
+  const servicesDir = Deno.env.get("SLUICE_SERVICES_DIR") ??
+    new URL("../.services", import.meta.url).pathname;
+  return {
+    sasl: address("SLUICE_KAFKA_SASL_PORT", "19094"),
+    tls: address("SLUICE_KAFKA_TLS_PORT", "19095"),
+    saslTls: address("SLUICE_KAFKA_SASL_TLS_PORT", "19096"),
+    caFile: Deno.env.get("SLUICE_KAFKA_CA_FILE") ?? `${servicesDir}/kafka/tls/ca.pem`,
+    username: "sluice",
+    password: "sluice-secret",
+  };
+}
+
 /**
  * A name no other test run uses, for tables, topics and groups.
  *

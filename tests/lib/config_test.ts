@@ -181,3 +181,14 @@ Deno.test("README documents every variable", async () => {
   const missing = allVariables().map((v) => v.name).filter((name) => !text.includes(`\`${name}\``));
   assertEquals(missing, []);
 });
+
+Deno.test("parseConfig() refuses TLS and SASL settings whose switch is off instead of ignoring them", () => {
+  assertEquals(problemsOf({ ...ORIGINAL, KAFKA_TLS_VERIFY: "NO" }), ["KAFKA_TLS_VERIFY"]);
+  assertEquals(problemsOf({ ...ORIGINAL, KAFKA_SASL_USERNAME: "u", KAFKA_SASL_PASSWORD: "p" }), [
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+  ]);
+  const error = configError({ ...ORIGINAL, KAFKA_SASL_PASSWORD: "hunter2" });
+  assertMatch(error.message, /"KAFKA_SASL_PASSWORD" is set but KAFKA_SASL_MECHANISM is none/);
+  assert(!error.message.includes("hunter2"));
+});
