@@ -5,6 +5,8 @@
  * @module
  */
 
+import { clickhouseUrl, kafkaBrokers } from "./_services.ts";
+
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -177,4 +179,27 @@ export async function stopSluice(sluice: SluiceProcess, timeoutMs = 40_000): Pro
   const status = await sluice.status;
   clearTimeout(timer);
   return status.code;
+}
+
+/**
+ * The environment that points sluice at a topic and a database of the local
+ * ClickHouse (table `flows`), for integration tests to extend.
+ *
+ * @param options The topic, group, database and schema; brokers default to the local plaintext listener.
+ * @returns The variables.
+ */
+export function clickhouseSinkEnv(
+  options: { topic: string; group: string; database: string; schema: string; brokers?: string },
+): Record<string, string> {
+  return {
+    KAFKA_BOOTSTRAP_SERVERS: options.brokers ?? kafkaBrokers(),
+    KAFKA_TOPIC: options.topic,
+    KAFKA_CONSUMER_GROUP_ID: options.group,
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    CLICKHOUSE_DB: options.database,
+    CLICKHOUSE_TABLE: "flows",
+    CLICKHOUSE_USER: "default",
+    CLICKHOUSE_PASSWORD: "",
+    CLICKHOUSE_DATA_SCHEMA: options.schema,
+  };
 }

@@ -4,8 +4,14 @@
  */
 import { query, rows, scalar } from "../_clickhouse.ts";
 import { createTopic, offsets, produce } from "../_kafka.ts";
-import { clickhouseUrl, kafkaBrokers, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopSluice, waitFor } from "../_sluice.ts";
+import { uniqueName } from "../_services.ts";
+import {
+  clickhouseSinkEnv,
+  type SluiceProcess,
+  startSluice,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 const SCHEMA =
@@ -39,15 +45,7 @@ async function fixture(extra: Record<string, string> = {}, partitions = 3, creat
   if (create) await createTopic(name, partitions);
   const db = `sluice_${name}`;
   const env = {
-    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
-    KAFKA_TOPIC: name,
-    KAFKA_CONSUMER_GROUP_ID: `g_${name}`,
-    CLICKHOUSE_HOST: clickhouseUrl(),
-    CLICKHOUSE_DB: db,
-    CLICKHOUSE_TABLE: "flows",
-    CLICKHOUSE_USER: "default",
-    CLICKHOUSE_PASSWORD: "",
-    CLICKHOUSE_DATA_SCHEMA: SCHEMA,
+    ...clickhouseSinkEnv({ topic: name, group: `g_${name}`, database: db, schema: SCHEMA }),
     CLICKHOUSE_ORDER_BY: "seq",
     CLICKHOUSE_MAX_SAMPLES_PER_SEND: "500",
     CLICKHOUSE_MAX_TIME_TO_SEND: "1",
@@ -58,7 +56,7 @@ async function fixture(extra: Record<string, string> = {}, partitions = 3, creat
   const table = `${db}.flows`;
   return {
     topic: name,
-    group: env.KAFKA_CONSUMER_GROUP_ID,
+    group: `g_${name}`,
     env,
     table,
     count: () => scalar(`SELECT count() FROM ${table}`),

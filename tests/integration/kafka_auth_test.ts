@@ -7,8 +7,14 @@
  */
 import { query, scalar } from "../_clickhouse.ts";
 import { createTopic, offsets, produce } from "../_kafka.ts";
-import { clickhouseUrl, kafkaAuthListeners, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopSluice, waitFor } from "../_sluice.ts";
+import { kafkaAuthListeners, uniqueName } from "../_services.ts";
+import {
+  clickhouseSinkEnv,
+  type SluiceProcess,
+  startSluice,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 /** A listener of the test broker. */
@@ -70,25 +76,20 @@ async function fixture(listener: Listener, env: Record<string, string>) {
     topic: name,
     group: `g_${name}`,
     env: {
-      KAFKA_BOOTSTRAP_SERVERS: listener.address,
-      KAFKA_TOPIC: name,
-      KAFKA_CONSUMER_GROUP_ID: `g_${name}`,
-      CLICKHOUSE_HOST: clickhouseUrl(),
-      CLICKHOUSE_DB: db,
-      CLICKHOUSE_TABLE: "flows",
-      CLICKHOUSE_USER: "default",
-      CLICKHOUSE_PASSWORD: "",
-      CLICKHOUSE_DATA_SCHEMA: SCHEMA,
+      ...clickhouseSinkEnv({
+        topic: name,
+        group: `g_${name}`,
+        database: db,
+        schema: SCHEMA,
+        brokers: listener.address,
+      }),
       CLICKHOUSE_ORDER_BY: "seq",
       CLICKHOUSE_MAX_SAMPLES_PER_SEND: "300",
       CLICKHOUSE_MAX_TIME_TO_SEND: "1",
       ...env,
     },
     /** Rows written; 0 when sluice never got as far as the table. */
-    count: async () =>
-      await scalar(`SELECT count() FROM system.tables WHERE database = '${db}'`) === 0
-        ? 0
-        : await scalar(`SELECT count() FROM ${table}`),
+    count: () => scalar(`SELECT count() FROM ${table}`),
     distinct: () => scalar(`SELECT uniqExact(seq) FROM ${table}`),
     drop: () => query(`DROP DATABASE IF EXISTS ${db}`),
   };

@@ -22,8 +22,14 @@ import {
   runNetflowPipeline,
   sumByFlow,
 } from "../_pmacct.ts";
-import { clickhouseUrl, kafkaBrokers, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopSluice, waitFor } from "../_sluice.ts";
+import { kafkaBrokers, uniqueName } from "../_services.ts";
+import {
+  clickhouseSinkEnv,
+  type SluiceProcess,
+  startSluice,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 /** `kafka_history: 5m` with `kafka_history_roundoff: m`: bins start at multiples of 300 s. */
@@ -322,15 +328,7 @@ async function runChain(variant: Variant): Promise<RunResult> {
   let passed = false;
   try {
     sluice = await startSluice({
-      KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
-      KAFKA_TOPIC: name,
-      KAFKA_CONSUMER_GROUP_ID: group,
-      CLICKHOUSE_HOST: clickhouseUrl(),
-      CLICKHOUSE_DB: db,
-      CLICKHOUSE_TABLE: "flows",
-      CLICKHOUSE_USER: "default",
-      CLICKHOUSE_PASSWORD: "",
-      CLICKHOUSE_DATA_SCHEMA: SCHEMA,
+      ...clickhouseSinkEnv({ topic: name, group, database: db, schema: SCHEMA }),
       CLICKHOUSE_ORDER_BY: "stamp_inserted, peer_ip_src, ip_src, ip_dst",
       CLICKHOUSE_PARTITION_BY: "toYYYYMMDD(stamp_inserted)",
       CLICKHOUSE_MAX_SAMPLES_PER_SEND: String(MAX_ROWS),
