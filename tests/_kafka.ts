@@ -109,3 +109,16 @@ export async function offsets(
     await admin.disconnect();
   }
 }
+
+/**
+ * Whether the group committed the end of every partition of the topic (an
+ * empty partition needs no commit).
+ *
+ * @param group The consumer group.
+ * @param topic The topic.
+ * @returns `true` when nothing is left uncommitted.
+ */
+export async function allCommitted(group: string, topic: string): Promise<boolean> {
+  const { committed, end } = await offsets(group, topic);
+  return Object.entries(end).every(([p, high]) => high === "0" || committed[Number(p)] === high);
+}

@@ -203,3 +203,12 @@ export function clickhouseSinkEnv(
     CLICKHOUSE_DATA_SCHEMA: options.schema,
   };
 }
+
+/**
+ * Stops a sluice process if there is one, ignoring errors (for `finally`).
+ *
+ * @param sluice The process, if it was started.
+ */
+export async function stopQuietly(sluice: SluiceProcess | undefined): Promise<void> {
+  if (sluice) await stopSluice(sluice).catch(() => {});
+}

@@ -3,15 +3,9 @@
  * started by scripts/services.sh: delivery under failure.
  */
 import { query, rows, scalar } from "../_clickhouse.ts";
-import { createTopic, offsets, produce } from "../_kafka.ts";
+import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
 import { uniqueName } from "../_services.ts";
-import {
-  clickhouseSinkEnv,
-  type SluiceProcess,
-  startSluice,
-  stopSluice,
-  waitFor,
-} from "../_sluice.ts";
+import { clickhouseSinkEnv, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 const SCHEMA =
@@ -63,15 +57,6 @@ async function fixture(extra: Record<string, string> = {}, partitions = 3, creat
     distinct: () => scalar(`SELECT uniqExact(seq) FROM ${table}`),
     drop: () => query(`DROP DATABASE IF EXISTS ${db}`),
   };
-}
-
-async function allCommitted(group: string, topic: string): Promise<boolean> {
-  const { committed, end } = await offsets(group, topic);
-  return Object.entries(end).every(([p, high]) => committed[Number(p)] === high);
-}
-
-async function stopQuietly(sluice: SluiceProcess | undefined) {
-  if (sluice) await stopSluice(sluice).catch(() => {});
 }
 
 Deno.test("sluice writes N records from Kafka as N ClickHouse rows with the right values, then commits", async () => {

@@ -6,12 +6,13 @@
  * database. A missing listener fails the test, it never skips.
  */
 import { query, scalar } from "../_clickhouse.ts";
-import { createTopic, offsets, produce } from "../_kafka.ts";
+import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
 import { kafkaAuthListeners, uniqueName } from "../_services.ts";
 import {
   clickhouseSinkEnv,
   type SluiceProcess,
   startSluice,
+  stopQuietly,
   stopSluice,
   waitFor,
 } from "../_sluice.ts";
@@ -95,18 +96,9 @@ async function fixture(listener: Listener, env: Record<string, string>) {
   };
 }
 
-async function allCommitted(group: string, topic: string): Promise<boolean> {
-  const { committed, end } = await offsets(group, topic);
-  return Object.entries(end).every(([p, high]) => committed[Number(p)] === high);
-}
-
 async function nothingCommitted(group: string, topic: string): Promise<boolean> {
   const { committed } = await offsets(group, topic);
   return Object.values(committed).every((offset) => Number(offset) < 0);
-}
-
-async function stopQuietly(sluice: SluiceProcess | undefined) {
-  if (sluice) await stopSluice(sluice).catch(() => {});
 }
 
 /**

@@ -12,7 +12,7 @@
  * @module
  */
 import { query, rows, scalar } from "../_clickhouse.ts";
-import { createTopic, offsets } from "../_kafka.ts";
+import { allCommitted, createTopic, offsets } from "../_kafka.ts";
 import { expectedFlows, type FlowSpec, makeCapture } from "../_pcap.ts";
 import {
   diffFlows,
@@ -203,12 +203,6 @@ function summariseRows(list: readonly FlowRow[]): FlowSummary {
     bytes: r.bytes,
     bin: r.stamp_inserted,
   })));
-}
-
-/** Whether the group committed the end of every partition (an empty one needs no commit). */
-async function allCommitted(group: string, topic: string): Promise<boolean> {
-  const { committed, end } = await offsets(group, topic);
-  return Object.entries(end).every(([p, high]) => high === "0" || committed[Number(p)] === high);
 }
 
 /**
