@@ -60,3 +60,13 @@ export function kafkaAuthListeners(): KafkaAuthListeners {
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now()}_${Math.random().toString(36).slice(2, 6)}`;
 }
+
+/** VictoriaMetrics HTTP URL of the local test instance. */
+export function victoriaMetricsUrl(): string {
+  return `http://127.0.0.1:${Deno.env.get("SLUICE_VM_PORT") ?? "18428"}`;
+}
+
+/** Elasticsearch (or OpenSearch) HTTP URL of the local test instance. */
+export function elasticUrl(): string {
+  return `http://127.0.0.1:${Deno.env.get("SLUICE_ELASTIC_PORT") ?? "19200"}`;
+}
