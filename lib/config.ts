@@ -129,8 +129,8 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
     name: "KAFKA_CONSUMER_GROUP_ID",
     type: "string",
     group: "Kafka",
-    doc:
-      "Consumer group id; default per sink, as the script it replaces had it (clickhouse: kafka2clickhouse)",
+    doc: "Consumer group id; default per sink, as the script it replaces had it (" +
+      Object.values(SINKS).map((s) => `${s.name}: ${s.consumerGroupDefault}`).join(", ") + ")",
   },
   {
     name: "KAFKA_CLIENT_ID",
