@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Local test services for sluice: a single-node Apache Kafka broker (KRaft,
-# jars from Maven Central, no distribution tarball needed) and a ClickHouse
-# test instance (Debian package, own config and data dir). Loopback only.
+# jars from Maven Central, no distribution tarball needed), a ClickHouse
+# test instance and a VictoriaMetrics single node (Debian packages, own
+# config and data dir), and one OpenSearch or Elasticsearch node (server
+# jars from Maven Central, run by scripts/elasticsearch/Runner.java.tmpl).
+# Loopback only.
 #
 # Besides PLAINTEXT the broker has authenticated listeners for the client
 # tests: SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
 # user sluice, password sluice-secret) and SSL (certificate of a CA made
 # once in the state dir; clients verify with <state>/kafka/tls/ca.pem).
 #
-# Usage: scripts/services.sh start|stop|status|install|env [kafka|clickhouse]...
+# Usage: scripts/services.sh start|stop|status|install|env [SERVICE]...
+#   SERVICE: kafka, clickhouse, victoriametrics, elasticsearch
 #   No service named means all of them.
 #   start    install what is missing, start in the background, wait until
 #            ready, then print on stdout the variables a client needs
@@ -29,6 +33,15 @@
 #   SLUICE_KAFKA_HEAP_OPTS          -Xms256m -Xmx768m
 #   SLUICE_CLICKHOUSE_HTTP_PORT     18123
 #   SLUICE_CLICKHOUSE_TCP_PORT      19000
+#   SLUICE_VM_PORT                  18428 (VictoriaMetrics HTTP)
+#   SLUICE_VM_RETENTION             100y (-retentionPeriod; tests use old timestamps)
+#   SLUICE_ELASTIC_FLAVOR           opensearch (default) or elasticsearch
+#   SLUICE_ELASTIC_VERSION          opensearch: 2.19.6 (2.x; 3.x needs Java 21)
+#                                   elasticsearch: 7.17.29 (7.x; Maven Central lacks
+#                                   the 8.x module that serves GET /)
+#   SLUICE_ELASTIC_PORT             19200 (HTTP)
+#   SLUICE_ELASTIC_TRANSPORT_PORT   19300
+#   SLUICE_ELASTIC_HEAP_OPTS        -Xms512m -Xmx512m
 #   SLUICE_SERVICES_TIMEOUT         90 (seconds to wait for a start)
 #   SLUICE_SERVICES_STOP_TIMEOUT    30 (seconds before kill -9)
 set -euo pipefail
@@ -52,10 +65,22 @@ KAFKA_PARTITIONS=${SLUICE_KAFKA_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${SLUICE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
 CH_TCP_PORT=${SLUICE_CLICKHOUSE_TCP_PORT:-19000}
+VM_PORT=${SLUICE_VM_PORT:-18428}
+VM_RETENTION=${SLUICE_VM_RETENTION:-100y}
+ES_FLAVOR=${SLUICE_ELASTIC_FLAVOR:-opensearch}
+case $ES_FLAVOR in
+  opensearch) ES_DEFAULT_VERSION=2.19.6 ;;
+  elasticsearch) ES_DEFAULT_VERSION=7.17.29 ;;
+  *) ES_DEFAULT_VERSION="" ;; # refused in es_launch/es_install
+esac
+ES_VERSION=${SLUICE_ELASTIC_VERSION:-$ES_DEFAULT_VERSION}
+ES_PORT=${SLUICE_ELASTIC_PORT:-19200}
+ES_TRANSPORT_PORT=${SLUICE_ELASTIC_TRANSPORT_PORT:-19300}
+ES_HEAP_OPTS=${SLUICE_ELASTIC_HEAP_OPTS:--Xms512m -Xmx512m}
 START_TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-90}
 STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
 
-ALL_SERVICES=(kafka clickhouse)
+ALL_SERVICES=(kafka clickhouse victoriametrics elasticsearch)
 APT_UPDATED=0
 declare -A T0=() # start time of each service, see cmd_start
 
@@ -126,6 +151,28 @@ pid_marker() {
   case $1 in
     kafka) printf 'kafka.Kafka' ;;
     clickhouse) printf 'clickhouse' ;;
+    victoriametrics) printf 'victoria-metrics' ;;
+    elasticsearch) printf 'Runner.java' ;;
+  esac
+}
+
+# The prefix of the functions of service $1 (ch_ready, vm_launch, ...).
+svc_fn() {
+  case $1 in
+    clickhouse) printf 'ch' ;;
+    victoriametrics) printf 'vm' ;;
+    elasticsearch) printf 'es' ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+# The port that tells whether service $1 runs.
+svc_port() {
+  case $1 in
+    kafka) printf '%s' "$KAFKA_PORT" ;;
+    clickhouse) printf '%s' "$CH_HTTP_PORT" ;;
+    victoriametrics) printf '%s' "$VM_PORT" ;;
+    elasticsearch) printf '%s' "$ES_PORT" ;;
   esac
 }
 
@@ -528,6 +575,206 @@ ch_launch() {
       "${server_cmd[@]}" --config-file="$(ch_dir)/config.xml")
 }
 
+# -------------------------------------------------------- victoriametrics
+
+vm_dir() { svc_dir victoriametrics; }
+
+# The Debian build prints an empty -version; the package knows it.
+vm_version() {
+  dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null | sed 's/+.*//' || true
+}
+
+vm_install() {
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  command -v victoria-metrics >/dev/null && return 0
+  apt_install victoria-metrics
+  command -v victoria-metrics >/dev/null || die "victoria-metrics not found after install"
+}
+
+vm_ready() {
+  [[ $(curl -s --max-time 2 "http://$HOST:$VM_PORT/health" 2>/dev/null) == "OK" ]]
+}
+
+vm_log_tail() {
+  local f
+  f=$(vm_dir)/logs/victoria-metrics.log
+  [[ -s $f && ! $f -ot $(pid_file victoriametrics) ]] || return 0
+  log "---- tail of $f"
+  tail -n 40 "$f" >&2
+}
+
+vm_launch() {
+  local pid
+  if pid=$(our_pid victoriametrics); then
+    log "victoriametrics already running on $HOST:$VM_PORT (pid $pid), reusing it"
+    return 0
+  fi
+  if vm_ready; then
+    log "VictoriaMetrics already answers on $HOST:$VM_PORT (pid $(port_pid "$VM_PORT"), not started by services.sh): reusing it"
+    return 0
+  fi
+  port_open "$VM_PORT" &&
+    die "port $HOST:$VM_PORT is taken by pid $(port_pid "$VM_PORT") (not VictoriaMetrics); set SLUICE_VM_PORT"
+
+  vm_install
+  local dir
+  dir=$(vm_dir)
+  mkdir -p "$dir/data" "$dir/logs"
+  log "Starting victoriametrics $(vm_version) on $HOST:$VM_PORT (retention $VM_RETENTION) ..."
+  # The default retention (1 month) silently drops older samples, which the
+  # import still answers with 204; tests write fixed old timestamps.
+  # cwd is the state dir; the log is its stderr (no log file option).
+  (cd "$dir" &&
+    spawn "$(pid_file victoriametrics)" "$dir/logs/victoria-metrics.log" \
+      victoria-metrics "-storageDataPath=$dir/data" "-httpListenAddr=$HOST:$VM_PORT" \
+      "-retentionPeriod=$VM_RETENTION")
+}
+
+# ---------------------------------------------------------- elasticsearch
+
+# One node of either server, per flavour and version: jars, config and data
+# of one never meet another (an OpenSearch data dir cannot be opened by
+# Elasticsearch, nor by an older release of itself).
+es_id() { printf '%s-%s' "$ES_FLAVOR" "$ES_VERSION"; }
+es_dir() { svc_dir elasticsearch; }
+es_node_dir() { printf '%s/%s' "$(es_dir)" "$(es_id)"; }
+es_lib_dir() { printf '%s/lib' "$(es_node_dir)"; }
+es_log_dir() { printf '%s/logs' "$(es_dir)"; }
+# Java package of the server classes, for Runner.java.tmpl.
+es_package() { printf 'org.%s' "$ES_FLAVOR"; }
+
+es_check_flavor() {
+  [[ $ES_FLAVOR == @(opensearch|elasticsearch) ]] ||
+    die "SLUICE_ELASTIC_FLAVOR must be opensearch or elasticsearch, got \"$ES_FLAVOR\""
+}
+
+# Runner.java runs in Java's source-file mode, which compiles it in memory:
+# that needs the jdk.compiler module, which a JRE package lacks.
+es_has_compiler() {
+  java --list-modules 2>/dev/null | grep -q '^jdk\.compiler@'
+}
+
+es_install() {
+  es_check_flavor
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  es_has_compiler || apt_install default-jdk-headless
+  es_has_compiler || die "java has no jdk.compiler module (a JRE?); Runner.java needs a JDK"
+  local lib
+  lib=$(es_lib_dir)
+  # .complete is written last, so an interrupted download is redone.
+  [[ -f $lib/.complete ]] && return 0
+  command -v mvn >/dev/null || apt_install maven
+
+  local tmp=$lib.tmp mvn_log t0
+  mvn_log=$(es_log_dir)/mvn-$(es_id).log
+  mkdir -p "$(es_log_dir)"
+  rm -rf "$tmp"
+  log "Downloading $ES_FLAVOR $ES_VERSION jars with Maven ..."
+  t0=$(now_us)
+  if ! mvn -B -q -Dstyle.color=never -f "$SCRIPT_DIR/elasticsearch/pom.xml" \
+    -P "$ES_FLAVOR" -Dsearch.version="$ES_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+    tail -n 30 "$mvn_log" | sed 's/\x1b\[[0-9;]*m//g' >&2
+    die "could not fetch $(es_package):$ES_FLAVOR:$ES_VERSION and its transport-netty4 module (does that version exist? mvn dependency:get -Dartifact=$(es_package):$ES_FLAVOR:$ES_VERSION)"
+  fi
+  rm -rf "$lib"
+  mv "$tmp" "$lib"
+  touch "$lib/.complete"
+  log "$ES_FLAVOR $ES_VERSION jars in $lib ($(find "$lib" -name '*.jar' | wc -l) jars, $(elapsed_since "$t0") s)"
+}
+
+# What `GET /` says about a server on the port: "opensearch 2.19.6",
+# "elasticsearch 7.17.29"; empty when nothing answers as one.
+es_running_id() {
+  local body number flavor=elasticsearch
+  body=$(curl -s --max-time 2 "http://$HOST:$ES_PORT/" 2>/dev/null) || return 0
+  number=$(grep -o '"number" *: *"[^"]*"' <<<"$body" | head -n1 | cut -d'"' -f4)
+  [[ -n $number ]] || return 0
+  grep -q '"distribution" *: *"opensearch"' <<<"$body" && flavor=opensearch
+  printf '%s %s' "$flavor" "$number"
+}
+
+# Ready means the cluster state is recovered and every primary shard is
+# assigned (yellow: a single node never assigns replicas).
+es_ready() {
+  curl -s --max-time 3 \
+    "http://$HOST:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s" 2>/dev/null |
+    grep -q '"status":"\(green\|yellow\)"'
+}
+
+es_log_tail() {
+  local f
+  for f in "$(es_log_dir)/runner.out" "$(es_log_dir)/server.log"; do
+    [[ -s $f && ! $f -ot $(pid_file elasticsearch) ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+es_write_config() {
+  local node config
+  node=$(es_node_dir)
+  config=$node/config
+  mkdir -p "$config" "$node/data" "$(es_log_dir)"
+  # The config file name tells the server which it is (InternalSettingsPreparer).
+  render "$SCRIPT_DIR/elasticsearch/node.yml.tmpl" \
+    "HTTP_PORT=$ES_PORT" "TRANSPORT_PORT=$ES_TRANSPORT_PORT" \
+    "DATA_DIR=$node/data" "LOG_DIR=$(es_log_dir)" >"$config/$ES_FLAVOR.yml"
+  render "$SCRIPT_DIR/elasticsearch/log4j2.properties.tmpl" \
+    "LOG_DIR=$(es_log_dir)" "PKG=$(es_package)" >"$config/log4j2.properties"
+  render "$SCRIPT_DIR/elasticsearch/Runner.java.tmpl" "PKG=$(es_package)" >"$node/Runner.java"
+}
+
+# The JVM options of the servers' own jvm.options that matter here.
+es_java_opts() {
+  # Word splitting of the heap options is wanted ("-Xms512m -Xmx512m").
+  # shellcheck disable=SC2086
+  printf '%s\n' $ES_HEAP_OPTS -XX:+UseG1GC -Xss1m -XX:-OmitStackTraceInFastThrow \
+    -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Djna.nosys=true \
+    -Dio.netty.noUnsafe=true -Dio.netty.noKeySetOptimization=true \
+    -Dio.netty.recycler.maxCapacityPerThread=0 -Dio.netty.allocator.numDirectArenas=0 \
+    -Dlog4j.shutdownHookEnabled=false -Dlog4j2.disable.jmx=true \
+    -Dlog4j2.formatMsgNoLookups=true
+  # Date formats parse as in Java 8 (both servers' jvm.options for JDK 9+).
+  printf '%s\n' -Djava.locale.providers=SPI,COMPAT
+  printf '%s\n' -cp "$(es_lib_dir)/*"
+}
+
+es_launch() {
+  es_check_flavor
+  local pid running
+  if pid=$(our_pid elasticsearch); then
+    running=$(cat "$(es_dir)/elasticsearch.version" 2>/dev/null || true)
+    if [[ -n $running && $running != "$(es_id)" ]]; then
+      die "$running is running (pid $pid); run 'scripts/services.sh stop elasticsearch' first to switch to $(es_id)"
+    fi
+    log "elasticsearch (${running:-$(es_id)}) already running on $HOST:$ES_PORT (pid $pid), reusing it"
+    return 0
+  fi
+  running=$(es_running_id)
+  if [[ -n $running ]]; then
+    log "$running already answers on $HOST:$ES_PORT (pid $(port_pid "$ES_PORT"), not started by services.sh): reusing it as elasticsearch"
+    return 0
+  fi
+  port_open "$ES_PORT" &&
+    die "port $HOST:$ES_PORT is taken by pid $(port_pid "$ES_PORT") (not Elasticsearch); set SLUICE_ELASTIC_PORT"
+  port_open "$ES_TRANSPORT_PORT" &&
+    die "transport port $HOST:$ES_TRANSPORT_PORT is taken by pid $(port_pid "$ES_TRANSPORT_PORT"); set SLUICE_ELASTIC_TRANSPORT_PORT"
+
+  es_install
+  es_write_config
+  log "Starting $ES_FLAVOR $ES_VERSION on $HOST:$ES_PORT (transport $ES_TRANSPORT_PORT) ..."
+  local opts node
+  mapfile -t opts < <(es_java_opts)
+  node=$(es_node_dir)
+  es_id >"$(es_dir)/elasticsearch.version"
+  # cwd is the node dir: a JVM crash file (hs_err_pid*.log) lands there.
+  (cd "$node" &&
+    spawn "$(pid_file elasticsearch)" "$(es_log_dir)/runner.out" \
+      java "${opts[@]}" Runner.java "$node" "$node/config")
+}
+
 # ---------------------------------------------------------------- commands
 
 # Waits until every service named is ready, polling them side by side so
@@ -548,16 +795,16 @@ wait_ready() {
     local -a still=()
     for svc in "${pending[@]}"; do
       pid=${pids[$svc]}
-      if "${svc/clickhouse/ch}_ready"; then
+      if "$(svc_fn "$svc")_ready"; then
         log "$svc ready in $(elapsed_since "${T0[$svc]}") s"
         continue
       fi
       if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-        "${svc/clickhouse/ch}_log_tail"
+        "$(svc_fn "$svc")_log_tail"
         die "$svc (pid $pid) exited during startup"
       fi
       if (($(now_us) > deadline)); then
-        "${svc/clickhouse/ch}_log_tail"
+        "$(svc_fn "$svc")_log_tail"
         die "$svc not ready after ${START_TIMEOUT} s (pid ${pid:-?})"
       fi
       still+=("$svc")
@@ -588,6 +835,14 @@ print_env() {
         printf 'SLUICE_CLICKHOUSE_HTTP_PORT=%s\n' "$CH_HTTP_PORT"
         printf 'SLUICE_CLICKHOUSE_TCP_PORT=%s\n' "$CH_TCP_PORT"
         ;;
+      victoriametrics)
+        printf 'VM_URL=http://%s:%s\n' "$HOST" "$VM_PORT"
+        printf 'SLUICE_VM_PORT=%s\n' "$VM_PORT"
+        ;;
+      elasticsearch)
+        printf 'ELASTIC_HOSTS=%s:%s\n' "$HOST" "$ES_PORT"
+        printf 'SLUICE_ELASTIC_PORT=%s\n' "$ES_PORT"
+        ;;
     esac
   done
 }
@@ -598,6 +853,8 @@ cmd_install() {
     case $svc in
       kafka) kafka_install ;;
       clickhouse) ch_install ;;
+      victoriametrics) vm_install ;;
+      elasticsearch) es_install ;;
     esac
   done
   log "installed: $*"
@@ -613,6 +870,8 @@ cmd_start() {
     case $svc in
       kafka) kafka_launch ;;
       clickhouse) ch_launch ;;
+      victoriametrics) vm_launch ;;
+      elasticsearch) es_launch ;;
     esac
   done
   wait_ready "$@"
@@ -626,8 +885,7 @@ cmd_start() {
 stop_signal() {
   local svc=$1 pid port
   if ! pid=$(our_pid "$svc"); then
-    port=$KAFKA_PORT
-    [[ $svc == clickhouse ]] && port=$CH_HTTP_PORT
+    port=$(svc_port "$svc")
     if port_open "$port"; then
       log "$svc on $HOST:$port was not started by services.sh (pid $(port_pid "$port")); leaving it running"
     else
@@ -671,7 +929,7 @@ cmd_stop() {
 # One line per service on stdout; exit 3 (as LSB status does) when one is
 # not running, so `services.sh status kafka && ...` works.
 cmd_status() {
-  local svc pid state where extra rc=0 port
+  local svc pid state where extra rc=0 port id
   for svc in "$@"; do
     extra=""
     case $svc in
@@ -683,15 +941,31 @@ cmd_status() {
         port=$CH_HTTP_PORT
         where="http $HOST:$CH_HTTP_PORT tcp $HOST:$CH_TCP_PORT"
         ;;
+      victoriametrics)
+        port=$VM_PORT
+        where="http $HOST:$VM_PORT"
+        ;;
+      elasticsearch)
+        port=$ES_PORT
+        where="http $HOST:$ES_PORT transport $ES_TRANSPORT_PORT"
+        ;;
     esac
     if pid=$(our_pid "$svc"); then
       state=running
-      [[ $svc == kafka ]] && extra=" version $(cat "$(svc_dir kafka)/kafka.version" 2>/dev/null || echo '?')"
+      case $svc in
+        kafka) extra=" version $(cat "$(svc_dir kafka)/kafka.version" 2>/dev/null || echo '?')" ;;
+        victoriametrics) extra=" version $(vm_version)" ;;
+        elasticsearch) extra=" version $(cat "$(es_dir)/elasticsearch.version" 2>/dev/null || echo '?')" ;;
+      esac
       port_open "$port" || state="running (port not answering yet)"
     elif port_open "$port"; then
       state=running
       pid=$(port_pid "$port")
       extra=" (not started by services.sh)"
+      if [[ $svc == elasticsearch ]]; then
+        id=$(es_running_id)
+        [[ -n $id ]] && extra=" $id$extra"
+      fi
     else
       state=stopped
       pid=""
@@ -700,7 +974,7 @@ cmd_status() {
     if [[ $svc == kafka && $state == running && -n $(kafka_missing_listeners) ]]; then
       extra+=" (without the SASL/TLS listeners)"
     fi
-    printf '%-10s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
+    printf '%-15s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
   done
   return "$rc"
 }
@@ -719,6 +993,10 @@ main() {
   for svc in "${services[@]}"; do
     [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${ALL_SERVICES[*]})"
   done
+  # A bad flavour fails before anything starts.
+  if [[ $action == @(start|install) && " ${services[*]} " == *" elasticsearch "* ]]; then
+    es_check_flavor
+  fi
   # One start/stop/install at a time per services dir: parallel test runs
   # calling start together must not launch a second broker.
   if [[ $action == @(start|stop|install) ]] && command -v flock >/dev/null; then

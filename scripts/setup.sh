@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything sluice's tests and demo need on a Debian machine:
 # the pinned Deno (from npm, tools/deno/package.json), the Debian packages of
-# the real servers and producers, the Kafka broker jars (Maven), and the npm
-# dependencies recorded in deno.lock. Safe to run again: it skips what is there.
+# the real servers and producers, the Kafka broker and OpenSearch node jars
+# (Maven), and the npm dependencies recorded in deno.lock. Safe to run again:
+# it skips what is there.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,15 +12,19 @@ cd "$REPO_DIR"
 log() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: servers (clickhouse), producers (pmacct, softflowd),
-# capture tools (tcpdump), Kafka's runtime and client (java, kcat, maven).
-PACKAGES=(clickhouse-server clickhouse-client pmacct softflowd tcpdump kcat default-jre-headless maven)
+# Debian packages: servers (clickhouse, victoria-metrics), producers (pmacct,
+# softflowd), capture tools (tcpdump), Kafka's client (kcat), the runtime of
+# Kafka and of the search node (a JDK: scripts/elasticsearch/Runner.java runs
+# in Java's source-file mode, which needs the compiler) and maven.
+PACKAGES=(clickhouse-server clickhouse-client victoria-metrics pmacct softflowd tcpdump kcat
+  default-jdk-headless maven)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# A machine may already have a JRE and Maven from elsewhere.
-command -v java >/dev/null && missing=("${missing[@]/default-jre-headless/}")
+# A machine may already have a JDK and Maven from elsewhere.
+java --list-modules 2>/dev/null | grep -q '^jdk\.compiler@' &&
+  missing=("${missing[@]/default-jdk-headless/}")
 command -v mvn >/dev/null && missing=("${missing[@]/maven/}")
 read -r -a missing <<<"${missing[*]}"
 if ((${#missing[@]} > 0)); then
@@ -42,7 +47,7 @@ export PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 log "fetching the npm dependencies in deno.lock"
 deno install --frozen >&2
 
-log "installing the Kafka broker jars"
-bash scripts/services.sh install kafka clickhouse
+log "installing the local test services (Kafka and search node jars)"
+bash scripts/services.sh install
 
 log "ready: put $REPO_DIR/tools/deno/node_modules/.bin on PATH (deno $(deno --version | sed -n '1s/deno \([0-9.]*\).*/\1/p'))"
