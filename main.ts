@@ -1,6 +1,7 @@
 /**
  * sluice: consumes pmacct flow records from Kafka and writes them in batches
- * to ClickHouse, committing offsets only after the write was acknowledged.
+ * to ClickHouse, Elasticsearch/OpenSearch or VictoriaMetrics, committing
+ * offsets only after the write was acknowledged.
  *
  * This file only wires: flags, env file, configuration, the sink and decoder
  * from their static registries, the metrics server, the pipeline, signals.

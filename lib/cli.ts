@@ -66,7 +66,7 @@ export function parseFlags(args: string[]): CliFlags {
  */
 export function helpText(variables: readonly VarSpec[]): string {
   const lines = [
-    `sluice ${VERSION}: Kafka to ClickHouse (and other stores) for pmacct flow records`,
+    `sluice ${VERSION}: pmacct flow records from Kafka to ClickHouse, Elasticsearch/OpenSearch or VictoriaMetrics`,
     "",
     "Usage: sluice [--env-file PATH] [--check-config [--connect] | --dry-run]",
     "",

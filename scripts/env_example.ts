@@ -4,12 +4,22 @@
  *
  * @module
  */
-import { allVariables } from "../lib/config.ts";
+import { allVariables, COMMON_VARIABLES } from "../lib/config.ts";
+import { SINKS } from "../sinks/mod.ts";
 import { writeStdout } from "../lib/log.ts";
+/** The sink this example is set up for; the other sinks' required variables stay commented out. */
+const ACTIVE_SINK = "clickhouse";
+const common = new Set(COMMON_VARIABLES.map((v) => v.name));
+const sinkOf = new Map(
+  Object.values(SINKS).flatMap((s) => s.variables.map((v) => [v.name, s.name] as const)),
+);
+
 const out: string[] = [
   "## sluice configuration. Copy to .env and edit; variables set in the environment win over this file.",
-  "## Required variables are uncommented with an example value; optional ones are commented out",
-  "## and show their default. Variable names and defaults of pmacct-kafka-clickhouse are kept.",
+  `## Set up for SINK=${ACTIVE_SINK}: its required variables are uncommented with an example value.`,
+  "## Optional variables are commented out and show their default; so are the other sinks'",
+  "## variables (uncomment the required ones of the sink you choose). Variable names and defaults",
+  "## of pmacct-kafka-clickhouse, pmacct-kafka-elastic and pmacct-kafka-vm are kept.",
 ];
 let group = "";
 for (const v of allVariables()) {
@@ -22,7 +32,12 @@ for (const v of allVariables()) {
   out.push(`## ${doc}.`);
   if (v.type === "enum" && v.choices) out.push(`## One of: ${v.choices.join(", ")}.`);
   if (v.secret) out.push("## Secret: never logged, masked by --check-config.");
-  if (v.required) out.push(`${v.name}=${v.example ?? ""}`);
-  else out.push(`# ${v.name}=${v.default ?? ""}`);
+  const sink = sinkOf.get(v.name);
+  if (v.name === "SINK") out.push(`SINK=${ACTIVE_SINK}`);
+  else if (v.required && (common.has(v.name) || sink === ACTIVE_SINK)) {
+    out.push(`${v.name}=${v.example ?? ""}`);
+  } else if (v.required) {
+    out.push(`## Required with SINK=${sink}.`, `# ${v.name}=${v.example ?? ""}`);
+  } else out.push(`# ${v.name}=${v.default ?? ""}`);
 }
 writeStdout(out.join("\n") + "\n");

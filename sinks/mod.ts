@@ -6,9 +6,13 @@
  */
 
 import { clickhouseSink } from "./clickhouse/mod.ts";
+import { elasticSink } from "./elastic/mod.ts";
 import type { SinkModule } from "./registry_types.ts";
+import { victoriaMetricsSink } from "./victoriametrics/mod.ts";
 
 /** Every sink, by the name `SINK` selects. */
 export const SINKS: Readonly<Record<string, SinkModule>> = {
   clickhouse: clickhouseSink as SinkModule,
+  elastic: elasticSink as SinkModule,
+  vm: victoriaMetricsSink as SinkModule,
 };

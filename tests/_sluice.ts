@@ -41,7 +41,9 @@ export interface SluiceProcess {
 function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (/^(KAFKA_|CLICKHOUSE_|SINK$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|LOG_LEVEL$)/.test(k)) {
+    const sluiceVariable =
+      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$)/;
+    if (sluiceVariable.test(k)) {
       continue;
     }
     env[k] = v;

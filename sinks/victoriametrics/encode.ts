@@ -1,0 +1,339 @@
+/**
+ * pmacct records as VictoriaMetrics JSON line import lines
+ * (https://docs.victoriametrics.com/#how-to-import-data-in-json-line-format):
+ * one line per metric field per record,
+ *
+ * ```json
+ * {"metric":{"__name__":"bytes","job":"pmacct","instance":"nfacctd-1","ip_src":"10.0.0.1",...},"values":[402],"timestamps":[1795303667000]}
+ * ```
+ *
+ * VictoriaMetrics answers 204 to a request even when it drops lines of it
+ * (checked against 1.79.5: a string or `null` value, a fractional
+ * millisecond timestamp, a timestamp outside the retention or more than 2
+ * days ahead, mismatched array sizes: the line is dropped and only the
+ * server logs it), and it changes some lines silently (a non-string label
+ * value or an empty one is dropped, labels beyond `-maxLabelsPerTimeseries`
+ * are dropped, values beyond `-maxLabelValueLen` truncated, a lone surrogate
+ * stored as the six characters `\ud800`). So every line is checked here and
+ * a line that would be dropped or changed is never sent. (Values are stored
+ * as decimals: integers up to 2^53 exactly, fractions to about 12
+ * significant digits, 3.141592653589793 comes back as 3.141592653589.)
+ *
+ * - Values: finite numbers; numeric strings are read as numbers. A metric
+ *   field that is missing, null, not a number or not finite sets that line
+ *   aside and the record keeps its other lines (the sink logs the fields
+ *   left out once the record is written: the contract has one result per
+ *   record, and one bad counter should not cost the good ones); a record
+ *   with no valid metric line is rejected (`convert`).
+ * - Timestamps: milliseconds from `VM_TIMESTAMP_FIELD` in any pmacct form,
+ *   local times in `PMACCT_TIMEZONE`; a record outside the window
+ *   `VM_TIMESTAMP_MAX_AGE` .. `VM_TIMESTAMP_MAX_FUTURE` is rejected.
+ * - Label names: `[a-zA-Z_][a-zA-Z0-9_]*`; other characters become `_`, a
+ *   leading digit gets a `_` in front. `job`, `instance`, `__name__` and
+ *   other `__` names are sluice's, so a record field with such a name is
+ *   kept as `exported_<name>`, as Prometheus does with `honor_labels: false`
+ *   (also when a renamed field meets an existing name: `exported_` again).
+ * - Label values: strings as they are, numbers as their decimal text,
+ *   booleans `true`/`false`, objects as JSON; null and empty values give no
+ *   label (VictoriaMetrics treats an empty value as no label). A value that
+ *   is not valid Unicode (a lone surrogate) or longer than
+ *   `VM_MAX_LABEL_VALUE_LENGTH` bytes, or more labels than `VM_MAX_LABELS`,
+ *   rejects the record.
+ *
+ * @module
+ */
+
+import type { TimeReader, Timestamp } from "../../lib/time.ts";
+import type { InputRecord, PrepareResult } from "../sink.ts";
+import { matchesPattern } from "./config.ts";
+
+/** One record's import lines. */
+export interface VictoriaMetricsRow {
+  /** One JSON line per valid metric field, in `VM_METRICS_NAMES` order. */
+  lines: string[];
+  /** The record's metric fields that were set aside, with the reason (e.g. `packets: null`). */
+  setAside?: string[];
+}
+
+/** What the encoder needs. */
+export interface EncoderOptions {
+  /** The `job` label. */
+  job: string;
+  /** The `instance` label. */
+  instance: string;
+  /** Metric fields, each also the metric name. */
+  metricNames: readonly string[];
+  /** Field patterns left out of the labels (when `labels` is not set). */
+  avoidLabels: readonly string[];
+  /** Field patterns that alone become labels, when set. */
+  labels?: readonly string[];
+  /** Field holding the sample time. */
+  timestampField: string;
+  /** Oldest accepted sample, in milliseconds before now. */
+  maxAgeMs: number;
+  /** Furthest accepted sample, in milliseconds after now. */
+  maxFutureMs: number;
+  /** Most labels per series, `__name__`, `job` and `instance` included. */
+  maxLabels: number;
+  /** Longest label value in UTF-8 bytes. */
+  maxLabelValueBytes: number;
+  /** Reads pmacct timestamps in the configured zone. */
+  time: TimeReader;
+  /** Milliseconds clock for the timestamp window, injected by tests. */
+  clock?: () => number;
+}
+
+/** Label names as Prometheus and VictoriaMetrics define them. */
+const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** A decimal number as text, e.g. `12`, `-1.5`, `3e6` (not `NaN`, `Infinity` or `0x10`). */
+const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** Labels sluice sets itself. */
+const OWN_LABELS = ["__name__", "job", "instance"];
+
+/** How a record field becomes a label; `undefined` in the plan cache: it does not. */
+interface FieldPlan {
+  /** The label name before collision handling. */
+  name: string;
+  /** Whether the name differs from the field (sanitized or `exported_`). */
+  renamed: boolean;
+}
+
+/**
+ * The label name of a record field, before collisions: invalid characters
+ * become `_`, a leading digit gets `_` in front, and sluice's own labels and
+ * reserved `__` names get `exported_` in front.
+ *
+ * @param field The record field.
+ * @returns The label name and whether it differs from the field.
+ */
+export function labelNameOf(field: string): FieldPlan {
+  let name = field;
+  if (!LABEL_NAME_RE.test(name)) {
+    name = name.replace(/[^a-zA-Z0-9_]/g, "_");
+    if (!/^[a-zA-Z_]/.test(name)) name = `_${name}`;
+  }
+  if (OWN_LABELS.includes(name) || name.startsWith("__")) name = `exported_${name}`;
+  return { name, renamed: name !== field };
+}
+
+/**
+ * The label value of a record field value.
+ *
+ * @param value The field value.
+ * @returns The text, or `undefined` when the field gives no label (null, empty).
+ */
+export function labelValueOf(value: unknown): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return value === "" ? undefined : value;
+    case "number":
+    case "bigint":
+      return String(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "undefined":
+      return undefined;
+    default:
+      return value === null ? undefined : JSON.stringify(value);
+  }
+}
+
+/**
+ * Reads a metric value: a finite number, or a numeric string.
+ *
+ * @param value The field value (`undefined` when the field is missing).
+ * @returns The number, or why it is not one.
+ */
+export function metricValueOf(value: unknown): { ok: true; value: number } | {
+  ok: false;
+  why: string;
+} {
+  if (typeof value === "number") {
+    return Number.isFinite(value)
+      ? { ok: true, value }
+      : { ok: false, why: `${value} is not finite` };
+  }
+  if (typeof value === "string") {
+    const text = value.trim();
+    if (NUMBER_RE.test(text)) {
+      const n = Number(text);
+      if (Number.isFinite(n)) return { ok: true, value: n };
+      return { ok: false, why: `${JSON.stringify(value)} is not finite` };
+    }
+    return { ok: false, why: `${JSON.stringify(value)} is not a number` };
+  }
+  if (value === undefined) return { ok: false, why: "is missing" };
+  if (value === null) return { ok: false, why: "is null" };
+  return { ok: false, why: `${JSON.stringify(value)} is not a number` };
+}
+
+/**
+ * The sample time in milliseconds since the epoch (sub-millisecond digits cut).
+ *
+ * @param ts The instant.
+ * @returns Integer milliseconds.
+ */
+export function timestampMillis(ts: Timestamp): number {
+  return ts.seconds * 1000 + Math.floor(ts.micros / 1000);
+}
+
+/**
+ * Compiles the conversion of records into import lines.
+ *
+ * @param options Labels, metrics, timestamps and limits.
+ * @returns A function from a record to its row (with the byte size of its
+ *   lines, newlines included) or a `convert` rejection.
+ */
+export function compileRecordEncoder(
+  options: EncoderOptions,
+): (record: InputRecord) => PrepareResult<VictoriaMetricsRow> {
+  const clock = options.clock ?? Date.now;
+  const metricNames = [...options.metricNames];
+  const lineStarts = metricNames.map((n) => `{"metric":{"__name__":${JSON.stringify(n)},`);
+  const ownLabels = `"job":${JSON.stringify(options.job)},"instance":${
+    JSON.stringify(options.instance)
+  }`;
+  const timestampField = options.timestampField;
+  const skipped = new Set([...metricNames, timestampField]);
+  const allow = options.labels;
+  const avoid = options.avoidLabels;
+  const plans = new Map<string, FieldPlan | undefined>();
+  const planOf = (field: string): FieldPlan | undefined => {
+    if (plans.has(field)) return plans.get(field);
+    const labelled = !skipped.has(field) &&
+      (allow === undefined ? !matchesPattern(field, avoid) : matchesPattern(field, allow));
+    const plan = labelled ? labelNameOf(field) : undefined;
+    if (plans.size >= 10_000) plans.clear();
+    plans.set(field, plan);
+    return plan;
+  };
+  const maxValueBytes = options.maxLabelValueBytes;
+  const maxOwnLabels = options.maxLabels - OWN_LABELS.length;
+  const reject = (error: string): PrepareResult<VictoriaMetricsRow> => ({
+    ok: false,
+    rejection: { reason: "convert", error: `Cannot convert record: ${error}` },
+  });
+
+  return (record) => {
+    // Timestamp, and the window it must be in.
+    if (!Object.hasOwn(record, timestampField)) {
+      return reject(`it has no field "${timestampField}" (VM_TIMESTAMP_FIELD)`);
+    }
+    const rawTime = record[timestampField];
+    let ms: number;
+    try {
+      ms = timestampMillis(options.time.parse(rawTime));
+    } catch (error) {
+      return reject(
+        `field "${timestampField}" is not a timestamp: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+    const now = clock();
+    if (ms < now - options.maxAgeMs) {
+      return reject(
+        `field "${timestampField}" ${JSON.stringify(rawTime)} is ${
+          Math.round((now - ms) / 1000)
+        } s old, older than VM_TIMESTAMP_MAX_AGE (${options.maxAgeMs / 1000} s)`,
+      );
+    }
+    if (ms > now + options.maxFutureMs) {
+      return reject(
+        `field "${timestampField}" ${JSON.stringify(rawTime)} is ${
+          Math.round((ms - now) / 1000)
+        } s in the future, more than VM_TIMESTAMP_MAX_FUTURE (${
+          options.maxFutureMs / 1000
+        } s); check PMACCT_TIMEZONE and the collector's clock`,
+      );
+    }
+
+    // Labels: fields keeping their name first, so renamed ones cannot take a name.
+    const used = new Set<string>(OWN_LABELS);
+    let labels = ownLabels;
+    let count = 0;
+    let renamed: Array<[string, string]> | undefined;
+    for (const field of Object.keys(record)) {
+      const plan = planOf(field);
+      if (plan === undefined) continue;
+      const value = labelValueOf(record[field]);
+      if (value === undefined) continue;
+      if (!value.isWellFormed()) {
+        return reject(`field "${field}" is not valid Unicode (a lone surrogate)`);
+      }
+      if (value.length * 3 > maxValueBytes && utf8Length(value) > maxValueBytes) {
+        return reject(
+          `field "${field}" is ${utf8Length(value)} bytes long, ` +
+            `longer than VM_MAX_LABEL_VALUE_LENGTH (${maxValueBytes})`,
+        );
+      }
+      if (plan.renamed) {
+        (renamed ??= []).push([plan.name, value]);
+        continue;
+      }
+      used.add(plan.name);
+      labels += `,${JSON.stringify(plan.name)}:${JSON.stringify(value)}`;
+      count++;
+    }
+    if (renamed !== undefined) {
+      for (const [first, value] of renamed) {
+        let name = first;
+        while (used.has(name)) name = `exported_${name}`;
+        used.add(name);
+        labels += `,${JSON.stringify(name)}:${JSON.stringify(value)}`;
+        count++;
+      }
+    }
+    if (count > maxOwnLabels) {
+      return reject(
+        `it gives ${count + OWN_LABELS.length} labels, more than VM_MAX_LABELS (${
+          maxOwnLabels + OWN_LABELS.length
+        }); leave fields out with VM_AVOID_LABELS or VM_LABELS`,
+      );
+    }
+
+    // One line per valid metric.
+    const tail = `},"values":[`;
+    const stamp = `],"timestamps":[${ms}]}`;
+    const lines: string[] = [];
+    let setAside: string[] | undefined;
+    let bytes = 0;
+    for (let i = 0; i < metricNames.length; i++) {
+      const name = metricNames[i]!;
+      const read = metricValueOf(Object.hasOwn(record, name) ? record[name] : undefined);
+      if (!read.ok) {
+        (setAside ??= []).push(`${name}: ${read.why}`);
+        continue;
+      }
+      const line = lineStarts[i]! + labels + tail + JSON.stringify(read.value) + stamp;
+      lines.push(line);
+      bytes += utf8Length(line) + 1;
+    }
+    if (lines.length === 0) {
+      return reject(`no metric field has a number value (${setAside!.join("; ")})`);
+    }
+    const row: VictoriaMetricsRow = setAside === undefined ? { lines } : { lines, setAside };
+    return { ok: true, row, bytes };
+  };
+}
+
+/**
+ * The UTF-8 byte length of a string, without encoding it.
+ *
+ * @param text The text.
+ * @returns Its size in bytes.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      // A surrogate pair: 4 bytes for 2 code units.
+      bytes += 2;
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
