@@ -76,6 +76,9 @@ export interface PipelineStats {
   retries: number;
 }
 
+/** The longest `Retry-After` honoured when it exceeds `RETRY_BACKOFF_MAX`, in milliseconds. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
 /** Thrown inside the write loop when a stop's deadline passed with rows unwritten. */
 class ShutdownDeadline extends Error {
   constructor() {
@@ -479,7 +482,12 @@ export class Pipeline {
       if (this.#abort.signal.aborted || this.#clock() >= this.#deadline) {
         throw new ShutdownDeadline();
       }
-      const delay = backoffDelay(attempt, retry);
+      // A backend's Retry-After wins over a shorter backoff, bounded so that a
+      // bogus header cannot hold the pipeline for hours (RFC 9110 10.2.3).
+      const delay = Math.max(
+        backoffDelay(attempt, retry),
+        Math.min(error.retryAfterMs ?? 0, Math.max(retry.maxMs, MAX_RETRY_AFTER_MS)),
+      );
       log.limited(`retry:${this.#sinkName}`, "warn", "Cannot write batch, retrying", {
         sink: this.#sinkName,
         rows: pending.length,

@@ -76,20 +76,29 @@ export class SinkWriteError extends Error {
   readonly status?: number;
   /** Bounded error category for metrics, e.g. `network`, `http_503`, `code_117`. */
   readonly errorType: string;
+  /** Milliseconds the backend asked to wait before the next attempt (`Retry-After`), if it did. */
+  readonly retryAfterMs?: number;
 
   /**
    * @param message What failed, with the value.
-   * @param options The action, status, metric category and cause.
+   * @param options The action, status, metric category, cause and the wait the backend asked for.
    */
   constructor(
     message: string,
-    options: { action: WriteAction; errorType: string; status?: number; cause?: unknown },
+    options: {
+      action: WriteAction;
+      errorType: string;
+      status?: number;
+      cause?: unknown;
+      retryAfterMs?: number;
+    },
   ) {
     super(message, { cause: options.cause });
     this.name = "SinkWriteError";
     this.action = options.action;
     this.status = options.status;
     this.errorType = options.errorType;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -33,7 +33,6 @@ import {
   type RecordOrigin,
   type Sink,
   SinkWriteError,
-  type WriteAction,
   type WriteResult,
 } from "../sink.ts";
 import {
@@ -58,31 +57,6 @@ import { compileRecordEncoder, type VictoriaMetricsRow } from "./encode.ts";
 
 export type { VictoriaMetricsConfig } from "./config.ts";
 export type { VictoriaMetricsRow } from "./encode.ts";
-
-/** A failed import, with the wait the server asked for. */
-export class VictoriaMetricsWriteError extends SinkWriteError {
-  /** Milliseconds the server asked to wait before the next attempt (`Retry-After`). */
-  readonly retryAfterMs?: number;
-
-  /**
-   * @param message What failed, with the value.
-   * @param options The action, status, metric category, cause and requested wait.
-   */
-  constructor(
-    message: string,
-    options: {
-      action: WriteAction;
-      errorType: string;
-      status?: number;
-      cause?: unknown;
-      retryAfterMs?: number;
-    },
-  ) {
-    super(message, options);
-    this.name = "VictoriaMetricsWriteError";
-    this.retryAfterMs = options.retryAfterMs;
-  }
-}
 
 /** What the sink needs besides its configuration. */
 export interface VictoriaMetricsDeps extends SinkDeps {
@@ -216,7 +190,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    *
    * @param rows The rows, in order.
    * @returns Everything written (the server accepts or refuses a whole request).
-   * @throws {VictoriaMetricsWriteError} With `split` for 400 and 413, `retry` for everything else.
+   * @throws {SinkWriteError} With `split` for 400 and 413, `retry` for everything else.
    */
   async write(rows: readonly PreparedRow<VictoriaMetricsRow>[]): Promise<WriteResult> {
     const config = this.#config;
@@ -229,7 +203,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
       response = await transport.send(await importRequest(config, lines));
     } catch (error) {
       const outcome = classifyVictoriaMetricsError(error);
-      throw new VictoriaMetricsWriteError(
+      throw new SinkWriteError(
         `Cannot import ${what}: ${oneLine(error)}${outcome.hint ? `; ${outcome.hint}` : ""}`,
         { action: "retry", errorType: outcome.errorType, cause: error },
       );
@@ -252,7 +226,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
         error: message,
       });
     }
-    throw new VictoriaMetricsWriteError(message, {
+    throw new SinkWriteError(message, {
       action: outcome.action === "split" ? "split" : "retry",
       errorType: outcome.errorType,
       status: response.status,

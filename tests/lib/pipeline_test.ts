@@ -56,6 +56,8 @@ class MemorySink implements Sink<InputRecord> {
   rows: InputRecord[] = [];
   writes = 0;
   failures = 0;
+  /** `Retry-After` of the failures, in milliseconds. */
+  retryAfterMs: number | undefined;
   bad = new Set<number>();
   connect = () => Promise.resolve();
   prepare(record: InputRecord) {
@@ -72,7 +74,11 @@ class MemorySink implements Sink<InputRecord> {
     if (this.failures > 0) {
       this.failures--;
       return Promise.reject(
-        new SinkWriteError("Cannot connect", { action: "retry", errorType: "network" }),
+        new SinkWriteError("Cannot connect", {
+          action: "retry",
+          errorType: "network",
+          retryAfterMs: this.retryAfterMs,
+        }),
       );
     }
     if (rows.some((r) => this.bad.has(r.row["n"] as number))) {
@@ -146,6 +152,19 @@ Deno.test("Pipeline retries a failing sink with the source held, and loses nothi
   assert(source.heartbeats >= 5, "the group membership is kept alive while retrying");
   await pipeline.stop();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2]);
+});
+
+Deno.test("Pipeline waits as long as the sink's Retry-After asks when that exceeds the backoff", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  sink.failures = 1;
+  sink.retryAfterMs = 300;
+  await pipeline.start();
+  const started = Date.now();
+  await source.push(messages([good(0), good(1)]));
+  await pipeline.settled();
+  assert(Date.now() - started >= 300, "the 1 ms backoff gave way to Retry-After");
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1]);
+  await pipeline.stop();
 });
 
 Deno.test("Pipeline splits a refused batch, writes the good rows and sets the bad one aside", async () => {
