@@ -22,7 +22,7 @@ import {
   runNetflowPipeline,
   sumByFlow,
 } from "../_pmacct.ts";
-import { kafkaBrokers, uniqueName } from "../_services.ts";
+import { elasticUrl, kafkaBrokers, uniqueName, victoriaMetricsUrl } from "../_services.ts";
 import {
   clickhouseSinkEnv,
   type SluiceProcess,
@@ -229,6 +229,166 @@ async function explained(
   }
 }
 
+/** Per flow: summed packets and bytes only (the metrics store has no time-bin label). */
+function countersOf(summary: FlowSummary): Record<string, { packets: number; bytes: number }> {
+  return Object.fromEntries(
+    Object.entries(summary).map(([key, s]) => [key, { packets: s.packets, bytes: s.bytes }]),
+  );
+}
+
+/** Runs sluice with `env` on the topic until it committed everything, then stops it (exit 0). */
+async function drainInto(
+  env: Record<string, string>,
+  topic: string,
+  group: string,
+  records: number,
+): Promise<void> {
+  const sluice = await startSluice({
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
+    KAFKA_TOPIC: topic,
+    KAFKA_CONSUMER_GROUP_ID: group,
+    PMACCT_TIMEZONE: "UTC",
+    RETRY_BACKOFF_INITIAL: "0.2",
+    RETRY_BACKOFF_MAX: "2",
+    ...env,
+  });
+  try {
+    await explained(
+      () =>
+        waitFor(
+          async () => (await sluice.metric("sluice_records_written_total")) >= records,
+          `${records} written`,
+        ),
+      sluice,
+      group,
+      topic,
+    );
+    await explained(
+      () => waitFor(() => allCommitted(group, topic), "every offset committed"),
+      sluice,
+      group,
+      topic,
+    );
+    assertEquals(await sluice.metric("sluice_records_rejected_total"), 0, "nothing set aside");
+    assertEquals(await stopSluice(sluice), 0, "sluice exits 0 on SIGTERM");
+  } finally {
+    await stopSluice(sluice).catch(() => {});
+  }
+}
+
+/**
+ * The same Kafka records through SINK=elastic: one document per flow record
+ * with pmacct's values, per-flow sums equal to pmacct's print output.
+ */
+async function checkElastic(
+  topic: string,
+  flowRecords: readonly PmacctRecord[],
+  fromPrint: FlowSummary,
+): Promise<void> {
+  const prefix = `e2e-${topic.toLowerCase().replaceAll("_", "-")}`;
+  const es = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(elasticUrl() + path, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await response.json();
+    if (!response.ok) throw new Error(`Cannot ${method} ${path}: ${JSON.stringify(json)}`);
+    return json;
+  };
+  try {
+    await drainInto(
+      {
+        SINK: "elastic",
+        ELASTIC_HOSTS: new URL(elasticUrl()).host,
+        ELASTIC_INDEX_PREFIX: prefix,
+        ELASTIC_MAX_SAMPLES_PER_SEND: String(MAX_ROWS),
+        ELASTIC_MAX_TIME_TO_SEND: "1",
+      },
+      topic,
+      `g_es_${topic}`,
+      flowRecords.length,
+    );
+    await es("POST", `/${prefix}-*/_refresh`);
+    const found = await es("POST", `/${prefix}-*/_search`, {
+      size: 10_000,
+      query: { match_all: {} },
+    });
+    const docs = (found.hits.hits as Array<{ _source: PmacctRecord }>).map((h) => h._source);
+    assertEquals(docs.length, flowRecords.length, "one document per flow record in Kafka");
+    assertEquals(sortRows(docs.map(rowOf)), sortRows(flowRecords.map(rowOf)));
+    assertEquals(
+      summariseRows(docs.map(rowOf)),
+      fromPrint,
+      "Elasticsearch sums equal pmacct's print output",
+    );
+  } finally {
+    await es("DELETE", `/${prefix}-*`).catch(() => {});
+  }
+}
+
+/**
+ * The same Kafka records through SINK=vm: per flow, the summed bytes and
+ * packets samples equal pmacct's print output, one sample per record and metric.
+ */
+async function checkVictoriaMetrics(
+  topic: string,
+  flowRecords: readonly PmacctRecord[],
+  fromPrint: FlowSummary,
+): Promise<void> {
+  const job = `e2e_${topic}`;
+  const match = encodeURIComponent(`{job="${job}"}`);
+  try {
+    await drainInto(
+      {
+        SINK: "vm",
+        VM_URL: victoriaMetricsUrl(),
+        VM_JOB: job,
+        VM_INSTANCE: "nfacctd",
+        VM_MAX_SAMPLES_PER_SEND: String(MAX_ROWS),
+        VM_MAX_TIME_TO_SEND: "1",
+      },
+      topic,
+      `g_vm_${topic}`,
+      flowRecords.length,
+    );
+    await (await fetch(`${victoriaMetricsUrl()}/internal/force_flush`)).body?.cancel();
+    const text =
+      await (await fetch(`${victoriaMetricsUrl()}/api/v1/export?match[]=${match}&start=0`)).text();
+    const series = text.split("\n").filter((l) => l !== "").map((l) =>
+      JSON.parse(l) as { metric: Record<string, string>; values: number[] }
+    );
+    const samples: FlowRow[] = [];
+    let count = 0;
+    for (const { metric, values } of series) {
+      count += metric["__name__"] === "bytes" ? values.length : 0;
+      for (const value of values) {
+        samples.push({
+          ...rowOf({
+            ...metric,
+            packets: 0,
+            bytes: 0,
+            stamp_inserted: "1970-01-01 00:00:00",
+            stamp_updated: "1970-01-01 00:00:00",
+          }),
+          packets: metric["__name__"] === "packets" ? value : 0,
+          bytes: metric["__name__"] === "bytes" ? value : 0,
+        });
+      }
+    }
+    assertEquals(count, flowRecords.length, "one bytes sample per flow record in Kafka");
+    assertEquals(
+      countersOf(summariseRows(samples)),
+      countersOf(fromPrint),
+      "VictoriaMetrics sums equal pmacct's print output",
+    );
+  } finally {
+    await (await fetch(`${victoriaMetricsUrl()}/api/v1/admin/tsdb/delete_series?match[]=${match}`))
+      .body?.cancel()
+      .catch(() => {});
+  }
+}
+
 /** How the Kafka plugin writes. */
 interface Variant {
   /** `kafka_multi_values` buffer size; 0 for one record per message. */
@@ -399,6 +559,9 @@ async function runChain(variant: Variant): Promise<RunResult> {
     assertEquals(summariseRows(got), fromPrint, "ClickHouse sums equal pmacct's print output");
     assertEquals(summariseRows(got), fromCapture, "ClickHouse sums equal the capture");
     assertEquals(new Set(got.map((r) => r.stamp_inserted)).size, 2, "two time bins");
+    // The same records, read again by other consumer groups, into the other sinks.
+    await checkElastic(name, flowRecords, fromPrint);
+    await checkVictoriaMetrics(name, flowRecords, fromPrint);
     passed = true;
     return result;
   } finally {
@@ -409,7 +572,7 @@ async function runChain(variant: Variant): Promise<RunResult> {
   }
 }
 
-Deno.test("sluice writes each record nfacctd's kafka plugin sent as one ClickHouse row with pmacct's values", async () => {
+Deno.test("sluice writes each record nfacctd's kafka plugin sent as one row, document and sample set with pmacct's values", async () => {
   const run = await runChain({ multiValues: 0, markers: false });
   assertEquals(run.markerRecords, []);
   assertEquals(run.messages.length, run.flowRecords, "one record per message");
