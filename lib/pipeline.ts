@@ -112,6 +112,9 @@ export class Pipeline {
   #inFlightSince: number | undefined;
   #inFlightRows = 0;
   #failingSince: number | undefined;
+  /** Offsets of acknowledged batches waiting for the sink's commit delay, oldest first. */
+  readonly #delayed: Array<{ offsets: readonly CommitOffset[]; due: number }> = [];
+  #commitChain: Promise<void> = Promise.resolve();
   /** Offsets whose commit failed, retried with the next commit. */
   #uncommitted = new Map<string, CommitOffset>();
   /** Set when a write was given up (a stop's deadline); ends the pipeline. */
@@ -174,6 +177,7 @@ export class Pipeline {
    * @returns Resolves when any write it started is done.
    */
   async tick(): Promise<void> {
+    if (this.#delayed.length > 0 && !this.#stopping) await this.#commitDue(false);
     if (this.#inFlight || this.#stopping || !this.#batcher.isDue()) return;
     this.#dispatch("age");
     await this.settled();
@@ -272,6 +276,15 @@ export class Pipeline {
         await this.settled();
       }
       if (this.#writeError) throw this.#writeError;
+      // Offsets held for the sink's commit delay: wait for the last one (a stop
+      // that runs out of time leaves them uncommitted, to be read again).
+      const last = this.#delayed.at(-1);
+      if (last !== undefined) {
+        await sleep(Math.max(0, last.due - this.#clock()), this.#abort.signal);
+        if (this.#abort.signal.aborted) throw new ShutdownDeadline();
+        await this.#commitDue(true);
+      }
+      await this.#commitChain;
       if (this.#uncommitted.size > 0) await this.#commit([]);
       return { clean: true, unwritten: 0 };
     } catch (error) {
@@ -402,8 +415,32 @@ export class Pipeline {
     } else {
       metrics.batches.inc({ sink: this.#sinkName, outcome: "empty" });
     }
-    await this.#commit(batch.offsets);
+    const delay = this.#sink.commitDelayMs ?? 0;
+    if (delay > 0) {
+      this.#delayed.push({ offsets: batch.offsets, due: this.#clock() + delay });
+      await this.#commitDue(false);
+    } else await this.#serialCommit(batch.offsets);
     this.#lastProgress = this.#clock();
+  }
+
+  /**
+   * Commits the delayed offsets whose time has come (or all of them), in
+   * order; a later offset of a partition supersedes an earlier one.
+   */
+  #commitDue(all: boolean): Promise<void> {
+    const now = this.#clock();
+    const ready = all ? this.#delayed.length : this.#delayed.findIndex((d) => d.due > now);
+    const count = ready === -1 ? this.#delayed.length : ready;
+    if (count === 0) return Promise.resolve();
+    const offsets = this.#delayed.splice(0, count).flatMap((d) => d.offsets);
+    return this.#serialCommit(offsets);
+  }
+
+  /** Commits one after the other: the timer and the write path may both commit. */
+  #serialCommit(offsets: readonly CommitOffset[]): Promise<void> {
+    const next = this.#commitChain.then(() => this.#commit(offsets));
+    this.#commitChain = next;
+    return next;
   }
 
   /**

@@ -107,6 +107,12 @@ export interface Sink<Row = unknown> {
   /** Registry name, also the `sink` metric label. */
   readonly name: string;
   /**
+   * How long after an acknowledged write its offsets may be committed, in
+   * milliseconds, for backends that acknowledge before the data is durable.
+   * @default 0
+   */
+  readonly commitDelayMs?: number;
+  /**
    * Reaches the backend and makes it ready (database, table, template).
    *
    * @throws {Error} When the backend cannot be reached or refuses the setup.

@@ -106,6 +106,11 @@ export interface VictoriaMetricsConfig {
   compression: boolean;
   /** Credentials: `VM_USERNAME`/`VM_PASSWORD`, `VM_BEARER_TOKEN`, or from `VM_URL`. */
   auth: VictoriaMetricsAuth;
+  /**
+   * How long after a 204 the offsets of a batch are committed (`VM_COMMIT_DELAY`), in milliseconds.
+   * @default 15000
+   */
+  commitDelayMs: number;
 }
 
 const GROUP = "VictoriaMetrics";
@@ -289,6 +294,15 @@ export const VICTORIAMETRICS_VARIABLES: readonly VarSpec[] = [
     default: "30",
     group: GROUP,
     doc: "Give up on one VictoriaMetrics request after this many seconds (decimals allowed, > 0)",
+  },
+  {
+    name: "VM_COMMIT_DELAY",
+    type: "seconds",
+    default: "15",
+    min: 0,
+    group: GROUP,
+    doc: "Commit a batch's Kafka offsets this many seconds after the 204: VictoriaMetrics " +
+      "acknowledges before its samples are on disk (a crash within about 8 s lost them in tests)",
   },
   {
     name: "VM_COMPRESSION",
@@ -533,6 +547,7 @@ export function parseVictoriaMetricsConfig(
     requestTimeoutMs: positiveMillis(reader, "VM_REQUEST_TIMEOUT"),
     compression: reader.bool("VM_COMPRESSION"),
     auth,
+    commitDelayMs: reader.millis("VM_COMMIT_DELAY"),
   };
   return { config, batch };
 }

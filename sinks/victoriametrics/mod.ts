@@ -70,6 +70,8 @@ export interface VictoriaMetricsDeps extends SinkDeps {
 export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
   /** Registry name and `sink` metric label. */
   readonly name = "vm";
+  /** VictoriaMetrics answers 204 before the samples are durable; see `VM_COMMIT_DELAY`. */
+  readonly commitDelayMs: number;
   readonly #config: VictoriaMetricsConfig;
   readonly #log: Logger;
   readonly #encode: (record: InputRecord) => PrepareResult<VictoriaMetricsRow>;
@@ -83,6 +85,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    *   logger, and for tests a clock and a transport.
    */
   constructor(config: VictoriaMetricsConfig, deps: VictoriaMetricsDeps) {
+    this.commitDelayMs = config.commitDelayMs;
     this.#config = config;
     this.#log = deps.log;
     this.#injected = deps.transport;

@@ -347,6 +347,7 @@ async function checkVictoriaMetrics(
         VM_INSTANCE: "nfacctd",
         VM_MAX_SAMPLES_PER_SEND: String(MAX_ROWS),
         VM_MAX_TIME_TO_SEND: "1",
+        VM_COMMIT_DELAY: "2",
       },
       topic,
       `g_vm_${topic}`,

@@ -119,6 +119,8 @@ async function fixture(extra: Record<string, string> = {}, partitions = 3) {
     VM_TIMESTAMP_MAX_AGE: HUNDRED_YEARS,
     VM_MAX_SAMPLES_PER_SEND: "500",
     VM_MAX_TIME_TO_SEND: "1",
+    // Short, so the tests need not wait 15 s for commits; tests/lib/pipeline_test.ts covers the delay.
+    VM_COMMIT_DELAY: "2",
     RETRY_BACKOFF_INITIAL: "0.2",
     RETRY_BACKOFF_MAX: "2",
     ...extra,

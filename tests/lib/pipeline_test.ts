@@ -293,3 +293,23 @@ Deno.test("Pipeline retries a failed offset commit with the next batch", async (
   ]]);
   await pipeline.stop();
 });
+
+Deno.test("Pipeline holds commits for the sink's commit delay, and waits for them on stop", async () => {
+  let now = 0;
+  const { source, sink, pipeline } = setup({ maxRows: 2 }, () => now);
+  Object.assign(sink, { commitDelayMs: 40 });
+  await pipeline.start();
+  await source.push(messages([good(0), good(1), good(2)]));
+  await pipeline.settled();
+  assertEquals(sink.rows.length, 2);
+  assertEquals(source.commits, [], "acknowledged, but not yet durable");
+  now = 39;
+  await pipeline.tick();
+  assertEquals(source.commits, []);
+  now = 40;
+  await pipeline.tick();
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "1" }]]);
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "3" }]);
+});

@@ -53,6 +53,7 @@ Deno.test("parseConfig() applies the original script's defaults", () => {
     maxLabelValueBytes: 16384,
     requestTimeoutMs: 30_000,
     compression: true,
+    commitDelayMs: 15_000,
     auth: { kind: "none" },
   });
   assertStrictEquals(victoriaMetricsSink.consumerGroupDefault, "kafka2vm");
