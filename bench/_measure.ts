@@ -1,7 +1,8 @@
 /**
  * Measuring a process from the outside on Linux, for the benchmarks: CPU
- * time and peak memory from `/proc`, plus the small statistics and table
- * helpers the benchmark report needs.
+ * time and peak memory from `/proc` (of sluice, of the local services, of
+ * the whole machine), plus the small statistics and table helpers the
+ * benchmark report needs.
  *
  * `/proc/<pid>/stat` counts the CPU time of all threads of a process (V8's
  * and tokio's workers included); children are added separately, the live
@@ -10,6 +11,27 @@
  *
  * @module
  */
+
+import { writeStderr } from "../lib/log.ts";
+
+/**
+ * Reports benchmark progress on standard error (the results go to standard output).
+ *
+ * @param text One line, without the newline.
+ */
+export function progress(text: string): void {
+  writeStderr(`bench: ${text}\n`);
+}
+
+/**
+ * Waits.
+ *
+ * @param ms Milliseconds.
+ * @returns Resolves after them.
+ */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** CPU time and memory of a process tree at one moment. */
 export interface ProcessSample {
@@ -139,6 +161,50 @@ export async function cpuSecondsOf(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Busy CPU seconds of the whole machine so far (all cores), from `/proc/stat`.
+ *
+ * @returns User, nice, system, irq, softirq and steal time, in seconds.
+ */
+export async function machineBusySeconds(): Promise<number> {
+  const hz = await clockTicks();
+  // proc(5): user nice system idle iowait irq softirq steal (guest time is already in user).
+  const first = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/)
+    .slice(1, 9).map(Number);
+  const total = first.reduce((a, b) => a + b, 0);
+  const idle = (first[3] ?? 0) + (first[4] ?? 0);
+  return (total - idle) / hz;
+}
+
+/**
+ * The pid of a local service that `scripts/services.sh` started, from its
+ * pid file `<dir>/<service>/<service>.pid`.
+ *
+ * @param servicesDir The services' state directory (`SLUICE_SERVICES_DIR`).
+ * @param service `kafka`, `clickhouse`, `elasticsearch` or `victoriametrics`.
+ * @returns The pid, or `undefined` without a readable pid file.
+ */
+export function servicePid(servicesDir: string, service: string): number | undefined {
+  try {
+    const pid = Number(Deno.readTextFileSync(`${servicesDir}/${service}/${service}.pid`).trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A measurement of something other than sluice, on the same records, for context. */
+export interface Baseline {
+  /** What was measured. */
+  label: string;
+  /** How long it took. */
+  seconds: number;
+  /** How many records it handled. */
+  records: number;
+  /** What the reader should know to compare it. */
+  note?: string;
 }
 
 /**

@@ -1,0 +1,172 @@
+/**
+ * The ClickHouse target: table `flows_<run>` in a fresh database
+ * `sluice_bench_<id>`, exactly as the ClickHouse-only bench measured it.
+ *
+ * @module
+ */
+
+import { decodePmacct } from "../../lib/decode/pmacct.ts";
+import { errorText } from "../../lib/log.ts";
+import { TimeReader } from "../../lib/time.ts";
+import { compileRowConverter } from "../../sinks/clickhouse/convert.ts";
+import { parseSchema } from "../../sinks/clickhouse/schema.ts";
+import type { Dataset } from "../_dataset.ts";
+import { type Baseline, num } from "../_measure.ts";
+import { sluiceEnv } from "../_sluice.ts";
+import { HINT } from "./_common.ts";
+import type { Target, TargetContext } from "./mod.ts";
+
+const CLICKHOUSE = `http://127.0.0.1:${Deno.env.get("SLUICE_CLICKHOUSE_HTTP_PORT") ?? "18123"}`;
+const SCHEMA = "peer_ip_src:String,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16," +
+  "ip_proto:String,tos:UInt8,stamp_inserted:DateTime,stamp_updated:DateTime,packets:UInt64," +
+  "bytes:UInt64";
+const ORDER_BY = "stamp_inserted, ip_src, ip_dst";
+
+async function ch(sql: string, body?: BodyInit, params = ""): Promise<string> {
+  const url = body === undefined
+    ? `${CLICKHOUSE}/${params}`
+    : `${CLICKHOUSE}/?query=${encodeURIComponent(sql)}${params.replace(/^\?/, "&")}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { method: "POST", body: body ?? sql });
+  } catch (error) {
+    throw new Error(
+      `Cannot reach ClickHouse at ${CLICKHOUSE} for ${JSON.stringify(sql.slice(0, 60))}: ${
+        errorText(error)
+      } (bash scripts/services.sh status)`,
+    );
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw new Error(`Cannot run ${JSON.stringify(sql.slice(0, 100))}: ${text.trim()}`);
+  }
+  return text;
+}
+
+async function chNumber(sql: string): Promise<number> {
+  return Number((await ch(sql)).trim());
+}
+
+/**
+ * Checks that ClickHouse answers and builds its target.
+ *
+ * @param ctx What the target needs.
+ * @returns The target.
+ * @throws {Error} When ClickHouse does not answer.
+ */
+export async function openClickHouse(ctx: TargetContext): Promise<Target> {
+  try {
+    const response = await fetch(`${CLICKHOUSE}/ping`, { signal: AbortSignal.timeout(3000) });
+    if ((await response.text()).trim() !== "Ok.") throw new Error(`HTTP ${response.status}`);
+  } catch (error) {
+    throw new Error(`Cannot reach ClickHouse at ${CLICKHOUSE} (${errorText(error)}); ${HINT}`);
+  }
+  const version = (await ch("SELECT version()")).trim();
+  const db = `sluice_bench_${ctx.id}`;
+  return {
+    name: "clickhouse",
+    product: "ClickHouse",
+    server: `ClickHouse ${version} at ${CLICKHOUSE}`,
+    service: "clickhouse",
+    batchVariable: "CLICKHOUSE_MAX_SAMPLES_PER_SEND",
+    setup: async () => void await ch(`CREATE DATABASE ${db}`),
+    run(run, group) {
+      const table = `flows_${run}`;
+      return {
+        env: sluiceEnv({
+          ...ctx.common(group),
+          SINK: "clickhouse",
+          CLICKHOUSE_HOST: CLICKHOUSE,
+          CLICKHOUSE_DB: db,
+          CLICKHOUSE_TABLE: table,
+          CLICKHOUSE_DATA_SCHEMA: SCHEMA,
+          CLICKHOUSE_ORDER_BY: ORDER_BY,
+          CLICKHOUSE_MAX_SAMPLES_PER_SEND: String(ctx.batch),
+          CLICKHOUSE_MAX_TIME_TO_SEND: "1",
+        }),
+        // count() every 50 ms costs ClickHouse a little; /metrics costs sluice
+        // itself (prom-client renders every metric), so it is read less often.
+        pollMs: 50,
+        metricsEvery: 10,
+        unit: "rows in ClickHouse",
+        visible: () => chNumber(`SELECT count() FROM ${db}.${table}`),
+        async verify() {
+          const n = ctx.data.messages.length;
+          const [rows, bytes] = (await ch(
+            `SELECT count(), sum(bytes) FROM ${db}.${table} FORMAT TSV`,
+          )).trim().split("\t").map(Number);
+          if (rows !== n || bytes !== ctx.data.bytes) {
+            throw new Error(
+              `Cannot verify the rows: count ${rows} (want ${n}), ` +
+                `sum(bytes) ${bytes} (want ${ctx.data.bytes})`,
+            );
+          }
+          return `verified ${num(rows)} rows and sum(bytes) ${num(bytes)}`;
+        },
+        drop: async () => void await ch(`DROP TABLE ${db}.${table}`),
+      };
+    },
+    async baselines() {
+      return [baselineClickHouseCpu(ctx.data), await baselineClickHouseInsert(db, ctx)];
+    },
+    cleanup: async () => void await ch(`DROP DATABASE IF EXISTS ${db}`),
+  };
+}
+
+/** sluice's per-record work without I/O: decode, convert, JSON encode for the insert. */
+function baselineClickHouseCpu(data: Dataset): Baseline {
+  const { columns } = parseSchema(SCHEMA);
+  const convert = compileRowConverter(columns, { time: new TimeReader("UTC") });
+  const encoder = new TextEncoder();
+  const bytes = data.messages.map((m) => encoder.encode(m));
+  const started = performance.now();
+  let ok = 0;
+  for (const value of bytes) {
+    for (const { record } of decodePmacct(value).records) {
+      const prepared = convert(record);
+      if (prepared.ok && JSON.stringify(prepared.row).length > 0) ok++;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (ok !== data.messages.length) {
+    throw new Error(`Cannot convert every record: ${ok} of ${data.messages.length}`);
+  }
+  return {
+    label: "sluice's decode + convert + JSON encode for ClickHouse alone (in this process, no I/O)",
+    seconds,
+    records: ok,
+    note: "CPU-bound, one core",
+  };
+}
+
+/** Plain HTTP inserts of the same JSON lines, one request at a time. */
+async function baselineClickHouseInsert(db: string, ctx: TargetContext): Promise<Baseline> {
+  const { data, batch } = ctx;
+  const columns = SCHEMA.split(",").map((c) => c.split(":")).map(([n, t]) => `${n} ${t}`);
+  await ch(
+    `CREATE TABLE ${db}.raw_insert (${
+      columns.join(", ")
+    }) ENGINE = MergeTree() ORDER BY (${ORDER_BY})`,
+  );
+  const started = Date.now();
+  for (let start = 0; start < data.messages.length; start += batch) {
+    const body = data.messages.slice(start, start + batch).join("\n") + "\n";
+    await ch(
+      `INSERT INTO ${db}.raw_insert FORMAT JSONEachRow`,
+      body,
+      "?input_format_skip_unknown_fields=1",
+    );
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const count = await chNumber(`SELECT count() FROM ${db}.raw_insert`);
+  if (count !== data.messages.length) {
+    throw new Error(`Cannot insert every row directly: ${count} of ${data.messages.length}`);
+  }
+  await ch(`DROP TABLE ${db}.raw_insert`);
+  return {
+    label: `ClickHouse alone: HTTP INSERT FORMAT JSONEachRow, ${num(batch)} rows per request`,
+    seconds,
+    records: count,
+    note: "one request at a time, uncompressed",
+  };
+}

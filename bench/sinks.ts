@@ -1,0 +1,414 @@
+/**
+ * Benchmark of sluice into each of its sinks (`deno task bench`): how fast
+ * it drains N pmacct records already waiting in Kafka into ClickHouse,
+ * Elasticsearch/OpenSearch and VictoriaMetrics, and what that costs in CPU
+ * and memory, sluice's and the servers'.
+ *
+ * 1. Checks that Kafka and the selected sinks' servers answer
+ *    (`bash scripts/services.sh start`).
+ * 2. Creates a fresh topic and pre-produces N realistic pmacct records
+ *    (the demo's generator, `scripts/demo_feed.ts`), once for every sink.
+ * 3. Measures baselines on the same data, for context: the broker read by
+ *    kcat and by a bare kafkajs consumer (sluice's client library); then,
+ *    right before each sink's runs, sluice's per-record CPU work for that
+ *    sink without I/O and the server alone taking the same bodies over
+ *    plain HTTP.
+ * 4. For each sink in turn, runs sluice (`deno run -A main.ts`) K times,
+ *    each with a fresh consumer group and destination (see `_targets/`);
+ *    times it from spawn until all N records are written
+ *    (`sluice_records_written_total`, or `count()` in ClickHouse), reads its
+ *    CPU time and peak RSS from `/proc` just before stopping it with
+ *    SIGTERM, then checks the destination (count and sums) and the exit
+ *    status. The Kafka broker's and the server's CPU time are read from
+ *    `/proc` too (pids from the services' pid files).
+ * 5. Prints one table with every run and each sink's median, then drops the
+ *    database, indexes, series, the topic and the consumer groups.
+ *
+ * Usage: deno task bench [--sink clickhouse|elastic|vm|all] [--records N] [--runs K]
+ *          [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]
+ *
+ * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
+ * BENCH_PARTITIONS and BENCH_TIMEOUT (the flags win); BENCH_SLUICE_<NAME>=value
+ * passes <NAME>=value to sluice (for example BENCH_SLUICE_CLICKHOUSE_COMPRESSION=NO);
+ * SLUICE_KAFKA_PORT, SLUICE_CLICKHOUSE_HTTP_PORT, SLUICE_ELASTIC_PORT,
+ * SLUICE_VM_PORT and SLUICE_SERVICES_DIR locate the local services, as for
+ * the tests.
+ *
+ * Progress goes to standard error, the results to standard output.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { errorText, writeStderr, writeStdout } from "../lib/log.ts";
+import { silenceKafkaJsTimerWarning } from "../lib/kafka_source.ts";
+import {
+  baselineKafkajs,
+  baselineKcat,
+  checkKafka,
+  type Dataset,
+  generate,
+  kafkaClient,
+  produce,
+} from "./_dataset.ts";
+import { type Baseline, median, num, progress, servicePid, table } from "./_measure.ts";
+import { killRunningSluices, type RunResult, runSluice } from "./_sluice.ts";
+import {
+  openTarget,
+  SINK_NAMES,
+  type SinkName,
+  type Target,
+  type TargetContext,
+} from "./_targets/mod.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const SERVICES_DIR = Deno.env.get("SLUICE_SERVICES_DIR") ?? ROOT + ".services";
+const KAFKA = `127.0.0.1:${Deno.env.get("SLUICE_KAFKA_PORT") ?? "19092"}`;
+
+interface Options {
+  sinks: SinkName[];
+  records: number;
+  runs: number;
+  batch: number;
+  partitions: number;
+  timeoutSeconds: number;
+  baselines: boolean;
+}
+
+// ---------------------------------------------------------------- options
+
+function intOption(name: string, flag: string | undefined, env: string, fallback: number): number {
+  const text = flag ?? Deno.env.get(env) ?? String(fallback);
+  const n = Number(text.replaceAll("_", ""));
+  if (!/^\d[\d_]*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`"--${name}" (or ${env}) must be an integer >= 1, got "${text}"`);
+  }
+  return n;
+}
+
+function sinkOption(flag: string | undefined): SinkName[] {
+  const text = flag ?? Deno.env.get("BENCH_SINK") ?? "all";
+  if (text.trim() === "all") return [...SINK_NAMES];
+  const names = text.split(",").map((s) => s.trim());
+  const unknown = names.find((s) => !(SINK_NAMES as readonly string[]).includes(s));
+  if (unknown !== undefined || names.length === 0) {
+    throw new RangeError(
+      `"--sink" (or BENCH_SINK) must be ${SINK_NAMES.join(", ")} or all, ` +
+        `or a comma-separated list, got "${text}"`,
+    );
+  }
+  return SINK_NAMES.filter((s) => names.includes(s));
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      sink: { type: "string" },
+      records: { type: "string" },
+      runs: { type: "string" },
+      batch: { type: "string" },
+      partitions: { type: "string" },
+      timeout: { type: "string" },
+      "no-baselines": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    writeStdout(
+      "Usage: deno task bench [--sink clickhouse|elastic|vm|all] [--records N] [--runs K]\n" +
+        "         [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]\n" +
+        "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
+        "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
+        "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_ and VM_MAX_SAMPLES_PER_SEND), 3 partitions.\n" +
+        "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n",
+    );
+    Deno.exit(0);
+  }
+  const records = intOption("records", values.records, "BENCH_RECORDS", 200_000);
+  return {
+    sinks: sinkOption(values.sink),
+    records,
+    runs: intOption("runs", values.runs, "BENCH_RUNS", 1),
+    batch: intOption("batch", values.batch, "BENCH_BATCH", 10_000),
+    partitions: intOption("partitions", values.partitions, "BENCH_PARTITIONS", 3),
+    timeoutSeconds: intOption(
+      "timeout",
+      values.timeout,
+      "BENCH_TIMEOUT",
+      Math.max(120, Math.ceil(records / 1000)),
+    ),
+    baselines: !values["no-baselines"],
+  };
+}
+
+// ------------------------------------------------------------- report
+
+const RESULT_HEADER = [
+  "sink",
+  "run",
+  "records",
+  "startup s",
+  "seconds",
+  "records/s",
+  "rec/s after join",
+  "CPU s",
+  "CPU s/M rec",
+  "peak RSS MB",
+  "write wait s",
+  "server CPU s",
+];
+
+function resultRow(label: string, r: RunResult): string[] {
+  const after = r.seconds - r.startupSeconds;
+  return [
+    r.sink,
+    label,
+    num(r.records),
+    num(r.startupSeconds, 2),
+    num(r.seconds, 2),
+    num(r.records / r.seconds),
+    num(after > 0 ? r.records / after : 0),
+    num(r.cpuSeconds, 2),
+    num(r.cpuSeconds / r.records * 1e6, 2),
+    num(r.peakRssBytes / 2 ** 20, 0),
+    num(r.writeSeconds, 2),
+    r.serverCpu === undefined ? "n/a" : num(r.serverCpu, 2),
+  ];
+}
+
+function medianResult(results: readonly RunResult[]): RunResult {
+  const m = (f: (r: RunResult) => number) => median(results.map(f));
+  const optional = (f: (r: RunResult) => number | undefined) => {
+    const values = results.map(f);
+    return values.every((v) => v !== undefined) ? median(values as number[]) : undefined;
+  };
+  return {
+    sink: results[0]!.sink,
+    records: results[0]!.records,
+    startupSeconds: m((r) => r.startupSeconds),
+    seconds: m((r) => r.seconds),
+    cpuSeconds: m((r) => r.cpuSeconds),
+    peakRssBytes: m((r) => r.peakRssBytes),
+    writeSeconds: m((r) => r.writeSeconds),
+    batches: m((r) => r.batches),
+    children: 0,
+    kafkaCpu: optional((r) => r.kafkaCpu),
+    serverCpu: optional((r) => r.serverCpu),
+    machineCpu: m((r) => r.machineCpu),
+  };
+}
+
+function report(
+  options: Options,
+  targets: readonly Target[],
+  results: ReadonlyMap<SinkName, RunResult[]>,
+  baselines: readonly Baseline[],
+): string {
+  const cores = navigator.hardwareConcurrency;
+  const out: string[] = [];
+  out.push(
+    `\nsluice -> ${targets.map((t) => t.product).join(", ")}: ${num(options.records)} pmacct ` +
+      `records pre-produced to ${options.partitions} partitions, ${num(options.batch)} records ` +
+      `per write (${targets.map((t) => t.batchVariable).join(", ")}), ${cores} CPU cores\n\n`,
+  );
+  const rows: string[][] = [];
+  for (const target of targets) {
+    const runs = results.get(target.name) ?? [];
+    rows.push(...runs.map((r, i) => resultRow(String(i + 1), r)));
+    if (runs.length > 1) rows.push(resultRow("median", medianResult(runs)));
+  }
+  out.push(table(RESULT_HEADER, rows));
+  out.push(
+    "\n  seconds: from spawning sluice until all N records were written (ClickHouse: its count(),\n" +
+      "  or sluice_records_written_total; the others: sluice_records_written_total); startup s:\n" +
+      "  until it joined the consumer group; CPU s: user + system time of the sluice process until\n" +
+      "  then (all its threads, plus child processes if it had any); peak RSS: its VmHWM; write\n" +
+      "  wait s: time inside the sink's writes (sluice_batch_duration_seconds_sum: the request's\n" +
+      "  encoding and compression, then the server's work); the next batch is decoded meanwhile.\n" +
+      "  server CPU s: the server process meanwhile (ClickHouse, the OpenSearch JVM,\n" +
+      "  victoria-metrics). Each median row is the median of each column on its own.\n",
+  );
+  out.push("\nCPU seconds spent meanwhile by the other processes (same runs):\n\n");
+  const cpuRows: string[][] = [];
+  for (const target of targets) {
+    (results.get(target.name) ?? []).forEach((r, i) =>
+      cpuRows.push([
+        r.sink,
+        String(i + 1),
+        num(r.cpuSeconds, 2),
+        r.kafkaCpu === undefined ? "n/a" : num(r.kafkaCpu, 2),
+        target.product,
+        r.serverCpu === undefined ? "n/a" : num(r.serverCpu, 2),
+        num(r.machineCpu, 2),
+        num(r.seconds * cores, 2),
+      ])
+    );
+  }
+  out.push(table(
+    [
+      "sink",
+      "run",
+      "sluice",
+      "Kafka broker",
+      "server",
+      "server CPU s",
+      "whole machine",
+      "machine capacity",
+    ],
+    cpuRows,
+  ));
+  if (baselines.length > 0) {
+    out.push("\nBaselines on the same records, for context (not sluice):\n\n");
+    out.push(table(
+      ["what", "records", "seconds", "records/s", "note"],
+      baselines.map((b) => [
+        b.label,
+        num(b.records),
+        num(b.seconds, 2),
+        num(b.records / b.seconds),
+        b.note ?? "",
+      ]),
+    ));
+  }
+  return out.join("");
+}
+
+// ------------------------------------------------------------- main
+
+async function main(args: string[]): Promise<number> {
+  const options = parseOptions(args);
+  const id = `${Date.now()}`;
+  const topic = `sluice-bench-${id}`;
+  const groups: string[] = [];
+  const hint = "start the local services with: bash scripts/services.sh start";
+  let data: Dataset = { messages: [], bytes: 0, packets: 0 };
+  const ctx: TargetContext = {
+    id,
+    topic,
+    partitions: options.partitions,
+    batch: options.batch,
+    get data() {
+      return data;
+    },
+    common: (group) => ({
+      KAFKA_BOOTSTRAP_SERVERS: KAFKA,
+      KAFKA_TOPIC: topic,
+      KAFKA_CONSUMER_GROUP_ID: group,
+      PROMETHEUS_CLIENT_PORT: "0",
+      PROMETHEUS_CLIENT_HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+    }),
+  };
+
+  await checkKafka(KAFKA, hint);
+  const targets: Target[] = [];
+  for (const name of options.sinks) targets.push(await openTarget(name, ctx));
+  // sluice runs in an empty directory, so that no .env file is read.
+  const cwd = await Deno.makeTempDir({ prefix: "sluice-bench-" });
+  progress(
+    `${num(options.records)} records, ${options.runs} run(s) per sink, ${num(options.batch)} ` +
+      `records per write, ${options.partitions} partitions; Kafka ${KAFKA}; ` +
+      `${targets.map((t) => t.server).join("; ")}; ${navigator.hardwareConcurrency} CPU cores`,
+  );
+  const admin = kafkaClient(KAFKA, "sluice-bench-admin").admin();
+  await admin.connect();
+  // Once, whether the runs end or an interrupt comes first.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    cleaning ??= (async () => {
+      await killRunningSluices();
+      for (const target of targets) await target.cleanup().catch((e) => progress(errorText(e)));
+      await admin.deleteTopics({ topics: [topic] }).catch((e) => progress(errorText(e)));
+      // A group whose member was killed is not empty until its session times
+      // out and cannot be deleted yet; the broker expires it later anyway.
+      if (groups.length > 0) await admin.deleteGroups(groups).catch(() => {});
+      await admin.disconnect().catch(() => {});
+      await Deno.remove(cwd, { recursive: true }).catch(() => {});
+    })();
+  const onSignal = () => {
+    progress("interrupted; cleaning up");
+    void cleanup().finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  try {
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: options.partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    for (const target of targets) await target.setup();
+    progress(`generating ${num(options.records)} pmacct records`);
+    data = generate(options.records);
+    const avgSize = data.messages.reduce((a, m) => a + m.length, 0) / data.messages.length;
+    progress(`producing them to topic ${topic} (${num(avgSize)} bytes per message)`);
+    const produceSeconds = await produce(KAFKA, topic, data, options.partitions);
+    progress(
+      `produced ${num(options.records)} in ${num(produceSeconds, 1)} s ` +
+        `(${num(options.records / produceSeconds)} records/s)`,
+    );
+
+    const baselines: Baseline[] = [];
+    if (options.baselines) {
+      progress("baseline: kcat reads the topic");
+      const kcat = await baselineKcat(KAFKA, topic, options.records);
+      if (kcat) baselines.push(kcat);
+      progress("baseline: a bare kafkajs consumer reads the topic");
+      groups.push(`${topic}-kafkajs`);
+      baselines.push(await baselineKafkajs(KAFKA, topic, options.records, groups.at(-1)!));
+    }
+
+    const results = new Map<SinkName, RunResult[]>();
+    for (const target of targets) {
+      if (options.baselines) {
+        // Right before the sink's runs, so that the server is in the same state.
+        progress(`baseline: ${target.product}: sluice's CPU work alone, then the server alone`);
+        baselines.push(...await target.baselines());
+      }
+      const runs: RunResult[] = [];
+      results.set(target.name, runs);
+      for (let run = 1; run <= options.runs; run++) {
+        const label = `${target.name} run ${run}`;
+        progress(`${label} of ${options.runs}: starting sluice`);
+        const group = `${topic}-${target.name}-run${run}`;
+        groups.push(group);
+        const result = await runSluice({
+          label,
+          sink: target.name,
+          destination: target.run(run, group),
+          records: options.records,
+          timeoutSeconds: options.timeoutSeconds,
+          cwd,
+          // Read per run: someone may restart a service between runs.
+          kafkaPid: servicePid(SERVICES_DIR, "kafka"),
+          serverPid: servicePid(SERVICES_DIR, target.service),
+        });
+        runs.push(result);
+        progress(
+          `${label}: ${num(result.records)} records in ${num(result.seconds, 2)} s, ` +
+            `${num(result.records / result.seconds)} records/s, CPU ${
+              num(result.cpuSeconds, 2)
+            } s, peak RSS ${num(result.peakRssBytes / 2 ** 20)} MB` +
+            (result.children > 0 ? `, ${result.children} child process(es) included` : ""),
+        );
+      }
+    }
+    writeStdout(report(options, targets, results, baselines));
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    await cleanup();
+  }
+}
+
+if (import.meta.main) {
+  silenceKafkaJsTimerWarning();
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    writeStderr(`bench: ${errorText(error)}\n`);
+    Deno.exit(1);
+  }
+}
