@@ -178,3 +178,45 @@ Deno.test("main.ts --dry-run reads local timestamps in PMACCT_TIMEZONE", async (
   );
   assertEquals(JSON.parse(stdout).stamp_updated, Date.UTC(2026, 10, 21, 22, 27, 47) / 1000);
 });
+
+Deno.test("main.ts --dry-run prints the exact bulk lines with SINK=elastic", async () => {
+  const record = { ip_src: "10.0.0.1", bytes: 60, stamp_updated: "2026-11-21 23:27:47" };
+  const { code, stdout, stderr } = await sluice(["--dry-run"], {
+    KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9",
+    KAFKA_TOPIC: "flows",
+    SINK: "elastic",
+  }, JSON.stringify(record) + "\n");
+  assertEquals(code, 0, stderr);
+  const [action, source, ...rest] = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assertEquals(rest, []);
+  assertEquals(action, { index: { _index: "sflow-2026-11-21", _id: "stdin-0-0-0" } });
+  assertEquals(source, { ...record, "@timestamp": "2026-11-21T23:27:47.000Z" });
+  assertMatch(stderr, /Dry run: 1 messages, 1 records, 1 rows/);
+});
+
+Deno.test("main.ts --dry-run prints the exact import lines with SINK=vm", async () => {
+  const record = {
+    ip_src: "10.0.0.1",
+    packets: 1,
+    bytes: 60,
+    stamp_updated: "2026-11-21 23:27:47",
+    writer_id: "k/1",
+  };
+  const { code, stdout, stderr } = await sluice(["--dry-run"], {
+    KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9",
+    KAFKA_TOPIC: "flows",
+    VM_URL: "http://127.0.0.1:9",
+    VM_JOB: "pmacct",
+    VM_INSTANCE: "nf1",
+    VM_TIMESTAMP_MAX_AGE: String(100 * 365 * 86400),
+  }, JSON.stringify(record) + "\n");
+  assertEquals(code, 0, stderr);
+  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const ms = Date.UTC(2026, 10, 21, 23, 27, 47);
+  // One line per VM_METRICS_NAMES entry (bytes,packets), in that order; writer_id is no label.
+  const metric = { job: "pmacct", instance: "nf1", ip_src: "10.0.0.1" };
+  assertEquals(lines, [
+    { metric: { __name__: "bytes", ...metric }, values: [60], timestamps: [ms] },
+    { metric: { __name__: "packets", ...metric }, values: [1], timestamps: [ms] },
+  ]);
+});
