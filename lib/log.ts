@@ -165,6 +165,17 @@ export function errorText(error: unknown): string {
 }
 
 /**
+ * The message of an error and its causes on one line, for error messages
+ * that embed another error (server answers often span lines).
+ *
+ * @param error Anything thrown.
+ * @returns The text with runs of white space folded to one space.
+ */
+export function errorLine(error: unknown): string {
+  return errorText(error).replace(/\s+/g, " ").trim();
+}
+
+/**
  * Writes text to standard output (dry-run rows, `--help`), unbuffered.
  *
  * @param text The text; a newline is not added.

@@ -223,6 +223,24 @@ export class VarReader {
   }
 
   /**
+   * Reads a duration in seconds that must be more than zero, in milliseconds.
+   *
+   * @param name The variable.
+   * @returns The duration; the default's when invalid (with a problem recorded).
+   */
+  positiveMillis(name: string): number {
+    const before = this.problems.length;
+    const ms = this.millis(name);
+    const fallback = Math.round(Number(this.#spec(name).default ?? "1") * 1000);
+    if (this.problems.length > before) return fallback;
+    if (ms <= 0) {
+      this.problem(name, this.raw(name), "must be a number of seconds > 0");
+      return fallback;
+    }
+    return ms;
+  }
+
+  /**
    * Reads a yes/no variable (`YES`/`NO`, `true`/`false`, `1`/`0`, `on`/`off`).
    *
    * @param name The variable.

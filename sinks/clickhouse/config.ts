@@ -458,7 +458,7 @@ export function parseClickHouseConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("CLICKHOUSE_MAX_SAMPLES_PER_SEND"),
     maxBytes: reader.int("CLICKHOUSE_MAX_BYTES_PER_SEND"),
-    maxAgeMs: positiveMillis(reader, "CLICKHOUSE_MAX_TIME_TO_SEND"),
+    maxAgeMs: reader.positiveMillis("CLICKHOUSE_MAX_TIME_TO_SEND"),
   };
 
   const config: ClickHouseConfig = {
@@ -475,7 +475,7 @@ export function parseClickHouseConfig(
     secure: address.secure,
     tlsVerify,
     caFile,
-    requestTimeoutMs: positiveMillis(reader, "CLICKHOUSE_REQUEST_TIMEOUT"),
+    requestTimeoutMs: reader.positiveMillis("CLICKHOUSE_REQUEST_TIMEOUT"),
     compression: reader.bool("CLICKHOUSE_COMPRESSION"),
     timestampTemplate,
   };
@@ -486,19 +486,6 @@ function nonEmptyName(reader: VarReader, name: string): string {
   const value = reader.string(name);
   if (value === "") reader.problem(name, value, "must not be empty");
   return value;
-}
-
-function positiveMillis(reader: VarReader, name: string): number {
-  const text = reader.raw(name);
-  const before = reader.problems.length;
-  const ms = reader.millis(name);
-  if (reader.problems.length === before && ms <= 0) {
-    reader.problem(name, text, "must be a number of seconds > 0");
-    return Math.round(
-      Number(CLICKHOUSE_VARIABLES.find((v) => v.name === name)?.default ?? "1") * 1000,
-    );
-  }
-  return ms;
 }
 
 /**

@@ -22,6 +22,7 @@
  * @module
  */
 
+import { utf8Length } from "../../lib/text.ts";
 import { epochText, type TimeReader, type Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PrepareResult } from "../sink.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
@@ -659,26 +660,3 @@ function enumConverter(type: Extract<ClickHouseType, { kind: "enum" }>, ctx: Ctx
 }
 
 // --- Sizes ---------------------------------------------------------------------------
-
-/**
- * The UTF-8 byte length of a string, without encoding it.
- *
- * @param text The text.
- * @returns Its size in bytes.
- */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2;
-        i++;
-      } else bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
-}

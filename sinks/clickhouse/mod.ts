@@ -19,7 +19,7 @@
  */
 
 import { type ClickHouseClient, type ClickHouseSettings, createClient } from "@clickhouse/client";
-import { errorText, type Logger } from "../../lib/log.ts";
+import { errorLine, type Logger } from "../../lib/log.ts";
 import type { TimeReader } from "../../lib/time.ts";
 import type { SinkDeps, SinkModule } from "../registry_types.ts";
 import {
@@ -118,7 +118,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       versionText = (await this.#select<{ v: string }>("SELECT version() AS v"))[0]?.v ?? "";
     } catch (error) {
       const message = `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
-        oneLine(error)
+        errorLine(error)
       }`;
       // An unreachable or overloaded server is waited for; a refusal that
       // only an operator can fix (wrong password, unknown user) is fatal.
@@ -217,7 +217,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       throw new SinkWriteError(
         `Cannot insert ${rows.length} row${
           rows.length === 1 ? "" : "s"
-        } into ClickHouse table ${this.#table}: ${oneLine(error)}`,
+        } into ClickHouse table ${this.#table}: ${errorLine(error)}`,
         { ...kind, cause: error },
       );
     }
@@ -269,7 +269,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     try {
       await this.#requireClient().command({ query, clickhouse_settings: settings });
     } catch (error) {
-      throw new Error(`Cannot run on ClickHouse ${this.#version}: ${query}: ${oneLine(error)}`, {
+      throw new Error(`Cannot run on ClickHouse ${this.#version}: ${query}: ${errorLine(error)}`, {
         cause: error,
       });
     }
@@ -329,10 +329,6 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       }
     }
   }
-}
-
-function oneLine(error: unknown): string {
-  return errorText(error).replace(/\s+/g, " ").trim();
 }
 
 /** The ClickHouse backend as the sink registry knows it. */

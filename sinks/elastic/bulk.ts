@@ -16,6 +16,7 @@
  * @module
  */
 
+import { utf8Length } from "../../lib/text.ts";
 import type { TimeReader, Timestamp } from "../../lib/time.ts";
 import type {
   InputRecord,
@@ -333,29 +334,6 @@ export function answerSummary(text: string): string {
   if (summary === "") summary = text;
   summary = summary.replace(/\s+/g, " ").trim();
   return summary.length > 300 ? `${summary.slice(0, 300)}...` : summary;
-}
-
-/**
- * UTF-8 length of a string without encoding it.
- *
- * @param text The string.
- * @returns Its size in bytes.
- */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // the pair (2 UTF-16 units) is 4 bytes
-        i++;
-      } else bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -512,9 +512,9 @@ export function parseElasticConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("ELASTIC_MAX_SAMPLES_PER_SEND"),
     maxBytes: reader.int("ELASTIC_MAX_BYTES_PER_SEND"),
-    maxAgeMs: positiveMillis(reader, timeVariable, 10_000),
+    maxAgeMs: reader.positiveMillis(timeVariable),
   };
-  const requestTimeoutMs = positiveMillis(reader, "ELASTIC_REQUEST_TIMEOUT", 30_000);
+  const requestTimeoutMs = reader.positiveMillis("ELASTIC_REQUEST_TIMEOUT");
 
   const config: ElasticConfig = {
     hosts,
@@ -531,17 +531,6 @@ export function parseElasticConfig(
     requestTimeoutMs,
   };
   return { config, batch };
-}
-
-function positiveMillis(reader: VarReader, name: string, fallback: number): number {
-  const before = reader.problems.length;
-  const ms = reader.millis(name);
-  if (reader.problems.length > before) return fallback;
-  if (ms <= 0) {
-    reader.problem(name, reader.raw(name), "must be a number of seconds > 0");
-    return fallback;
-  }
-  return ms;
 }
 
 /**

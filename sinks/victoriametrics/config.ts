@@ -526,7 +526,7 @@ export function parseVictoriaMetricsConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("VM_MAX_SAMPLES_PER_SEND"),
     maxBytes: reader.int("VM_MAX_BYTES_PER_SEND"),
-    maxAgeMs: positiveMillis(reader, "VM_MAX_TIME_TO_SEND"),
+    maxAgeMs: reader.positiveMillis("VM_MAX_TIME_TO_SEND"),
   };
   const config: VictoriaMetricsConfig = {
     url: base.url,
@@ -540,11 +540,11 @@ export function parseVictoriaMetricsConfig(
     avoidLabels,
     labels,
     timestampField,
-    maxAgeMs: positiveMillis(reader, "VM_TIMESTAMP_MAX_AGE"),
+    maxAgeMs: reader.positiveMillis("VM_TIMESTAMP_MAX_AGE"),
     maxFutureMs: reader.millis("VM_TIMESTAMP_MAX_FUTURE"),
     maxLabels: reader.int("VM_MAX_LABELS"),
     maxLabelValueBytes: reader.int("VM_MAX_LABEL_VALUE_LENGTH"),
-    requestTimeoutMs: positiveMillis(reader, "VM_REQUEST_TIMEOUT"),
+    requestTimeoutMs: reader.positiveMillis("VM_REQUEST_TIMEOUT"),
     compression: reader.bool("VM_COMPRESSION"),
     auth,
     commitDelayMs: reader.millis("VM_COMMIT_DELAY"),
@@ -583,19 +583,6 @@ function readAuth(
     return { kind: "basic", username: base.username ?? "", password: base.password ?? "" };
   }
   return { kind: "none" };
-}
-
-function positiveMillis(reader: VarReader, name: string): number {
-  const text = reader.raw(name);
-  const before = reader.problems.length;
-  const ms = reader.millis(name);
-  if (reader.problems.length === before && ms <= 0) {
-    reader.problem(name, text, "must be a number of seconds > 0");
-    return Math.round(
-      Number(VICTORIAMETRICS_VARIABLES.find((v) => v.name === name)?.default ?? "1") * 1000,
-    );
-  }
-  return ms;
 }
 
 /**

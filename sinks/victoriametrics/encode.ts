@@ -43,6 +43,7 @@
  * @module
  */
 
+import { utf8Length } from "../../lib/text.ts";
 import type { TimeReader, Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PrepareResult } from "../sink.ts";
 import { matchesPattern } from "./config.ts";
@@ -315,25 +316,4 @@ export function compileRecordEncoder(
     const row: VictoriaMetricsRow = setAside === undefined ? { lines } : { lines, setAside };
     return { ok: true, row, bytes };
   };
-}
-
-/**
- * The UTF-8 byte length of a string, without encoding it.
- *
- * @param text The text.
- * @returns Its size in bytes.
- */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      // A surrogate pair: 4 bytes for 2 code units.
-      bytes += 2;
-      i++;
-    } else bytes += 2;
-  }
-  return bytes;
 }

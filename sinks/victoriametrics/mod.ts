@@ -23,7 +23,7 @@
  * @module
  */
 
-import { errorText, type Logger } from "../../lib/log.ts";
+import { errorLine, type Logger } from "../../lib/log.ts";
 import type { SinkDeps, SinkModule } from "../registry_types.ts";
 import {
   allWritten,
@@ -121,9 +121,9 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
       response = await transport.send(await importRequest(config, []));
     } catch (error) {
       const outcome = classifyVictoriaMetricsError(error);
-      const message = `Cannot connect to VictoriaMetrics at ${config.importUrl}: ${oneLine(error)}${
-        outcome.hint ? `; ${outcome.hint}` : ""
-      }`;
+      const message = `Cannot connect to VictoriaMetrics at ${config.importUrl}: ${
+        errorLine(error)
+      }${outcome.hint ? `; ${outcome.hint}` : ""}`;
       // A server that is down is waited for; a certificate that does not verify will not heal.
       if (outcome.errorType === "tls") throw new Error(message, { cause: error });
       throw new SinkWriteError(message, {
@@ -207,7 +207,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
     } catch (error) {
       const outcome = classifyVictoriaMetricsError(error);
       throw new SinkWriteError(
-        `Cannot import ${what}: ${oneLine(error)}${outcome.hint ? `; ${outcome.hint}` : ""}`,
+        `Cannot import ${what}: ${errorLine(error)}${outcome.hint ? `; ${outcome.hint}` : ""}`,
         { action: "retry", errorType: outcome.errorType, cause: error },
       );
     }
@@ -296,10 +296,6 @@ function statusText(response: HttpResponse, outcome: VictoriaMetricsOutcome): st
   return `HTTP ${response.status}${body ? `: ${body}` : ""}${
     location === null ? "" : ` (Location: ${location})`
   }${outcome.hint ? `; ${outcome.hint}` : ""}`;
-}
-
-function oneLine(error: unknown): string {
-  return errorText(error).replace(/\s+/g, " ").trim();
 }
 
 /** The VictoriaMetrics backend as the sink registry knows it. */

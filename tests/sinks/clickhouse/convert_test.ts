@@ -1,4 +1,5 @@
 import { Logger } from "../../../lib/log.ts";
+import { utf8Length } from "../../../lib/text.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { CLICKHOUSE_VARIABLES, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
@@ -8,7 +9,6 @@ import {
   compileTimestampTemplate,
   isIPv4,
   isIPv6,
-  utf8Length,
 } from "../../../sinks/clickhouse/convert.ts";
 import { ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
 import { parseSchema } from "../../../sinks/clickhouse/schema.ts";

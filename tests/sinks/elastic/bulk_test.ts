@@ -5,6 +5,7 @@
  * @module
  */
 
+import { utf8Length } from "../../../lib/text.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import {
   answerSummary,
@@ -18,7 +19,6 @@ import {
   indexName,
   isoTimestamp,
   readBulkItems,
-  utf8Length,
 } from "../../../sinks/elastic/bulk.ts";
 import type { PreparedRow, RecordOrigin } from "../../../sinks/sink.ts";
 import { assert, assertEquals, assertStrictEquals } from "../../_assert.ts";

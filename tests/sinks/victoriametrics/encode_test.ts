@@ -5,6 +5,7 @@
  * @module
  */
 
+import { utf8Length } from "../../../lib/text.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import type { PrepareResult } from "../../../sinks/sink.ts";
@@ -17,7 +18,6 @@ import {
   labelNameOf,
   labelValueOf,
   metricValueOf,
-  utf8Length,
   type VictoriaMetricsRow,
 } from "../../../sinks/victoriametrics/encode.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
