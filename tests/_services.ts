@@ -70,3 +70,25 @@ export function victoriaMetricsUrl(): string {
 export function elasticUrl(): string {
   return `http://127.0.0.1:${Deno.env.get("SLUICE_ELASTIC_PORT") ?? "19200"}`;
 }
+
+/**
+ * Runs `scripts/services.sh` (e.g. `services("stop", "clickhouse")`), for
+ * tests that stop and restart a server mid-stream.
+ *
+ * @param args The subcommand and services.
+ * @throws {Error} With the script's output when it fails.
+ */
+export async function services(...args: string[]): Promise<void> {
+  const script = new URL("../scripts/services.sh", import.meta.url).pathname;
+  const out = await new Deno.Command("bash", {
+    args: [script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(
+      `Cannot run services.sh ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+}

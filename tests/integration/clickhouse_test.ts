@@ -2,36 +2,18 @@
  * sluice end to end against the real Kafka broker and the real ClickHouse
  * started by scripts/services.sh: delivery under failure.
  */
+import { flowMessages, flowRecord } from "../_flows.ts";
 import { query, rows, scalar } from "../_clickhouse.ts";
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
-import { uniqueName } from "../_services.ts";
+import { services, uniqueName } from "../_services.ts";
 import { clickhouseSinkEnv, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 const SCHEMA =
   "seq:UInt64,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16,ip_proto:String," +
   "stamp_updated:DateTime,packets:UInt64,bytes:UInt64";
-const SERVICES = new URL("../../scripts/services.sh", import.meta.url).pathname;
 
-/** A pmacct-like record with a unique `seq`. */
-function record(seq: number): Record<string, unknown> {
-  return {
-    event_type: "purge",
-    seq,
-    ip_src: `10.0.${(seq >> 8) & 255}.${seq & 255}`,
-    ip_dst: "192.0.2.1",
-    port_src: 1024 + (seq % 60000),
-    port_dst: 443,
-    ip_proto: "tcp",
-    stamp_inserted: "2026-11-21 23:25:00",
-    stamp_updated: "2026-11-21 23:27:47",
-    packets: seq % 100 + 1,
-    bytes: (seq % 100 + 1) * 60,
-  };
-}
-
-const messages = (from: number, to: number) =>
-  Array.from({ length: to - from }, (_, i) => JSON.stringify(record(from + i)));
+const messages = (from: number, to: number) => flowMessages(from, to);
 
 /** A fresh topic, group and table for one test, and the env that points sluice at them. */
 async function fixture(extra: Record<string, string> = {}, partitions = 3, create = true) {
@@ -82,7 +64,7 @@ Deno.test("sluice writes N records from Kafka as N ClickHouse rows with the righ
       `SELECT seq, ip_src, ip_dst, port_src, port_dst, ip_proto, toUnixTimestamp(stamp_updated) AS ts, packets, bytes ` +
         `FROM ${f.table} WHERE seq = 1234`,
     );
-    const r = record(1234);
+    const r = flowRecord(1234);
     assertEquals(row, [{
       seq: "1234",
       ip_src: r.ip_src,
@@ -188,7 +170,7 @@ Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream",
   try {
     await produce(f.topic, messages(0, 1000));
     await waitFor(async () => (await f.count()) === 1000, "the first 1000 rows");
-    await run(SERVICES, "stop", "clickhouse");
+    await services("stop", "clickhouse");
     clickhouseDown = true;
     await produce(f.topic, messages(1000, 3000));
     await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
@@ -201,7 +183,7 @@ Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream",
       committedTotal <= 1000,
       `nothing written during the outage was committed (${committedTotal})`,
     );
-    await run(SERVICES, "start", "clickhouse");
+    await services("start", "clickhouse");
     clickhouseDown = false;
     await waitFor(async () => (await f.count()) >= 3000, "all 3000 rows after the restart", 90_000);
     assertEquals(await f.distinct(), 3000);
@@ -211,7 +193,7 @@ Deno.test("sluice loses nothing when ClickHouse is stopped for 20 s mid-stream",
     assertMatch(await healthz(), /^200 .*"status":"ok"/, "/healthz recovers");
     assertEquals(await stopSluice(sluice), 0);
   } finally {
-    if (clickhouseDown) await run(SERVICES, "start", "clickhouse");
+    if (clickhouseDown) await services("start", "clickhouse");
     await stopQuietly(sluice);
     await f.drop();
   }
@@ -270,11 +252,3 @@ Deno.test("sluice writes and commits its last batch on SIGTERM, then exits 0", a
     await f.drop();
   }
 });
-
-async function run(...cmd: string[]): Promise<void> {
-  const out = await new Deno.Command("bash", { args: cmd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`Cannot run ${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}

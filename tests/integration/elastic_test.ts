@@ -9,12 +9,11 @@
  *
  * @module
  */
+import { flowMessages, flowRecord } from "../_flows.ts";
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
-import { elasticUrl, kafkaBrokers, uniqueName } from "../_services.ts";
+import { elasticUrl, kafkaBrokers, services, uniqueName } from "../_services.ts";
 import { startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
-
-const SERVICES = new URL("../../scripts/services.sh", import.meta.url).pathname;
 
 /**
  * A request to the test server, independent of the sink. Its JSON answers
@@ -42,24 +41,15 @@ const TIMES = [
 
 /** A pmacct-like record with a unique `seq`; its time cycles through {@link TIMES}. */
 function record(seq: number): Record<string, unknown> {
-  return {
-    event_type: "purge",
-    seq,
-    ip_src: `10.0.${(seq >> 8) & 255}.${seq & 255}`,
-    ip_dst: "192.0.2.1",
-    port_src: 1024 + (seq % 60000),
-    port_dst: 443,
-    ip_proto: "tcp",
-    stamp_inserted: TIMES[seq % 3]!.local.slice(0, 15) + "0:00",
-    stamp_updated: TIMES[seq % 3]!.local,
-    packets: seq % 100 + 1,
-    bytes: (seq % 100 + 1) * 60,
+  const time = TIMES[seq % 3]!;
+  return flowRecord(seq, {
+    stamp_inserted: time.local.slice(0, 15) + "0:00",
+    stamp_updated: time.local,
     flows: 1,
-  };
+  });
 }
 
-const messages = (from: number, to: number) =>
-  Array.from({ length: to - from }, (_, i) => JSON.stringify(record(from + i)));
+const messages = (from: number, to: number) => flowMessages(from, to, record);
 
 /** A fresh topic, group and index prefix for one test, and the env that points sluice at them. */
 async function fixture(extra: Record<string, string> = {}, partitions = 3) {
@@ -263,7 +253,7 @@ Deno.test("sluice loses nothing when Elasticsearch is stopped mid-stream and res
   try {
     await produce(f.topic, messages(0, 1000));
     await waitFor(async () => (await f.count()) === 1000, "the first 1000 documents");
-    await run(SERVICES, "stop", "elasticsearch");
+    await services("stop", "elasticsearch");
     serverDown = true;
     await produce(f.topic, messages(1000, 3000));
     await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
@@ -278,7 +268,7 @@ Deno.test("sluice loses nothing when Elasticsearch is stopped mid-stream and res
       committedTotal <= 1000,
       `nothing written during the outage was committed (${committedTotal})`,
     );
-    await run(SERVICES, "start", "elasticsearch");
+    await services("start", "elasticsearch");
     serverDown = false;
     await waitFor(
       async () => (await f.count()) >= 3000,
@@ -292,16 +282,8 @@ Deno.test("sluice loses nothing when Elasticsearch is stopped mid-stream and res
     assertEquals(await sluice.metric("sluice_sink_up"), 1);
     assertEquals(await stopSluice(sluice), 0);
   } finally {
-    if (serverDown) await run(SERVICES, "start", "elasticsearch");
+    if (serverDown) await services("start", "elasticsearch");
     await stopQuietly(sluice);
     await f.drop();
   }
 });
-
-async function run(...cmd: string[]): Promise<void> {
-  const out = await new Deno.Command("bash", { args: cmd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`Cannot run ${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { flowRecord } from "../_flows.ts";
 import { Logger } from "../../lib/log.ts";
 import { TimeReader } from "../../lib/time.ts";
 import { VarReader } from "../../lib/variables.ts";
@@ -16,11 +17,10 @@ import {
 } from "../../sinks/victoriametrics/config.ts";
 import { VictoriaMetricsSink } from "../../sinks/victoriametrics/mod.ts";
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
-import { kafkaBrokers, uniqueName, victoriaMetricsUrl } from "../_services.ts";
+import { kafkaBrokers, services, uniqueName, victoriaMetricsUrl } from "../_services.ts";
 import { startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../_assert.ts";
 
-const SERVICES = new URL("../../scripts/services.sh", import.meta.url).pathname;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const VM = victoriaMetricsUrl();
@@ -29,20 +29,7 @@ const HUNDRED_YEARS = String(100 * 365 * 86400);
 
 /** A pmacct-like record with a unique `seq` (so each record is its own series). */
 function record(seq: number, stampUpdated: string): Record<string, unknown> {
-  return {
-    event_type: "purge",
-    writer_id: "default_kafka/18604",
-    seq,
-    ip_src: `10.0.${(seq >> 8) & 255}.${seq & 255}`,
-    ip_dst: "192.0.2.1",
-    port_src: 1024 + (seq % 60000),
-    port_dst: 443,
-    ip_proto: "tcp",
-    stamp_inserted: "2026-11-21 23:25:00",
-    stamp_updated: stampUpdated,
-    packets: seq % 100 + 1,
-    bytes: (seq % 100 + 1) * 60,
-  };
+  return flowRecord(seq, { writer_id: "default_kafka/18604", stamp_updated: stampUpdated });
 }
 
 /** One stored sample, in a form that compares: metric name, sorted labels, time, value. */
@@ -270,7 +257,7 @@ Deno.test("sluice loses nothing when VictoriaMetrics is stopped mid-stream, and 
       async () => (await sluice.metric("sluice_records_written_total")) === 1000,
       "the first 1000 records",
     );
-    await run(SERVICES, "stop", "victoriametrics");
+    await services("stop", "victoriametrics");
     vmDown = true;
     await produce(f.topic, messages(1000, 3000));
     await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
@@ -285,7 +272,7 @@ Deno.test("sluice loses nothing when VictoriaMetrics is stopped mid-stream, and 
     const { committed } = await offsets(f.group, f.topic);
     const committedTotal = Object.values(committed).reduce((a, o) => a + Math.max(0, Number(o)), 0);
     assert(committedTotal <= 1000, `nothing unwritten was committed (${committedTotal})`);
-    await run(SERVICES, "start", "victoriametrics");
+    await services("start", "victoriametrics");
     vmDown = false;
     await waitFor(
       async () => (await sluice.metric("sluice_records_written_total")) >= 3000,
@@ -310,7 +297,7 @@ Deno.test("sluice loses nothing when VictoriaMetrics is stopped mid-stream, and 
     assertEquals(await sluice.metric("sluice_sink_up"), 1);
     assertEquals(await stopSluice(sluice), 0);
   } finally {
-    if (vmDown) await run(SERVICES, "start", "victoriametrics");
+    if (vmDown) await services("start", "victoriametrics");
     await stopQuietly(sluice);
   }
 });
@@ -432,11 +419,3 @@ Deno.test("VictoriaMetrics answers 204 to lines it drops, which is why sluice ch
     ["number_label", { job }],
   ]);
 });
-
-async function run(...cmd: string[]): Promise<void> {
-  const out = await new Deno.Command("bash", { args: cmd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`Cannot run ${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}

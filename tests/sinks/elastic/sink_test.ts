@@ -6,6 +6,7 @@
  * @module
  */
 
+import { makeTestCertificates } from "../../_tls.ts";
 import { Logger } from "../../../lib/log.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
@@ -691,75 +692,8 @@ Deno.test("create_index mode creates each daily index once, with the template, b
   });
 });
 
-/** A CA and a server certificate for 127.0.0.1, made with openssl. */
-async function testCertificates(): Promise<{ dir: string; ca: string; cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-elastic-tls-" });
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`Cannot run openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
-  await run(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=sluice test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-  );
-  await run(
-    "req",
-    "-new",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-keyout",
-    "key.pem",
-    "-out",
-    "leaf.csr",
-  );
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-  );
-  await run(
-    "x509",
-    "-req",
-    "-in",
-    "leaf.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-    "-out",
-    "cert.pem",
-  );
-  const read = (f: string) => Deno.readTextFile(`${dir}/${f}`);
-  return { dir, ca: `${dir}/ca.pem`, cert: await read("cert.pem"), key: await read("key.pem") };
-}
-
 Deno.test("TLS: a CA file verifies the node, an unknown CA stops connect(), ELASTIC_VERIFY_SSL=NO accepts it", async () => {
-  const certs = await testCertificates();
+  const certs = await makeTestCertificates();
   const node = fakeNode(okHandler, { cert: certs.cert, key: certs.key });
   const port = new URL(node.url).port;
   try {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { makeTestCertificates } from "../../_tls.ts";
 import { Logger } from "../../../lib/log.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
@@ -442,78 +443,9 @@ Deno.test("healthcheck() asks GET /health", async () => {
 
 // --- TLS ---------------------------------------------------------------------------
 
-/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl. */
-async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`Cannot run openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
-  await run(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=sluice vm test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-  );
-  await run(
-    "req",
-    "-new",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-keyout",
-    "server.key",
-    "-out",
-    "server.csr",
-  );
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-  );
-  await run(
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-    "-out",
-    "server.pem",
-  );
-  return {
-    ca: `${dir}/ca.pem`,
-    cert: await Deno.readTextFile(`${dir}/server.pem`),
-    key: await Deno.readTextFile(`${dir}/server.key`),
-  };
-}
-
 Deno.test("TLS: the certificate is verified against VM_CA_FILE, and not at all with VM_SSL_VERIFY=NO", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-vm-tls-" });
-  const certs = await makeCertificates(dir);
+  const certs = await makeTestCertificates();
+  const dir = certs.dir;
   let status = 204;
   const server = fakeServer(
     (seen) =>
@@ -571,8 +503,8 @@ Deno.test("TLS: the certificate is verified against VM_CA_FILE, and not at all w
 });
 
 Deno.test("TLS: VM_SSL_VERIFY=NO still times out and reports refused connections", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "sluice-vm-tls-" });
-  const certs = await makeCertificates(dir);
+  const certs = await makeTestCertificates();
+  const dir = certs.dir;
   const release = Promise.withResolvers<void>();
   const server = fakeServer(async () => {
     await release.promise;
