@@ -12,12 +12,13 @@ cd "$REPO_DIR"
 log() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: servers (clickhouse, victoria-metrics), producers (pmacct,
-# softflowd), capture tools (tcpdump), Kafka's client (kcat), the runtime of
-# Kafka and of the search node (a JDK: scripts/elasticsearch/Runner.java runs
-# in Java's source-file mode, which needs the compiler) and maven.
-PACKAGES=(clickhouse-server clickhouse-client victoria-metrics pmacct softflowd tcpdump kcat
-  default-jdk-headless maven)
+# Debian packages: servers (clickhouse, victoria-metrics, influxdb), producers
+# (pmacct, softflowd, collectd-core), capture tools (tcpdump), Kafka's client
+# (kcat), the runtime of Kafka and of the search node (a JDK:
+# scripts/elasticsearch/Runner.java runs in Java's source-file mode, which
+# needs the compiler) and maven.
+PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
+  collectd-core tcpdump kcat default-jdk-headless maven)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

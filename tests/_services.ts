@@ -72,6 +72,18 @@ export function elasticUrl(): string {
 }
 
 /**
+ * InfluxDB (1.x) HTTP URL of the local test instance: `SLUICE_INFLUXDB_URL`
+ * when set, else loopback at `SLUICE_INFLUXDB_PORT` (default 18086), as
+ * `scripts/services.sh` starts it.
+ *
+ * @returns E.g. `http://127.0.0.1:18086`.
+ */
+export function influxUrl(): string {
+  return Deno.env.get("SLUICE_INFLUXDB_URL") ??
+    `http://127.0.0.1:${Deno.env.get("SLUICE_INFLUXDB_PORT") ?? "18086"}`;
+}
+
+/**
  * Runs `scripts/services.sh` (e.g. `services("stop", "clickhouse")`), for
  * tests that stop and restart a server mid-stream.
  *
