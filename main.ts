@@ -17,9 +17,9 @@ import {
   describeConfig,
   loadEnvFile,
   parseConfig,
+  readConfigFile,
 } from "./lib/config.ts";
 import { DeadLetters } from "./lib/dead_letter.ts";
-import { DECODERS } from "./lib/decode/mod.ts";
 import { dryRunSummary, printingSink } from "./lib/dry_run.ts";
 import {
   kafkaClientOptions,
@@ -29,7 +29,7 @@ import {
 } from "./lib/kafka_source.ts";
 import { errorText, log, writeStderr, writeStdout } from "./lib/log.ts";
 import { Metrics, serveMetrics } from "./lib/metrics.ts";
-import { Pipeline } from "./lib/pipeline.ts";
+import { type FlushReport, Pipeline } from "./lib/pipeline.ts";
 import { backoffDelay, sleep } from "./lib/retry.ts";
 import { TimeReader } from "./lib/time.ts";
 import { ConfigError } from "./lib/variables.ts";
@@ -38,7 +38,7 @@ import { type Sink, SinkWriteError } from "./sinks/sink.ts";
 async function main(args: string[]): Promise<number> {
   let flags;
   try {
-    flags = parseFlags(args);
+    flags = parseFlags(args, allVariables());
   } catch (error) {
     writeStderr(`Cannot start: ${errorText(error)}\nTry --help\n`);
     return 2;
@@ -53,8 +53,18 @@ async function main(args: string[]): Promise<number> {
   }
 
   let config: Config;
+  let ignoredKeys: string[] = [];
   try {
     loadEnvFile(flags.envFile.path, flags.envFile.explicit);
+    // Precedence: flags, then the environment, then the env file, then the YAML file.
+    if (flags.configFile !== undefined) {
+      const file = readConfigFile(flags.configFile);
+      for (const [name, value] of file.vars) {
+        if ((Deno.env.get(name) ?? "") === "") Deno.env.set(name, value);
+      }
+      ignoredKeys = file.ignored;
+    }
+    for (const [name, value] of Object.entries(flags.vars)) Deno.env.set(name, value);
     config = parseConfig(Deno.env.toObject());
   } catch (error) {
     writeStderr(
@@ -63,7 +73,8 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.setLevel(config.logLevel);
-  const deps = { time: new TimeReader(config.timeZone), log };
+  for (const note of ignoredKeys) log.warn("Ignoring a key of the configuration file", { note });
+  const deps = { time: new TimeReader(config.timeZone), log, input: config.decoder.module.kind };
   const sink = config.sink.module.create(config.sink.config, deps);
 
   if (flags.checkConfig) {
@@ -83,7 +94,9 @@ async function main(args: string[]): Promise<number> {
     : new KafkaSource(config.kafka, { log, metrics, onCrash: () => void shutdown("crash", 1) });
   const pipeline = new Pipeline(source, {
     sink: dryRun ? printingSink(sink) : sink,
-    decoder: DECODERS[config.decoder]!,
+    decoder: config.decoder.decode,
+    skipReason: config.decoder.module.skipReason,
+    onFlush: config.statistics ? printFlush : undefined,
     batch: config.sink.batch,
     retry: config.retry,
     metrics,
@@ -162,6 +175,19 @@ async function main(args: string[]): Promise<number> {
     }
   }
   return await stopped.promise;
+}
+
+/** `-s`: one line per acknowledged batch, with the rates it really achieved. */
+function printFlush(flush: FlushReport): void {
+  const per = (n: number) =>
+    Math.round(n / Math.max(flush.sincePrevious, 0.001)).toLocaleString("en-US");
+  writeStdout(
+    `Flushed ${flush.rows} points from ${flush.messages} messages in ${
+      flush.seconds.toFixed(3)
+    } s: ` +
+      `${per(flush.messages)} messages/s, ${per(flush.rows)} points/s over the last ` +
+      `${flush.sincePrevious.toFixed(2)} s\n`,
+  );
 }
 
 /** `--check-config --connect`: reaches Kafka (topic metadata) and the sink (health check). */

@@ -11,9 +11,11 @@
  */
 
 import process from "node:process";
-import { DECODERS } from "./decode/mod.ts";
+import { type DecoderModule, DECODERS, findDecoder } from "./decode/mod.ts";
 import { isValidTimeZone } from "./time.ts";
+import { flattenYaml, parseYaml } from "./yaml.ts";
 import type { Level } from "./log.ts";
+import type { Decoder } from "./decode/mod.ts";
 import { ConfigError, type Env, VarReader, type VarSpec } from "./variables.ts";
 import { SINKS } from "../sinks/mod.ts";
 import type { BatchLimits, SinkModule } from "../sinks/registry_types.ts";
@@ -48,8 +50,8 @@ export interface Config {
   sink: { module: SinkModule; config: unknown; batch: BatchLimits };
   /** Kafka consumer settings. */
   kafka: KafkaConfig;
-  /** Input decoder name (a key of `DECODERS`). @default "pmacct" */
-  decoder: string;
+  /** The input decoder, built from its variables. @default pmacct (collectd_graphite for influxdb) */
+  decoder: { module: DecoderModule; decode: Decoder };
   /** IANA zone of pmacct's local timestamps. @default "UTC" */
   timeZone: string;
   /** Metrics and health endpoint. */
@@ -64,6 +66,10 @@ export interface Config {
   logLevel: Level;
   /** File that rejected records are appended to as JSON lines, if set. */
   deadLetterFile?: string;
+  /** Print the throughput of every flush to standard output (kafka-influxdb's `-s`). @default false */
+  statistics: boolean;
+  /** Benchmark mode: produce sample messages, then consume them and report rates. */
+  benchmark: { enabled: boolean; messages: number; topic: string };
 }
 
 const sinkNames = Object.keys(SINKS);
@@ -81,11 +87,11 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "ENCODER",
-    type: "enum",
+    type: "string",
     group: "General",
-    choices: Object.keys(DECODERS),
-    default: "pmacct",
-    doc: "Format of the Kafka messages",
+    doc: `Format of the Kafka messages (${
+      Object.keys(DECODERS).join(", ")
+    }; kafka-influxdb's module names are accepted); default pmacct, collectd_graphite with SINK=influxdb`,
   },
   {
     name: "PMACCT_TIMEZONE",
@@ -103,6 +109,45 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
     doc: "Minimum level of the JSON log lines written to standard error",
   },
   {
+    name: "VERBOSE",
+    type: "int",
+    group: "General",
+    default: "0",
+    min: 0,
+    doc: "kafka-influxdb's verbosity (-v): 1 or more means LOG_LEVEL=debug unless LOG_LEVEL is set",
+  },
+  {
+    name: "STATISTICS",
+    type: "bool",
+    group: "General",
+    default: "NO",
+    doc:
+      "Print each flush's throughput (points and messages written per second) to standard output (-s)",
+  },
+  {
+    name: "BENCHMARK",
+    type: "bool",
+    group: "Benchmark",
+    default: "NO",
+    doc:
+      "Benchmark mode (-b): produce BENCHMARK_MESSAGES sample messages in the ENCODER's format to BENCHMARK_TOPIC, consume them through the sink, report rates, exit",
+  },
+  {
+    name: "BENCHMARK_MESSAGES",
+    type: "int",
+    group: "Benchmark",
+    default: "1000000",
+    min: 1,
+    doc: "Number of sample messages the benchmark produces",
+  },
+  {
+    name: "BENCHMARK_TOPIC",
+    type: "string",
+    group: "Benchmark",
+    default: "benchmark",
+    doc: "Topic the benchmark produces to and consumes from (created when missing)",
+  },
+  {
     name: "DEAD_LETTER_FILE",
     type: "string",
     group: "General",
@@ -115,7 +160,23 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
     group: "Kafka",
     required: true,
     example: "127.0.0.1:9092",
-    doc: "Comma-separated Kafka bootstrap servers, host:port",
+    doc: "Comma-separated Kafka bootstrap servers, host:port (or KAFKA_HOST and KAFKA_PORT)",
+  },
+  {
+    name: "KAFKA_HOST",
+    type: "string",
+    group: "Kafka",
+    doc:
+      "kafka-influxdb's broker host, used with KAFKA_PORT when KAFKA_BOOTSTRAP_SERVERS is unset; default localhost with SINK=influxdb",
+  },
+  {
+    name: "KAFKA_PORT",
+    type: "int",
+    group: "Kafka",
+    default: "9092",
+    min: 1,
+    max: 65535,
+    doc: "kafka-influxdb's broker port, used with KAFKA_HOST",
   },
   {
     name: "KAFKA_TOPIC",
@@ -123,14 +184,20 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
     group: "Kafka",
     required: true,
     example: "pmacct.acct",
-    doc: "Topic to consume (several: comma-separated)",
+    doc: "Topic to consume (several: comma-separated); default my_topic with SINK=influxdb",
   },
   {
     name: "KAFKA_CONSUMER_GROUP_ID",
     type: "string",
     group: "Kafka",
-    doc: "Consumer group id; default per sink, as the script it replaces had it (" +
+    doc: "Consumer group id; default per sink, as the tool it replaces had it (" +
       Object.values(SINKS).map((s) => `${s.name}: ${s.consumerGroupDefault}`).join(", ") + ")",
+  },
+  {
+    name: "KAFKA_GROUP",
+    type: "string",
+    group: "Kafka",
+    doc: "kafka-influxdb's name for KAFKA_CONSUMER_GROUP_ID",
   },
   {
     name: "KAFKA_CLIENT_ID",
@@ -267,7 +334,13 @@ export const COMMON_VARIABLES: readonly VarSpec[] = [
 export function allVariables(): VarSpec[] {
   const seen = new Set<string>();
   const all: VarSpec[] = [];
-  for (const spec of [...COMMON_VARIABLES, ...Object.values(SINKS).flatMap((s) => s.variables)]) {
+  for (
+    const spec of [
+      ...COMMON_VARIABLES,
+      ...Object.values(DECODERS).flatMap((d) => d.variables),
+      ...Object.values(SINKS).flatMap((s) => s.variables),
+    ]
+  ) {
     if (seen.has(spec.name)) continue;
     seen.add(spec.name);
     all.push(spec);
@@ -301,6 +374,62 @@ export function loadEnvFile(path = ".env", required = false): boolean {
     if (Deno.env.get(name) !== value) Deno.env.set(name, value);
   }
   return true;
+}
+
+/** kafka-influxdb file keys that sluice reads but has no use for, with why. */
+const IGNORED_FILE_KEYS: Readonly<Record<string, string>> = {
+  KAFKA_READER: "sluice has one Kafka client",
+  KAFKA_RECONNECT_WAIT_TIME_MS: "reconnects back off by RETRY_BACKOFF_INITIAL/RETRY_BACKOFF_MAX",
+  CONFIGFILE: "a file cannot name another file",
+};
+
+/**
+ * Reads a YAML configuration file (kafka-influxdb's `config.yaml`, `-c`):
+ * nested keys are joined with `_` and upper-cased into variable names.
+ *
+ * @param path The file.
+ * @returns The variables it sets, and notes on keys that were ignored.
+ * @throws {ConfigError} When the file cannot be read or names unknown keys.
+ */
+export function readConfigFile(path: string): { vars: Map<string, string>; ignored: string[] } {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new ConfigError([{
+      name: "-c",
+      value: path,
+      message: `cannot be read (${error instanceof Error ? error.message : String(error)})`,
+    }]);
+  }
+  let flat: Map<string, string>;
+  try {
+    flat = flattenYaml(parseYaml(text, path));
+  } catch (error) {
+    throw new ConfigError([{ name: "-c", value: path, message: (error as Error).message }]);
+  }
+  const known = new Set(allVariables().map((v) => v.name));
+  const vars = new Map<string, string>();
+  const ignored: string[] = [];
+  const problems = [];
+  for (const [name, value] of flat) {
+    if (name === "BUFFER_TIMEOUT" && /^(false|no|off|0)$/i.test(value)) {
+      ignored.push(
+        `BUFFER_TIMEOUT: ${value} never flushed a partial buffer in kafka-influxdb; ` +
+          "sluice uses its default so that a quiet topic is still written",
+      );
+    } else if (known.has(name)) vars.set(name, value);
+    else if (name in IGNORED_FILE_KEYS) ignored.push(`${name}: ${IGNORED_FILE_KEYS[name]}`);
+    else {
+      problems.push({
+        name: name.toLowerCase(),
+        value,
+        message: `in ${path} is not a setting sluice knows (no variable ${name}; see --help)`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { vars, ignored };
 }
 
 /**
@@ -343,9 +472,18 @@ function selectSink(reader: VarReader, env: Env): SinkModule | undefined {
  * @throws {ConfigError} Listing every problem, when anything is invalid.
  */
 export function parseConfig(env: Env): Config {
-  const reader = new VarReader(env, allVariables());
-  const sinkModule = selectSink(reader, env);
+  const variables = allVariables();
+  // The sink decides some common defaults (kafka-influxdb's ENCODER, topic
+  // and broker host), so it is picked first; variables set by the user win.
+  const chosen = selectSink(new VarReader(env, variables), env);
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [name, value] of Object.entries(chosen?.commonDefaults ?? {})) {
+    if ((merged[name] ?? "").trim() === "") merged[name] = value;
+  }
+  const reader = new VarReader(merged, variables);
+  const sinkModule = selectSink(reader, merged);
   const sink = sinkModule ? sinkModule.parseConfig(reader) : undefined;
+  const decoder = resolveDecoder(reader, sinkModule);
 
   const timeZone = reader.string("PMACCT_TIMEZONE");
   if (!isValidTimeZone(timeZone)) {
@@ -408,7 +546,7 @@ export function parseConfig(env: Env): Config {
   ) {
     reader.problem("KAFKA_TLS_CERT_FILE/KAFKA_TLS_KEY_FILE", undefined, "must be set together");
   }
-  const brokers = reader.list("KAFKA_BOOTSTRAP_SERVERS");
+  const brokers = resolveBrokers(reader, env);
   for (const broker of brokers) {
     if (!/^[^\s:]+:\d{1,5}$/.test(broker) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(broker)) {
       reader.problem("KAFKA_BOOTSTRAP_SERVERS", broker, "must list host:port entries");
@@ -433,8 +571,7 @@ export function parseConfig(env: Env): Config {
     kafka: {
       brokers,
       topics: reader.list("KAFKA_TOPIC"),
-      groupId: reader.optional("KAFKA_CONSUMER_GROUP_ID") ?? sinkModule?.consumerGroupDefault ??
-        "sluice",
+      groupId: resolveGroup(reader) ?? sinkModule?.consumerGroupDefault ?? "sluice",
       clientId: reader.string("KAFKA_CLIENT_ID"),
       fromBeginning: reader.choice("KAFKA_AUTO_OFFSET_RESET") === "earliest",
       tls: tlsOn
@@ -450,7 +587,7 @@ export function parseConfig(env: Env): Config {
         : { mechanism, username: username ?? "", password: password ?? "" },
       sessionTimeoutMs: reader.millis("KAFKA_SESSION_TIMEOUT"),
     },
-    decoder: reader.choice("ENCODER"),
+    decoder: decoder!,
     timeZone,
     metrics: {
       host: reader.string("PROMETHEUS_CLIENT_HOST"),
@@ -459,8 +596,17 @@ export function parseConfig(env: Env): Config {
     retry,
     shutdownTimeoutMs: reader.millis("SHUTDOWN_TIMEOUT"),
     stallTimeoutMs: reader.millis("HEALTH_STALL_TIMEOUT"),
-    logLevel: reader.choice("LOG_LEVEL") as Level,
+    logLevel:
+      (reader.isSet("LOG_LEVEL") || reader.int("VERBOSE") === 0
+        ? reader.choice("LOG_LEVEL")
+        : "debug") as Level,
     deadLetterFile: reader.optional("DEAD_LETTER_FILE"),
+    statistics: reader.bool("STATISTICS"),
+    benchmark: {
+      enabled: reader.bool("BENCHMARK"),
+      messages: reader.int("BENCHMARK_MESSAGES"),
+      topic: reader.string("BENCHMARK_TOPIC"),
+    },
   };
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);
   return config;
@@ -478,7 +624,7 @@ export function describeConfig(config: Config): string[] {
     `kafka brokers=${k.brokers.join(",")} topics=${k.topics.join(",")} group=${k.groupId} ` +
     `start=${k.fromBeginning ? "earliest" : "latest"} tls=${k.tls ? "yes" : "no"} ` +
     `sasl=${k.sasl ? `${k.sasl.mechanism} user=${k.sasl.username} password=***` : "none"}`,
-    `decoder ${config.decoder} timezone=${config.timeZone}`,
+    `decoder ${config.decoder.module.name} timezone=${config.timeZone}`,
     ...config.sink.module.describe(config.sink.config),
     `batch max_rows=${config.sink.batch.maxRows} max_bytes=${config.sink.batch.maxBytes} ` +
     `max_age=${config.sink.batch.maxAgeMs / 1000}s`,
@@ -486,6 +632,76 @@ export function describeConfig(config: Config): string[] {
     `shutdown_timeout=${config.shutdownTimeoutMs / 1000}s`,
     `metrics http://${config.metrics.host}:${config.metrics.port}/metrics`,
   ];
+}
+
+/**
+ * Picks and builds the decoder named by `ENCODER`, checking that the sink
+ * can write what it produces.
+ */
+function resolveDecoder(
+  reader: VarReader,
+  sink: SinkModule | undefined,
+): Config["decoder"] | undefined {
+  const name = reader.optional("ENCODER") ?? "pmacct";
+  const module = findDecoder(name);
+  if (module === undefined) {
+    reader.problem(
+      "ENCODER",
+      name,
+      `must be one of ${Object.keys(DECODERS).join(", ")} (or kafka-influxdb's module name of one)`,
+    );
+    return undefined;
+  }
+  const inputs = sink?.inputs ?? ["flows"];
+  if (sink !== undefined && !inputs.includes(module.kind)) {
+    const takers = Object.values(SINKS).filter((s) => (s.inputs ?? ["flows"]).includes(module.kind))
+      .map((s) => s.name);
+    reader.problem(
+      "ENCODER",
+      name,
+      `produces ${module.kind}, which SINK=${sink.name} cannot write; use SINK=${
+        takers.join(" or ")
+      }`,
+    );
+  }
+  return { module, decode: module.create(reader) };
+}
+
+/**
+ * The brokers: `KAFKA_BOOTSTRAP_SERVERS`, or kafka-influxdb's `KAFKA_HOST` and
+ * `KAFKA_PORT` (host defaulted by the sink), but not both.
+ */
+function resolveBrokers(reader: VarReader, env: Env): string[] {
+  const userHost = (env["KAFKA_HOST"] ?? "").trim() !== "" ||
+    (env["KAFKA_PORT"] ?? "").trim() !== "";
+  if (reader.isSet("KAFKA_BOOTSTRAP_SERVERS")) {
+    if (userHost) {
+      reader.problem(
+        "KAFKA_BOOTSTRAP_SERVERS/KAFKA_HOST",
+        undefined,
+        "are both set; set KAFKA_BOOTSTRAP_SERVERS, or KAFKA_HOST and KAFKA_PORT",
+      );
+    }
+    return reader.list("KAFKA_BOOTSTRAP_SERVERS");
+  }
+  const host = reader.optional("KAFKA_HOST");
+  if (host === undefined) return reader.list("KAFKA_BOOTSTRAP_SERVERS");
+  const port = reader.int("KAFKA_PORT");
+  return [host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`];
+}
+
+/** `KAFKA_CONSUMER_GROUP_ID`, or kafka-influxdb's `KAFKA_GROUP`; both set must agree. */
+function resolveGroup(reader: VarReader): string | undefined {
+  const id = reader.optional("KAFKA_CONSUMER_GROUP_ID");
+  const group = reader.optional("KAFKA_GROUP");
+  if (id !== undefined && group !== undefined && id !== group) {
+    reader.problem(
+      "KAFKA_CONSUMER_GROUP_ID/KAFKA_GROUP",
+      undefined,
+      `name different groups (${JSON.stringify(id)} and ${JSON.stringify(group)}); set one`,
+    );
+  }
+  return id ?? group;
 }
 
 function fileExists(path: string): boolean {

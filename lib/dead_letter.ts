@@ -11,6 +11,11 @@ import type { RecordOrigin, Rejection } from "../sinks/sink.ts";
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
+/** Writes bigints (point times and integer fields) as decimal strings. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
 /** Appends rejected records to a file. */
 export class DeadLetters {
   readonly #file: Deno.FsFile;
@@ -37,7 +42,7 @@ export class DeadLetters {
       ...rejection,
       ...origin,
       data: value,
-    });
+    }, jsonSafe);
     const bytes = encoder.encode(line + "\n");
     let written = 0;
     while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));

@@ -38,6 +38,10 @@ export interface PipelineOptions {
   sink: Sink;
   /** Turns message values into records. */
   decoder: Decoder;
+  /** The `reason` label of the decoder's skips. @default "marker" */
+  skipReason?: string;
+  /** Called after each batch was acknowledged (kafka-influxdb's `-s` statistics). */
+  onFlush?: (flush: FlushReport) => void;
   /** Batch caps. */
   batch: BatchLimits;
   /** Backoff between write attempts. */
@@ -56,6 +60,18 @@ export interface PipelineOptions {
   clock?: () => number;
   /** How often the age trigger is checked, in milliseconds. @default min(1000, maxAge/4) */
   tickMs?: number;
+}
+
+/** What one acknowledged batch achieved. */
+export interface FlushReport {
+  /** Rows the sink acknowledged (not counting rows set aside). */
+  rows: number;
+  /** Distinct Kafka messages those rows came from. */
+  messages: number;
+  /** Seconds the write took, retries included. */
+  seconds: number;
+  /** Seconds since the previous batch was acknowledged (or since start). */
+  sincePrevious: number;
 }
 
 /** Running totals, for `--dry-run`'s summary and tests. */
@@ -109,6 +125,8 @@ export class Pipeline {
   #deadline = Infinity;
   readonly #abort = new AbortController();
   #lastProgress: number;
+  readonly #startedAt: number;
+  #lastFlush: number | undefined;
   #inFlightSince: number | undefined;
   #inFlightRows = 0;
   #failingSince: number | undefined;
@@ -156,6 +174,7 @@ export class Pipeline {
     this.#clock = options.clock ?? Date.now;
     this.#batcher = new Batcher(options.batch, this.#clock);
     this.#lastProgress = this.#clock();
+    this.#startedAt = this.#lastProgress;
     options.metrics.sinkUp.set({ sink: this.#sinkName }, 1);
     options.metrics.beforeCollect(() => this.#syncCounts());
   }
@@ -217,7 +236,7 @@ export class Pipeline {
           index: error.index,
         },
         { reason: "decode", error: error.error },
-        message.value,
+        error.data ?? message.value,
       );
     }
     return this.#add(message, decoded.records, 0);
@@ -382,7 +401,9 @@ export class Pipeline {
         metrics.samples.inc(counts.records);
       }
     }
-    if (counts.skipped > 0) metrics.skipped.inc({ reason: "marker" }, counts.skipped);
+    if (counts.skipped > 0) {
+      metrics.skipped.inc({ reason: this.#opts.skipReason ?? "marker" }, counts.skipped);
+    }
     this.#stats.messages += counts.messages;
     this.#stats.records += counts.records;
     this.#stats.skipped += counts.skipped;
@@ -404,6 +425,7 @@ export class Pipeline {
       metrics.batches.inc({ sink: this.#sinkName, outcome: "written" });
       metrics.lastWrite.set({ sink: this.#sinkName }, Date.now() / 1000);
       this.#stats.batches++;
+      this.#reportFlush(batch.rows, this.#stats.written - before, seconds);
       log.debug("Wrote batch", {
         sink: this.#sinkName,
         reason,
@@ -421,6 +443,29 @@ export class Pipeline {
       await this.#commitDue(false);
     } else await this.#serialCommit(batch.offsets);
     this.#lastProgress = this.#clock();
+  }
+
+  #reportFlush(rows: readonly PreparedRow[], written: number, seconds: number): void {
+    const onFlush = this.#opts.onFlush;
+    if (onFlush === undefined) return;
+    const now = this.#clock();
+    let messages = 0;
+    let last: RecordOrigin | undefined;
+    for (const { origin } of rows) {
+      if (
+        last === undefined || origin.offset !== last.offset ||
+        origin.partition !== last.partition ||
+        origin.topic !== last.topic
+      ) messages++;
+      last = origin;
+    }
+    onFlush({
+      rows: written,
+      messages,
+      seconds,
+      sincePrevious: (now - (this.#lastFlush ?? this.#startedAt)) / 1000,
+    });
+    this.#lastFlush = now;
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../lib/log.ts";
+import type { RecordKind } from "../lib/point.ts";
 import type { TimeReader } from "../lib/time.ts";
 import type { Env, VarReader, VarSpec } from "../lib/variables.ts";
 import type { Sink } from "./sink.ts";
@@ -26,6 +27,8 @@ export interface SinkDeps {
   time: TimeReader;
   /** The logger. */
   log: Logger;
+  /** What the configured decoder produces (one of the sink's `inputs`). @default "flows" */
+  input?: RecordKind;
 }
 
 /** A backend as the registry knows it. */
@@ -38,6 +41,13 @@ export interface SinkModule<Config = unknown> {
   readonly variables: readonly VarSpec[];
   /** Default of `KAFKA_CONSUMER_GROUP_ID` for this sink (the original script's). */
   readonly consumerGroupDefault: string;
+  /** The record kinds it can write; `ENCODER` must produce one of them. @default ["flows"] */
+  readonly inputs?: readonly RecordKind[];
+  /**
+   * Defaults of common variables that differ for this sink, as the tool it
+   * replaces had them (e.g. `ENCODER`, `KAFKA_TOPIC` for kafka-influxdb).
+   */
+  readonly commonDefaults?: Readonly<Record<string, string>>;
   /**
    * Whether the environment configures this sink (used when `SINK` is unset).
    *

@@ -7,7 +7,6 @@
  */
 
 import { parseConfig } from "../../lib/config.ts";
-import { DECODERS } from "../../lib/decode/mod.ts";
 import { errorText, log } from "../../lib/log.ts";
 import { TimeReader } from "../../lib/time.ts";
 import type { PreparedRow } from "../../sinks/sink.ts";
@@ -133,8 +132,9 @@ export function prepareAll(env: Record<string, string>, ctx: TargetContext): Pre
   const sink = config.sink.module.create(config.sink.config, {
     time: new TimeReader(config.timeZone),
     log,
+    input: config.decoder.module.kind,
   });
-  const decode = DECODERS[config.decoder]!;
+  const decode = config.decoder.decode;
   const encoder = new TextEncoder();
   const values = ctx.data.messages.map((m) => encoder.encode(m));
   const started = performance.now();

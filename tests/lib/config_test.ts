@@ -1,4 +1,4 @@
-import { allVariables, COMMON_VARIABLES, parseConfig } from "../../lib/config.ts";
+import { allVariables, COMMON_VARIABLES, parseConfig, readConfigFile } from "../../lib/config.ts";
 import { helpText, parseFlags, VERSION } from "../../lib/cli.ts";
 import { ConfigError, VarReader } from "../../lib/variables.ts";
 import type { ClickHouseConfig } from "../../sinks/clickhouse/config.ts";
@@ -171,6 +171,8 @@ Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
     connect: true,
     dryRun: false,
     envFile: { path: "x.env", explicit: true },
+    configFile: undefined,
+    vars: {},
   });
   assertEquals(parseFlags([]).envFile, { path: ".env", explicit: false });
   assertThrows(() => parseFlags(["--frobnicate"]), TypeError);
@@ -191,4 +193,85 @@ Deno.test("parseConfig() refuses TLS and SASL settings whose switch is off inste
   const error = configError({ ...ORIGINAL, KAFKA_SASL_PASSWORD: "hunter2" });
   assertMatch(error.message, /"KAFKA_SASL_PASSWORD" is set but KAFKA_SASL_MECHANISM is none/);
   assert(!error.message.includes("hunter2"));
+});
+
+Deno.test("parseFlags() turns variable flags into variables, kafka-influxdb style", () => {
+  const flags = parseFlags([
+    "--kafka_topic",
+    "metrics",
+    "--kafka_port=9093",
+    "--kafka_tls",
+    "-c",
+    "config.yaml",
+    "-s",
+    "-vv",
+  ], allVariables());
+  assertEquals(flags.vars, {
+    KAFKA_TOPIC: "metrics",
+    KAFKA_PORT: "9093",
+    KAFKA_TLS: "YES",
+    STATISTICS: "YES",
+    VERBOSE: "2",
+  });
+  assertEquals(flags.configFile, "config.yaml");
+  assertThrows(() => parseFlags(["--kafka_topic"], allVariables()), TypeError, "argument missing");
+  assertThrows(() => parseFlags(["--kafka_topics", "x"], allVariables()), TypeError);
+});
+
+Deno.test("parseConfig() takes kafka-influxdb's KAFKA_HOST, KAFKA_PORT and KAFKA_GROUP", () => {
+  const { KAFKA_BOOTSTRAP_SERVERS: _, ...rest } = ORIGINAL;
+  const config = parseConfig({
+    ...rest,
+    KAFKA_HOST: "broker",
+    KAFKA_PORT: "9093",
+    KAFKA_GROUP: "g",
+  });
+  assertEquals(config.kafka.brokers, ["broker:9093"]);
+  assertEquals(config.kafka.groupId, "g");
+  assertEquals(parseConfig({ ...rest, KAFKA_HOST: "::1" }).kafka.brokers, ["[::1]:9092"]);
+  assertEquals(problemsOf({ ...ORIGINAL, KAFKA_HOST: "broker" }), [
+    "KAFKA_BOOTSTRAP_SERVERS/KAFKA_HOST",
+  ]);
+  assertEquals(problemsOf({ ...ORIGINAL, KAFKA_GROUP: "a", KAFKA_CONSUMER_GROUP_ID: "b" }), [
+    "KAFKA_CONSUMER_GROUP_ID/KAFKA_GROUP",
+  ]);
+  assertEquals(problemsOf(rest), ["KAFKA_BOOTSTRAP_SERVERS"]);
+});
+
+Deno.test("parseConfig() refuses an unknown ENCODER and one the sink cannot write", () => {
+  const error = configError({ ...ORIGINAL, ENCODER: "heapster_json_encoder" });
+  assertMatch(error.message, /"ENCODER" must be one of pmacct/);
+  assertEquals(parseConfig({ ...ORIGINAL, ENCODER: "PMACCT" }).decoder.module.name, "pmacct");
+});
+
+Deno.test("parseConfig() sets debug logging for VERBOSE unless LOG_LEVEL is set", () => {
+  assertEquals(parseConfig({ ...ORIGINAL, VERBOSE: "1" }).logLevel, "debug");
+  assertEquals(parseConfig({ ...ORIGINAL, VERBOSE: "2", LOG_LEVEL: "warn" }).logLevel, "warn");
+  assertEquals(parseConfig(ORIGINAL).logLevel, "info");
+});
+
+Deno.test("readConfigFile() maps nested keys to variables and refuses unknown ones", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const good = `${dir}/good.yaml`;
+    await Deno.writeTextFile(
+      good,
+      "kafka:\n  host: broker\n  reader: kafka_influxdb.reader.confluent\nbuffer_timeout: False\n" +
+        "clickhouse:\n  host: ch\n",
+    );
+    const { vars, ignored } = readConfigFile(good);
+    assertEquals([...vars], [["KAFKA_HOST", "broker"], ["CLICKHOUSE_HOST", "ch"]]);
+    assertEquals(ignored.length, 2);
+    assertMatch(ignored[0]!, /^KAFKA_READER: sluice has one Kafka client/);
+    const bad = `${dir}/bad.yaml`;
+    await Deno.writeTextFile(bad, "kafka:\n  hots: broker\n");
+    assertThrows(
+      () => readConfigFile(bad),
+      ConfigError,
+      `"kafka_hots" in ${bad} is not a setting sluice knows`,
+    );
+    assertThrows(() => readConfigFile(`${dir}/missing.yaml`), ConfigError, "cannot be read");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
