@@ -19,6 +19,7 @@ import {
   parseConfig,
   readConfigFile,
 } from "./lib/config.ts";
+import { runBenchmark } from "./lib/benchmark.ts";
 import { DeadLetters } from "./lib/dead_letter.ts";
 import { dryRunSummary, printingSink } from "./lib/dry_run.ts";
 import {
@@ -86,6 +87,15 @@ async function main(args: string[]): Promise<number> {
     return await checkConnections(config, sink);
   }
 
+  if (config.benchmark.enabled && !flags.dryRun) {
+    try {
+      return await runBenchmark(config, sink, log);
+    } catch (error) {
+      log.error("Cannot run the benchmark", { error });
+      return 1;
+    }
+  }
+
   const metrics = new Metrics();
   const deadLetters = config.deadLetterFile ? new DeadLetters(config.deadLetterFile) : undefined;
   const dryRun = flags.dryRun;
@@ -96,7 +106,9 @@ async function main(args: string[]): Promise<number> {
     sink: dryRun ? printingSink(sink) : sink,
     decoder: config.decoder.decode,
     skipReason: config.decoder.module.skipReason,
-    onFlush: config.statistics ? printFlush : undefined,
+    onFlush: config.statistics
+      ? (flush) => printFlush(flush, config.decoder.module.kind === "flows" ? "rows" : "points")
+      : undefined,
     batch: config.sink.batch,
     retry: config.retry,
     metrics,
@@ -178,14 +190,14 @@ async function main(args: string[]): Promise<number> {
 }
 
 /** `-s`: one line per acknowledged batch, with the rates it really achieved. */
-function printFlush(flush: FlushReport): void {
+function printFlush(flush: FlushReport, unit: string): void {
   const per = (n: number) =>
     Math.round(n / Math.max(flush.sincePrevious, 0.001)).toLocaleString("en-US");
   writeStdout(
-    `Flushed ${flush.rows} points from ${flush.messages} messages in ${
+    `Flushed ${flush.rows} ${unit} from ${flush.messages} messages in ${
       flush.seconds.toFixed(3)
     } s: ` +
-      `${per(flush.messages)} messages/s, ${per(flush.rows)} points/s over the last ` +
+      `${per(flush.messages)} messages/s, ${per(flush.rows)} ${unit}/s over the last ` +
       `${flush.sincePrevious.toFixed(2)} s\n`,
   );
 }
