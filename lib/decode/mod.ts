@@ -8,6 +8,9 @@
 import type { InputRecord } from "../../sinks/sink.ts";
 import type { RecordKind } from "../point.ts";
 import type { VarReader, VarSpec } from "../variables.ts";
+import { collectdGraphiteDecoder } from "./collectd_graphite.ts";
+import { collectdJsonDecoder } from "./collectd_json.ts";
+import { influxLineDecoder } from "./influx_line.ts";
 import { decodePmacct } from "./pmacct.ts";
 
 /** What a decoder makes of one Kafka message. */
@@ -65,6 +68,9 @@ export const pmacctDecoder: DecoderModule = {
 /** Every decoder, by the name `ENCODER` selects. */
 export const DECODERS: Readonly<Record<string, DecoderModule>> = {
   pmacct: pmacctDecoder,
+  collectd_graphite: collectdGraphiteDecoder,
+  collectd_json: collectdJsonDecoder,
+  influx_line: influxLineDecoder,
 };
 
 /**
