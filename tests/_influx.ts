@@ -198,16 +198,90 @@ export async function measurements(db: string): Promise<string[]> {
   }
 }
 
+/** A stored point, as read back: tags and fields apart. */
+export interface StoredPoint {
+  /** The measurement. */
+  measurement: string;
+  /** Its tags (a tag the point does not have is absent). */
+  tags: Record<string, string>;
+  /** Its fields (a field the point does not have is absent). */
+  fields: Record<string, unknown>;
+  /** The time, in the unit of the query's `epoch`. */
+  time: bigint;
+}
+
 /**
- * Every point of a measurement, with exact times.
+ * Every point of a measurement, with exact times, tags and fields apart
+ * (`GROUP BY *` puts the tags in the series, so the columns are the fields).
  *
  * @param db The database.
  * @param measurement The measurement.
  * @param epoch The unit of `time`.
- * @returns One row per point (tags and fields as columns).
+ * @returns One entry per point.
  */
-export function points(db: string, measurement: string, epoch: Epoch = "ns"): Promise<InfluxRow[]> {
-  return query(db, `SELECT * FROM ${ident(measurement)}`, epoch);
+export async function points(
+  db: string,
+  measurement: string,
+  epoch: Epoch = "ns",
+): Promise<StoredPoint[]> {
+  const rows = await query(db, `SELECT * FROM ${ident(measurement)} GROUP BY *`, epoch);
+  const [series = []] = await statements(db, `SHOW TAG KEYS FROM ${ident(measurement)}`);
+  const tagKeys = new Set(series.flatMap((s) => (s.values ?? []).map((v) => String(v[0]))));
+  return rows.map((row) => {
+    const tags: Record<string, string> = {};
+    const fields: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row.values)) {
+      if (tagKeys.has(key)) {
+        // GROUP BY * gives a tag a point lacks as "".
+        if (value !== "" && value !== null) tags[key] = String(value);
+      } else if (value !== null) fields[key] = value;
+    }
+    return { measurement: row.measurement, tags, fields, time: row.time };
+  });
+}
+
+/**
+ * Every point of every measurement of a database.
+ *
+ * @param db The database.
+ * @param epoch The unit of `time`.
+ * @returns The points; none when the database is missing.
+ */
+export async function allPoints(db: string, epoch: Epoch = "ns"): Promise<StoredPoint[]> {
+  const all: StoredPoint[] = [];
+  for (const m of await measurements(db)) all.push(...await points(db, m, epoch));
+  return all;
+}
+
+/**
+ * The field types of a measurement (`SHOW FIELD KEYS`).
+ *
+ * @param db The database.
+ * @param measurement The measurement.
+ * @returns Field name to `float`, `integer`, `string` or `boolean`.
+ */
+export async function fieldTypes(db: string, measurement: string): Promise<Record<string, string>> {
+  const [series = []] = await statements(db, `SHOW FIELD KEYS FROM ${ident(measurement)}`);
+  return Object.fromEntries(
+    series.flatMap((s) => (s.values ?? []).map((v) => [String(v[0]), String(v[1])])),
+  );
+}
+
+/**
+ * Points in a form `assertEquals` compares and shows well: one sorted line
+ * per point, `measurement {tags} time {fields}`, keys sorted.
+ *
+ * @param list The points.
+ * @returns The lines, sorted.
+ */
+export function pointLines(list: readonly StoredPoint[]): string[] {
+  const sorted = (o: Record<string, unknown>) =>
+    JSON.stringify(
+      Object.fromEntries(Object.entries(o).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)),
+      (_k, v) => typeof v === "bigint" ? `${v}i` : v,
+    );
+  return list.map((p) => `${p.measurement} ${sorted(p.tags)} ${p.time} ${sorted(p.fields)}`)
+    .sort();
 }
 
 /**
@@ -220,7 +294,7 @@ export function points(db: string, measurement: string, epoch: Epoch = "ns"): Pr
  */
 export async function countPoints(db: string, measurement: string): Promise<number> {
   try {
-    return (await points(db, measurement, "s")).length;
+    return (await query(db, `SELECT * FROM ${ident(measurement)}`, "s")).length;
   } catch (error) {
     if (/database not found/.test(String(error))) return 0;
     throw error;
