@@ -110,7 +110,7 @@ const GRAPHITE_METRICS = [
 /** Value texts as collectd's printf and other writers spell them. */
 const GRAPHITE_VALUES = ["0.05", "30364", "-1.5", "1e-05", "1374392320", "2.5E+300", "0", ".5"];
 
-Deno.test("sluice writes collectd Graphite lines as exactly their points: measurement, escaped tags, float value, time", async () => {
+Deno.test("sluice writes collectd Graphite lines as exactly their points (measurement, escaped tags, float value, time), skips nan, sets aside bad lines", async () => {
   const prefix = "dc=eu,r1.";
   const postfix = ".prod";
   const f = await fixture("collectd_graphite", {
@@ -123,6 +123,7 @@ Deno.test("sluice writes collectd Graphite lines as exactly their points: measur
   const messages: string[] = [];
   const expected: StoredPoint[] = [];
   let nan = 0;
+  let bad = 0;
   for (let i = 0; i < 300; i++) {
     const host = GRAPHITE_HOSTS[i % GRAPHITE_HOSTS.length]!;
     const time = T0 + i;
@@ -141,16 +142,24 @@ Deno.test("sluice writes collectd Graphite lines as exactly their points: measur
       lines.push(`${prefix}${host}${postfix}.cpu-1.cpu-idle nan ${time}`);
       nan++;
     }
+    // Lines that are not Graphite: set aside one by one, their neighbours written.
+    if (i % 50 === 7) {
+      lines.splice(1, 0, `${prefix}${host}${postfix}.load.load.midterm abc ${time}`);
+      lines.push("not a graphite line");
+      bad += 2;
+    }
     messages.push(lines.join("\r\n") + "\r\n");
   }
   await produce(f.topic, messages);
+  assert(!(await databases()).includes(f.db));
   const sluice = await startSluice(f.env);
   try {
     await drained(sluice, f, expected.length);
     assertEquals(pointLines(await stored(f.db, expected.length, "s")), pointLines(expected));
     assertEquals(await sluice.metric("sluice_records_written_total"), expected.length);
     assertEquals(await sluice.metric("sluice_records_skipped_total", { reason: "nan" }), nan);
-    assertEquals(await sluice.metric("sluice_records_rejected_total"), 0);
+    assertEquals(await sluice.metric("sluice_records_rejected_total", { reason: "decode" }), bad);
+    assertEquals(await sluice.metric("sluice_records_rejected_total"), bad);
     assertEquals(await sluice.metric("sluice_messages_received_total"), messages.length);
     assertEquals(await sluice.metric("sluice_sink_up", { sink: "influxdb" }), 1);
     for (const metric of GRAPHITE_METRICS) {
@@ -480,6 +489,44 @@ Deno.test("sluice loses nothing while InfluxDB is stopped mid-stream, and commit
     assertEquals(await stopSluice(sluice), 0);
   } finally {
     if (influxDown) await services("start", "influxdb");
+    await stopQuietly(sluice);
+    await dropDatabase(f.db);
+  }
+});
+
+Deno.test("sluice creates the database again when it is dropped mid-stream, and writes on", async () => {
+  const f = await fixture("collectd_graphite", {}, 1);
+  const batch = (from: number, to: number) => {
+    const expected: StoredPoint[] = [];
+    const messages = Array.from({ length: to - from }, (_, k) => {
+      const i = from + k;
+      expected.push({
+        measurement: "load_load_shortterm",
+        tags: { host: "h" },
+        fields: { value: i },
+        time: BigInt(T0 + i),
+      });
+      return `h.load.load.shortterm ${i} ${T0 + i}`;
+    });
+    return { expected, messages };
+  };
+  const first = batch(0, 200);
+  const second = batch(200, 500);
+  await produce(f.topic, first.messages);
+  const sluice = await startSluice(f.env);
+  try {
+    await drained(sluice, f, 200);
+    await dropDatabase(f.db);
+    await produce(f.topic, second.messages);
+    await drained(sluice, f, 500);
+    // What was written before the drop went with the database; everything after is there.
+    assertEquals(
+      pointLines(await stored(f.db, second.expected.length, "s")),
+      pointLines(second.expected),
+    );
+    assertEquals(await sluice.metric("sluice_records_rejected_total"), 0);
+    assertEquals(await stopSluice(sluice), 0);
+  } finally {
     await stopQuietly(sluice);
     await dropDatabase(f.db);
   }
