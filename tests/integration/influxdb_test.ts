@@ -353,7 +353,7 @@ Deno.test("sluice passes line protocol through unchanged: escapes, every field t
 
 // ------------------------------------------------------ refused by the server
 
-Deno.test("sluice sets aside the points InfluxDB refuses (field type conflict), writes their neighbours and commits", async () => {
+Deno.test("sluice sets aside the points InfluxDB refuses (field type conflict, time out of range), writes their neighbours and commits", async () => {
   const f = await fixture("influx_line", { BUFFER_SIZE: "50", INFLUXDB_TIME_PRECISION: "s" }, 1);
   const deadLetters = await Deno.makeTempFile({ prefix: "sluice_influx_dead_", suffix: ".jsonl" });
   f.env["DEAD_LETTER_FILE"] = deadLetters;
@@ -367,15 +367,19 @@ Deno.test("sluice sets aside the points InfluxDB refuses (field type conflict), 
     time: BigInt(T0 - 1),
   }];
   const lines: string[] = [];
-  const poison = new Set([17, 60, 61, 149]);
+  // Lines that pass the decoder's check and that the server refuses, with its reason.
+  const poison = new Map<number, [string, RegExp]>([
+    [17, [`value="x" ${T0 + 17}`, /field type conflict/]],
+    [60, [`value=60i ${T0 + 60}`, /field type conflict/]],
+    [61, [`value=61i ${T0 + 61}`, /field type conflict/]],
+    // A nanosecond time where INFLUXDB_TIME_PRECISION=s says seconds.
+    [100, ["value=1.5 1700000000123456789", /unable to parse .*time outside range/]],
+    [149, [`value=true ${T0 + 149}`, /field type conflict/]],
+  ]);
   for (let i = 0; i < 150; i++) {
-    if (poison.has(i)) {
-      // Passes the decoder's check; the server refuses an integer (or string) `value`.
-      lines.push(
-        i % 2 === 0
-          ? `m,host=poison-${i} value=${i}i ${T0 + i}`
-          : `m,host=poison-${i} value="x" ${T0 + i}`,
-      );
+    const refused = poison.get(i);
+    if (refused) {
+      lines.push(`m,host=poison-${i} ${refused[0]}`);
     } else {
       lines.push(`m,host=h${i % 5} value=${i}.5 ${T0 + i}`);
       expected.push({
@@ -413,14 +417,11 @@ Deno.test("sluice sets aside the points InfluxDB refuses (field type conflict), 
     const letters = (await Deno.readTextFile(deadLetters)).split("\n").filter((l) => l !== "")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     assertEquals(letters.length, poison.size, "one dead letter per refused point");
-    for (const i of poison) {
+    for (const [i, [, reason]] of poison) {
       const letter = letters.find((l) => JSON.stringify(l["data"]).includes(`poison-${i}`));
       assert(letter, `poison-${i} is in the dead-letter file`);
       assertEquals(letter["reason"], "server");
-      assert(
-        /field type conflict/.test(String(letter["error"])),
-        `the server's reason: ${letter["error"]}`,
-      );
+      assert(reason.test(String(letter["error"])), `the server's reason: ${letter["error"]}`);
     }
   } finally {
     await stopQuietly(sluice);
