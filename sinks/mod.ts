@@ -7,6 +7,7 @@
 
 import { clickhouseSink } from "./clickhouse/mod.ts";
 import { elasticSink } from "./elastic/mod.ts";
+import { influxDBSink } from "./influxdb/mod.ts";
 import type { SinkModule } from "./registry_types.ts";
 import { victoriaMetricsSink } from "./victoriametrics/mod.ts";
 
@@ -14,5 +15,6 @@ import { victoriaMetricsSink } from "./victoriametrics/mod.ts";
 export const SINKS: Readonly<Record<string, SinkModule>> = {
   clickhouse: clickhouseSink as SinkModule,
   elastic: elasticSink as SinkModule,
+  influxdb: influxDBSink as SinkModule,
   vm: victoriaMetricsSink as SinkModule,
 };

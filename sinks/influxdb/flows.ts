@@ -1,0 +1,134 @@
+/**
+ * pmacct flow records as InfluxDB points (`deps.input` "flows"): one point
+ * per record in `INFLUXDB_MEASUREMENT`, its counters (`INFLUXDB_FIELDS`) as
+ * fields, its other keys as tags, at its `INFLUXDB_TIMESTAMP_FIELD`.
+ *
+ * InfluxDB identifies a point by measurement, tag set and time: a second
+ * point with the same three replaces the fields of the first (last write
+ * wins). So the default keeps every flow key as a tag (`INFLUXDB_TAGS=*`)
+ * and stamps each record with the time of its purge (`stamp_updated`): two
+ * records of one purge differ in some key, and the next purge of the same
+ * flow gets a new time. Leaving keys out of the tags (or using
+ * `stamp_inserted`) makes distinct flows overwrite each other unless
+ * pmacct's `aggregate` is narrowed to match. The fields that change on
+ * every purge (`stamp_*`, `timestamp_*`, `writer_id`, `event_type`) are kept
+ * out of the tags by `INFLUXDB_AVOID_TAGS`, since each value would start a
+ * new series.
+ *
+ * - Fields: a number that is an integer is written as an integer (`42i`),
+ *   any other number as a float, strings and booleans as such; a counter
+ *   that is missing or null is left out, and a record with none of them is
+ *   rejected. The type follows the JSON value, never the digits of a string.
+ * - Tags: strings as they are, numbers and booleans as text, other values as
+ *   JSON; null and empty values give no tag.
+ * - Time: any form pmacct writes, local times in `PMACCT_TIMEZONE`; a
+ *   missing or unreadable time rejects the record (without it the server
+ *   would stamp the arrival time, and a replayed batch would write again).
+ *
+ * @module
+ */
+
+import type { Point } from "../../lib/point.ts";
+import type { TimeReader } from "../../lib/time.ts";
+import type { InputRecord } from "../sink.ts";
+import { matchesPattern } from "../victoriametrics/config.ts";
+import { labelValueOf } from "../victoriametrics/encode.ts";
+
+/** What the conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */
+export interface FlowOptions {
+  /** The measurement of every point. */
+  measurement: string;
+  /** Record fields written as point fields, in this order. */
+  fields: readonly string[];
+  /** Field patterns that become tags (`name` or `prefix*`; `*` for all). */
+  tags: readonly string[];
+  /** Field patterns that never become tags. */
+  avoidTags: readonly string[];
+  /** Record field holding the time. */
+  timestampField: string;
+  /** Reads pmacct timestamps in the configured zone. */
+  time: TimeReader;
+}
+
+/** A converted record, or why it cannot be converted. */
+export type FlowResult = { ok: true; point: Point } | { ok: false; error: string };
+
+/**
+ * Compiles the conversion of flow records into points.
+ *
+ * @param options Measurement, fields, tag patterns, time field and reader.
+ * @returns A function from a record to its point, or to the problem.
+ */
+export function compileFlowConverter(options: FlowOptions): (record: InputRecord) => FlowResult {
+  const { measurement, timestampField, time } = options;
+  const fields = [...options.fields];
+  const skipped = new Set([...fields, timestampField]);
+  const tagged = new Map<string, boolean>();
+  const isTag = (key: string): boolean => {
+    let yes = tagged.get(key);
+    if (yes === undefined) {
+      yes = !skipped.has(key) && matchesPattern(key, options.tags) &&
+        !matchesPattern(key, options.avoidTags);
+      if (tagged.size >= 10_000) tagged.clear();
+      tagged.set(key, yes);
+    }
+    return yes;
+  };
+  const fail = (why: string): FlowResult => ({
+    ok: false,
+    error: `Cannot write to InfluxDB: ${why}`,
+  });
+
+  return (record) => {
+    if (!Object.hasOwn(record, timestampField)) {
+      return fail(`the record has no field "${timestampField}" (INFLUXDB_TIMESTAMP_FIELD)`);
+    }
+    let nanos: bigint;
+    try {
+      const ts = time.parse(record[timestampField]);
+      nanos = BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.micros) * 1000n;
+    } catch (error) {
+      return fail(
+        `field "${timestampField}" is not a time: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+
+    const values: Point["fields"] = {};
+    let count = 0;
+    for (const name of fields) {
+      const value = Object.hasOwn(record, name) ? record[name] : undefined;
+      if (value === undefined || value === null) continue;
+      switch (typeof value) {
+        case "number":
+          // A JSON integer beyond 2^53 is already rounded; BigInt keeps what was read.
+          values[name] = Number.isInteger(value) ? BigInt(value) : value;
+          break;
+        case "bigint":
+        case "string":
+        case "boolean":
+          values[name] = value;
+          break;
+        default:
+          return fail(
+            `field "${name}" (INFLUXDB_FIELDS) is ${
+              JSON.stringify(value)
+            }, not a number, string or boolean`,
+          );
+      }
+      count++;
+    }
+    if (count === 0) {
+      return fail(`the record has none of the fields ${fields.join(", ")} (INFLUXDB_FIELDS)`);
+    }
+
+    const tags: Record<string, string> = {};
+    for (const key of Object.keys(record)) {
+      if (!isTag(key)) continue;
+      const value = labelValueOf(record[key]);
+      if (value !== undefined) tags[key] = value;
+    }
+    return { ok: true, point: { measurement, tags, fields: values, time: nanos } };
+  };
+}
