@@ -35,9 +35,20 @@
  * - 500 `{"error":"retention policy not found: autogen"}`: retry, with a hint.
  * - `/api/v2/write` is `404 page not found` (text) before 1.8.
  *
- * InfluxDB 2 and 3 answer `{"code":"...","message":"..."}` (not recorded
- * here): 400 for lines they cannot parse, 422 when some points were refused
- * (the others written), 413, and 429 and 503 with `Retry-After`.
+ * Answers recorded from InfluxDB 2.7.12 (`X-Influxdb-Version: v2.7.12`),
+ * `{"code":"...","message":"..."}`:
+ * - 204: written.
+ * - 422 `unprocessable entity` `failure writing points to database: partial
+ *   write: field type conflict: ... dropped=1`: the other points written; split.
+ * - 400 `invalid` `unable to parse 'garbage': missing fields`: nothing
+ *   written (also for reserved tag keys `_measurement`, `_field`, `time`); split.
+ *   But 400 `Please provide either orgID or org` is the configuration's
+ *   fault: retried with a hint.
+ * - 404 `bucket "nob" not found`, `organization name "noorg" not found`,
+ *   401 `unauthorized access`: retried with a hint.
+ * - No body limit by default (26 MB was written).
+ * InfluxDB 3 was not at hand; its documentation describes 400 for refused
+ * points (the others written), which splits the same way.
  *
  * @module
  */
@@ -241,6 +252,10 @@ export function classifyInfluxDBResponse(
 ): InfluxDBOutcome {
   if (status >= 200 && status < 300) return { action: "ok", errorType: "", status };
   const errorType = `http_${status}`;
+  if (status === 400 && /provide either orgID or org/.test(body)) {
+    // A request without an organisation is the configuration's fault, not the lines'.
+    return { action: "retry", errorType, status, hint: "set INFLUXDB_ORG" };
+  }
   if (status === 400 || status === 413 || status === 422) {
     return { action: "split", errorType, status };
   }
@@ -256,6 +271,8 @@ export function classifyInfluxDBResponse(
     outcome.hint = "the database does not exist";
   } else if (status === 404 && /bucket .*not found/i.test(body)) {
     outcome.hint = "the bucket does not exist; create it (sluice creates 1.x databases only)";
+  } else if (status === 404 && /organization .*not found/i.test(body)) {
+    outcome.hint = "check INFLUXDB_ORG";
   } else if (status === 404 || status === 405) {
     outcome.hint = "the server does not serve this path; check INFLUXDB_URL and " +
       "INFLUXDB_API_VERSION (/api/v2/write came with InfluxDB 1.8)";

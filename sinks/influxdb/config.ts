@@ -24,7 +24,9 @@
  *
  * InfluxDB 2 and 3 are written through `/api/v2/write` with a token
  * (`INFLUXDB_API_VERSION`, chosen automatically when `INFLUXDB_TOKEN`,
- * `INFLUXDB_ORG` or `INFLUXDB_BUCKET` is set); their bucket must exist.
+ * `INFLUXDB_ORG` or `INFLUXDB_BUCKET` is set); their bucket must exist, and
+ * InfluxDB 2 needs the organisation (checked at start against the version
+ * the server reports, since InfluxDB 3 has none).
  *
  * @module
  */
@@ -255,7 +257,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
     name: "INFLUXDB_ORG",
     type: "string",
     group: GROUP,
-    doc: "API 2: organisation name (may stay unset for InfluxDB 3)",
+    doc: "API 2: organisation name, required by InfluxDB 2 (InfluxDB 3 does without)",
   },
   {
     name: "INFLUXDB_BUCKET",

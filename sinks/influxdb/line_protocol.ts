@@ -35,6 +35,8 @@
  * name`), a point without fields, a series key plus field key longer than
  * 65535 bytes (`max key length exceeded`), and a time outside
  * -9223372036854775806..9223372036854775806 ns (`time outside range`).
+ * InfluxDB 2.7.12 escapes and refuses the same, and refuses the tag keys
+ * `_measurement` and `_field` too, so those are rejected for API 2.
  * Tags with an empty value are left out (the server refuses `t=`: `missing
  * tag value`); tags are sorted by key, as InfluxDB recommends for write
  * performance. Text that is not valid Unicode (a lone surrogate) is rejected,
@@ -83,6 +85,8 @@ const MEASUREMENT_BAD_BACKSLASH = /\\(?:[,= "]|$)/;
 const FIELD_KEY_BAD_BACKSLASH = MEASUREMENT_BAD_BACKSLASH;
 const TAG_BAD_BACKSLASH = /\\(?:[,= ]|$)/;
 const STRING_SPECIAL = /["\\]/g;
+/** Tag keys InfluxDB 2 refuses (2.7.12: `cannot use reserved tag key "_field"`); 1.6 takes them. */
+const RESERVED_V2_TAG_KEYS = new Set(["_measurement", "_field"]);
 
 /** The result of encoding: the line, or why there is none. */
 export type EncodeResult = { ok: true; line: string } | { ok: false; error: string };
@@ -230,10 +234,11 @@ function failure(what: string, value: string): EncodeResult {
  *
  * @param point The point.
  * @param precision The precision of the write its line goes into.
+ * @param api The write API: with 2, the tag keys InfluxDB 2 reserves are refused too.
  * @returns The line (no newline), or the problem, worded
  *   `Cannot write to InfluxDB: ..., got "..."`.
  */
-export function encodePoint(point: Point, precision: Precision): EncodeResult {
+export function encodePoint(point: Point, precision: Precision, api: 1 | 2 = 1): EncodeResult {
   const { measurement, tags, fields, time } = point;
   if (typeof measurement !== "string") {
     return failure("a point needs a measurement name", String(measurement));
@@ -252,7 +257,10 @@ export function encodePoint(point: Point, precision: Precision): EncodeResult {
         return failure(`tag "${key}" must be a string`, String(value));
       }
       if (value === "") continue;
-      const keyProblem = nameProblem("tag key", key);
+      const keyProblem = nameProblem("tag key", key) ??
+        (api === 2 && RESERVED_V2_TAG_KEYS.has(key)
+          ? "a tag key must not be _measurement or _field with API version 2 (InfluxDB 2 reserves them)"
+          : undefined);
       if (keyProblem !== undefined) return failure(keyProblem, key);
       const valueProblem = nameProblem("tag value", value);
       if (valueProblem !== undefined) return failure(`${valueProblem} (tag "${key}")`, value);

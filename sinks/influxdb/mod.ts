@@ -157,6 +157,13 @@ export class InfluxDBSink implements Sink<string> {
           "(/api/v2/write came with 1.8); set INFLUXDB_API_VERSION=1 with INFLUXDB_DBNAME",
       );
     }
+    if (config.apiVersion === 2 && config.org === "" && /^v?2\./.test(version)) {
+      // 2.7.12 answers every write without one: 400 "Please provide either orgID or org".
+      throw new Error(
+        `Cannot start: InfluxDB ${version} at ${config.url} needs an organisation; ` +
+          "set INFLUXDB_ORG (only InfluxDB 3 does without)",
+      );
+    }
     this.#log.info("Connected to InfluxDB", {
       url: config.url,
       version,
@@ -387,17 +394,17 @@ function compileEncoder(
   input: RecordKind,
   deps: SinkDeps,
 ): (record: InputRecord) => EncodeResult {
-  const precision = config.precision;
+  const { precision, apiVersion } = config;
   switch (input) {
     case "points":
-      return (record) => encodePoint(record as Point, precision);
+      return (record) => encodePoint(record as Point, precision, apiVersion);
     case "lines":
       return (record) => checkRawLine(record.line);
     case "flows": {
       const convert = compileFlowConverter({ ...config.flows, time: deps.time });
       return (record) => {
         const converted = convert(record);
-        return converted.ok ? encodePoint(converted.point, precision) : converted;
+        return converted.ok ? encodePoint(converted.point, precision, apiVersion) : converted;
       };
     }
   }

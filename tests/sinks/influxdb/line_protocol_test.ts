@@ -30,8 +30,8 @@ function line(point: Point, precision: Precision = "s"): string {
   return result.line;
 }
 
-function refusal(point: Point, precision: Precision = "s"): string {
-  const result = encodePoint(point, precision);
+function refusal(point: Point, precision: Precision = "s", api: 1 | 2 = 1): string {
+  const result = encodePoint(point, precision, api);
   if (result.ok) throw new Error(`Expected a refusal, got ${result.line}`);
   return result.error;
 }
@@ -290,6 +290,21 @@ Deno.test("encodePoint() refuses a series key and field key longer than 65535 by
     refusal({ measurement: "d9", tags: { t: "€".repeat(21842) }, fields: { v: 1 } }),
     /65536 bytes/,
   );
+});
+
+Deno.test("encodePoint() refuses the tag keys InfluxDB 2 reserves only for API 2", () => {
+  // 2.7.12: 400 "cannot use reserved tag key \"_field\"" (and _measurement); 1.6.7 stored both.
+  for (const key of ["_field", "_measurement"]) {
+    const point = { measurement: "m", tags: { [key]: "x" }, fields: { v: 1 } };
+    assertStrictEquals(line(point), `m,${key}=x v=1`);
+    assertStrictEquals(
+      refusal(point, "s", 2),
+      "Cannot write to InfluxDB: a tag key must not be _measurement or _field with API version 2 " +
+        `(InfluxDB 2 reserves them), got "${key}"`,
+    );
+  }
+  // 2.7.12 took _field and _measurement as field keys.
+  assert(encodePoint({ measurement: "m", tags: {}, fields: { _field: 1, _value: 2 } }, "s", 2).ok);
 });
 
 Deno.test("nameProblem() accepts what InfluxDB stores unchanged", () => {

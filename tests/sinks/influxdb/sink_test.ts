@@ -77,18 +77,21 @@ const RECORDED = {
   ],
 } as const satisfies Record<string, readonly [number, string]>;
 
-/** InfluxDB 2 answers as documented (no 2.x server was at hand to record them). */
-const DOCUMENTED_V2 = {
+/** What InfluxDB 2.7.12 answered to /api/v2/write, as recorded with curl. */
+const RECORDED_V2 = {
   partial: [
     422,
-    '{"code":"unprocessable entity","message":"failure writing points to database: partial write: points beyond retention policy dropped=1"}',
+    '{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: input field \\"v\\" on measurement \\"m\\" is type string, already exists as type float dropped=1"}',
   ],
-  unparsable: [
+  unparsable: [400, '{"code":"invalid","message":"unable to parse \'garbage\': missing fields"}'],
+  reservedTag: [
     400,
-    '{"code":"invalid","message":"unable to parse \'garbage\': missing fields"}',
+    '{"code":"invalid","message":"unable to parse \'m,_field=x v=1 1700000004\': cannot use reserved tag key \\"_field\\""}',
   ],
+  noOrg: [400, '{"code":"invalid","message":"Please provide either orgID or org"}'],
   unauthorized: [401, '{"code":"unauthorized","message":"unauthorized access"}'],
-  bucketNotFound: [404, '{"code":"not found","message":"bucket \\"flows\\" not found"}'],
+  bucketNotFound: [404, '{"code":"not found","message":"bucket \\"nob\\" not found"}'],
+  orgNotFound: [404, '{"code":"not found","message":"organization name \\"noorg\\" not found"}'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 const VERSION_HEADERS = { "X-Influxdb-Version": "1.6.7~rc0", "X-Influxdb-Build": "OSS" };
@@ -103,7 +106,7 @@ function answer([status, body]: readonly [number, string], headers: HeadersInit 
 const noContent = () => new Response(null, { status: 204, headers: VERSION_HEADERS });
 /** InfluxDB 2's answer to a ping or a write. */
 const noContentV2 = () =>
-  new Response(null, { status: 204, headers: { "X-Influxdb-Version": "v2.7.11" } });
+  new Response(null, { status: 204, headers: { "X-Influxdb-Version": "v2.7.12" } });
 
 /** A request as the fake server saw it, its body decompressed. */
 interface Seen {
@@ -310,7 +313,7 @@ Deno.test("write() posts to /api/v2/write with org, bucket, precision and the to
   );
 });
 
-Deno.test("classifyInfluxDBResponse() splits on refused points and retries the rest (recorded from 1.6.7)", () => {
+Deno.test("classifyInfluxDBResponse() splits on refused points and retries the rest (recorded from 1.6.7 and 2.7.12)", () => {
   const cases: Array<[readonly [number, string], string, string]> = [
     [[204, ""], "ok", ""],
     [RECORDED.typeConflict, "split", "http_400"],
@@ -329,10 +332,13 @@ Deno.test("classifyInfluxDBResponse() splits on refused points and retries the r
     [RECORDED.mayNotWrite, "retry", "http_403"],
     [RECORDED.policyNotFound, "retry", "http_500"],
     [RECORDED.noApiV2, "retry", "http_404"],
-    [DOCUMENTED_V2.partial, "split", "http_422"],
-    [DOCUMENTED_V2.unparsable, "split", "http_400"],
-    [DOCUMENTED_V2.unauthorized, "retry", "http_401"],
-    [DOCUMENTED_V2.bucketNotFound, "retry", "http_404"],
+    [RECORDED_V2.partial, "split", "http_422"],
+    [RECORDED_V2.unparsable, "split", "http_400"],
+    [RECORDED_V2.reservedTag, "split", "http_400"],
+    [RECORDED_V2.noOrg, "retry", "http_400"],
+    [RECORDED_V2.unauthorized, "retry", "http_401"],
+    [RECORDED_V2.bucketNotFound, "retry", "http_404"],
+    [RECORDED_V2.orgNotFound, "retry", "http_404"],
     [[429, ""], "retry", "http_429"],
     [[503, ""], "retry", "http_503"],
     [[307, ""], "retry", "http_307"],
@@ -343,7 +349,7 @@ Deno.test("classifyInfluxDBResponse() splits on refused points and retries the r
   }
   assertStrictEquals(classifyInfluxDBResponse(...RECORDED.databaseNotFound).databaseNotFound, true);
   assertStrictEquals(
-    classifyInfluxDBResponse(...DOCUMENTED_V2.bucketNotFound).databaseNotFound,
+    classifyInfluxDBResponse(...RECORDED_V2.bucketNotFound).databaseNotFound,
     undefined,
   );
   assertMatch(
@@ -351,8 +357,13 @@ Deno.test("classifyInfluxDBResponse() splits on refused points and retries the r
     /INFLUXDB_RETENTION_POLICY/,
   );
   assertMatch(classifyInfluxDBResponse(...RECORDED.noApiV2).hint!, /INFLUXDB_API_VERSION/);
-  assertMatch(classifyInfluxDBResponse(...DOCUMENTED_V2.bucketNotFound).hint!, /create it/);
+  assertMatch(classifyInfluxDBResponse(...RECORDED_V2.bucketNotFound).hint!, /create it/);
   assertMatch(classifyInfluxDBResponse(...RECORDED.wrongPassword).hint!, /INFLUXDB_PASSWORD/);
+  assertStrictEquals(classifyInfluxDBResponse(...RECORDED_V2.noOrg).hint, "set INFLUXDB_ORG");
+  assertStrictEquals(
+    classifyInfluxDBResponse(...RECORDED_V2.orgNotFound).hint,
+    "check INFLUXDB_ORG",
+  );
 });
 
 Deno.test("classifyInfluxDBResponse() passes on Retry-After, in seconds or as a date", () => {
@@ -370,7 +381,7 @@ Deno.test("serverMessage(), queryError() and databaseNames() read 1.x and 2.x an
     serverMessage(RECORDED.databaseNotFound[1]),
     'database not found: "nodb"',
   );
-  assertStrictEquals(serverMessage(DOCUMENTED_V2.unauthorized[1]), "unauthorized access");
+  assertStrictEquals(serverMessage(RECORDED_V2.unauthorized[1]), "unauthorized access");
   assertStrictEquals(serverMessage(RECORDED.noApiV2[1]), "404 page not found");
   assertStrictEquals(serverMessage(""), "");
   assertStrictEquals(serverMessage("x".repeat(600)), `${"x".repeat(500)}...`);
@@ -399,7 +410,7 @@ Deno.test("write() throws split or retry with the server's message, status and R
       /HTTP 413: Request Entity Too Large$/,
     ],
     [
-      answer(DOCUMENTED_V2.partial),
+      answer(RECORDED_V2.partial),
       "split",
       "http_422",
       undefined,
@@ -516,7 +527,7 @@ Deno.test("connect() creates nothing with INFLUXDB_CREATE_DATABASE=NO or API 2",
   for (
     const env of [
       { INFLUXDB_CREATE_DATABASE: "NO" },
-      { INFLUXDB_TOKEN: "t", INFLUXDB_BUCKET: "b" },
+      { INFLUXDB_TOKEN: "t", INFLUXDB_ORG: "o", INFLUXDB_BUCKET: "b" },
     ] as Record<string, string>[]
   ) {
     const respond = env.INFLUXDB_TOKEN ? noContentV2 : noContent;
@@ -606,7 +617,7 @@ Deno.test("connect() fails for good on refused credentials and names, and waits 
   );
 });
 
-Deno.test("connect() waits for an unreachable or failing server, and refuses API 2 on InfluxDB before 1.8", async () => {
+Deno.test("connect() waits for an unreachable or failing server, and refuses API 2 without what the server needs", async () => {
   const { sink } = makeSink({ INFLUXDB_URL: `http://127.0.0.1:${closedPort()}` });
   const down = await failureOf(sink.connect());
   assert(down instanceof SinkWriteError);
@@ -635,6 +646,21 @@ Deno.test("connect() waits for an unreachable or failing server, and refuses API
       );
     },
   );
+
+  const v2 = { INFLUXDB_TOKEN: "t", INFLUXDB_BUCKET: "b" };
+  await withInfluxDB(noContentV2, v2, async ({ sink, url }) => {
+    const error = await failureOf(sink.connect());
+    assert(!(error instanceof SinkWriteError));
+    assertStrictEquals(
+      error.message,
+      `Cannot start: InfluxDB v2.7.12 at ${url} needs an organisation; set INFLUXDB_ORG ` +
+        "(only InfluxDB 3 does without)",
+    );
+  });
+  const v3 = () => new Response(null, { status: 204, headers: { "X-Influxdb-Version": "3.0.2" } });
+  await withInfluxDB(v3, v2, async ({ sink }) => {
+    await sink.connect();
+  });
 
   await withInfluxDB(() => answer(RECORDED.noApiV2), {}, async ({ sink }) => {
     const error = await failureOf(sink.connect());
