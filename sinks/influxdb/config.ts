@@ -226,7 +226,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
     default: "s",
     group: GROUP,
     doc: "Precision of the written timestamps: s, ms, us or ns (u and n as in 1.x); " +
-      "times are rounded down to it",
+      "times are rounded down to it, and raw lines (ENCODER=echo) must carry times in it",
   },
   {
     name: "INFLUXDB_TIMEOUT",

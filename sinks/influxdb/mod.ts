@@ -7,7 +7,9 @@
  * It takes three kinds of record (`deps.input`, from the decoder):
  * - `points` (collectd decoders): encoded as line protocol;
  * - `lines` (kafka-influxdb's echo encoder): written unchanged, only a line
- *   that is empty or holds a newline is set aside;
+ *   that is empty or holds a newline is set aside; their timestamps are read
+ *   by the server in `INFLUXDB_TIME_PRECISION`, which must match the
+ *   producer's (`ns` for Telegraf; the default `s` is kafka-influxdb's);
  * - `flows` (pmacct): converted to points, see `flows.ts`.
  *
  * Reading order: `config.ts` (variables), `line_protocol.ts` (points to
