@@ -42,7 +42,7 @@ function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
     const sluiceVariable =
-      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$)/;
+      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$|INFLUXDB_|GRAPHITE_|BUFFER_|BENCHMARK|STATISTICS$|VERBOSE$)/;
     if (sluiceVariable.test(k)) {
       continue;
     }
