@@ -419,7 +419,12 @@ export const influxDBSink: SinkModule<InfluxDBConfig> = {
   variables: INFLUXDB_VARIABLES,
   consumerGroupDefault: "kafka-influxdb",
   inputs: ["points", "lines", "flows"],
-  commonDefaults: { ENCODER: "collectd_graphite", KAFKA_TOPIC: "my_topic" },
+  // kafka-influxdb's defaults: collectd Graphite from my_topic on localhost:9092.
+  commonDefaults: {
+    ENCODER: "collectd_graphite",
+    KAFKA_TOPIC: "my_topic",
+    KAFKA_HOST: "localhost",
+  },
   isConfigured: isInfluxDBConfigured,
   parseConfig: parseInfluxDBConfig,
   describe: describeInfluxDBConfig,

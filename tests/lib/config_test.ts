@@ -275,3 +275,29 @@ Deno.test("readConfigFile() maps nested keys to variables and refuses unknown on
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("parseConfig() gives SINK=influxdb kafka-influxdb's defaults of the common variables", () => {
+  const config = parseConfig({ INFLUXDB_HOST: "influx" });
+  assertEquals(config.sink.module.name, "influxdb");
+  assertEquals(config.kafka.brokers, ["localhost:9092"]);
+  assertEquals(config.kafka.topics, ["my_topic"]);
+  assertEquals(config.kafka.groupId, "kafka-influxdb");
+  assertEquals(config.decoder.module.name, "collectd_graphite");
+  const json = parseConfig({
+    SINK: "influxdb",
+    ENCODER: "kafka_influxdb.encoder.collectd_json_encoder",
+    KAFKA_BOOTSTRAP_SERVERS: "k:9092",
+    KAFKA_TOPIC: "metrics",
+  });
+  assertEquals(json.decoder.module.name, "collectd_json");
+  assertEquals(json.kafka.brokers, ["k:9092"]);
+  assertEquals(json.kafka.topics, ["metrics"]);
+});
+
+Deno.test("parseConfig() refuses a decoder whose records the sink cannot write", () => {
+  const error = configError({ ...ORIGINAL, ENCODER: "collectd_graphite" });
+  assertMatch(
+    error.message,
+    /"ENCODER" produces points, which SINK=clickhouse cannot write; use SINK=influxdb/,
+  );
+});
