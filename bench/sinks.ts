@@ -1,8 +1,8 @@
 /**
  * Benchmark of sluice into each of its sinks (`deno task bench`): how fast
  * it drains N pmacct records already waiting in Kafka into ClickHouse,
- * Elasticsearch/OpenSearch and VictoriaMetrics, and what that costs in CPU
- * and memory, sluice's and the servers'.
+ * Elasticsearch/OpenSearch, VictoriaMetrics and InfluxDB, and what that
+ * costs in CPU and memory, sluice's and the servers'.
  *
  * 1. Checks that Kafka and the selected sinks' servers answer
  *    (`bash scripts/services.sh start`).
@@ -24,15 +24,15 @@
  * 5. Prints one table with every run and each sink's median, then drops the
  *    database, indexes, series, the topic and the consumer groups.
  *
- * Usage: deno task bench [--sink clickhouse|elastic|vm|all] [--records N] [--runs K]
- *          [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]
+ * Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]
+ *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]
  *
  * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
  * BENCH_PARTITIONS and BENCH_TIMEOUT (the flags win); BENCH_SLUICE_<NAME>=value
  * passes <NAME>=value to sluice (for example BENCH_SLUICE_CLICKHOUSE_COMPRESSION=NO);
  * SLUICE_KAFKA_PORT, SLUICE_CLICKHOUSE_HTTP_PORT, SLUICE_ELASTIC_PORT,
- * SLUICE_VM_PORT and SLUICE_SERVICES_DIR locate the local services, as for
- * the tests.
+ * SLUICE_VM_PORT, SLUICE_INFLUXDB_PORT and SLUICE_SERVICES_DIR locate the
+ * local services, as for the tests.
  *
  * Progress goes to standard error, the results to standard output.
  *
@@ -118,11 +118,12 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     writeStdout(
-      "Usage: deno task bench [--sink clickhouse|elastic|vm|all] [--records N] [--runs K]\n" +
-        "         [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]\n" +
+      "Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]\n" +
+        "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]\n" +
         "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
         "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
-        "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_ and VM_MAX_SAMPLES_PER_SEND), 3 partitions.\n" +
+        "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_, VM_MAX_SAMPLES_PER_SEND and BUFFER_SIZE),\n" +
+        "3 partitions.\n" +
         "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n",
     );
     Deno.exit(0);

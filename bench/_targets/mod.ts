@@ -3,7 +3,7 @@
  * sink: how to reach the local server, sluice's variables for a run, how the
  * benchmark sees that all N records arrived, how it checks them, and how it
  * cleans up. Each run writes to a place of its own (a table, an index
- * prefix, a `job` label), dropped once checked. One file per sink:
+ * prefix, a `job` label, a database), dropped once checked. One file per sink:
  *
  * - `clickhouse.ts`: table `flows_<run>` in a fresh database; progress by
  *   `count()` every 50 ms (and `/metrics` every 500 ms), checked with
@@ -15,6 +15,11 @@
  *   progress by `/metrics` every 250 ms; checked after
  *   `/internal/force_flush` by exporting the job's raw samples
  *   (`/api/v1/export`): their number and the sums of `bytes` and `packets`.
+ * - `influxdb.ts`: database `sluice_bench_<id>_run<run>` (created by sluice),
+ *   one point per record in `pmacct`; progress by `/metrics` every 250 ms;
+ *   checked with InfluxQL (`count(bytes)`, `sum(bytes)`, `sum(packets)`)
+ *   against the distinct (series, time) keys of the lines sluice encodes,
+ *   since points sharing measurement, tags and time overwrite each other.
  *
  * @module
  */
@@ -23,10 +28,11 @@ import type { Dataset } from "../_dataset.ts";
 import type { Baseline } from "../_measure.ts";
 import { openClickHouse } from "./clickhouse.ts";
 import { openElastic } from "./elastic.ts";
+import { openInfluxDB } from "./influxdb.ts";
 import { openVictoriaMetrics } from "./victoriametrics.ts";
 
 /** The sinks the benchmark knows, in the order `--sink all` runs them. */
-export const SINK_NAMES = ["clickhouse", "elastic", "vm"] as const;
+export const SINK_NAMES = ["clickhouse", "elastic", "vm", "influxdb"] as const;
 
 /** A sink name, as `SINK` selects it. */
 export type SinkName = (typeof SINK_NAMES)[number];
@@ -124,5 +130,7 @@ export function openTarget(name: SinkName, ctx: TargetContext): Promise<Target> 
       return openElastic(ctx);
     case "vm":
       return openVictoriaMetrics(ctx);
+    case "influxdb":
+      return openInfluxDB(ctx);
   }
 }
