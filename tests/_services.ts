@@ -83,6 +83,36 @@ export function influxUrl(): string {
     `http://127.0.0.1:${Deno.env.get("SLUICE_INFLUXDB_PORT") ?? "18086"}`;
 }
 
+/** Where the local InfluxDB 2.x answers, and what `scripts/influxdb2.sh start` set up in it. */
+export interface Influx2Settings {
+  /** Base HTTP URL, e.g. `http://127.0.0.1:18087`. */
+  url: string;
+  /** The organisation. */
+  org: string;
+  /** The bucket made at setup (tests make their own). */
+  bucket: string;
+  /** The operator token: every right in every organisation. */
+  token: string;
+}
+
+/**
+ * The local InfluxDB 2.x (`scripts/influxdb2.sh start`): `SLUICE_INFLUXDB2_URL`
+ * (else loopback at `SLUICE_INFLUXDB2_PORT`, default 18087), `_ORG`,
+ * `_BUCKET` and `_TOKEN`, with the script's defaults (what its `env` prints).
+ *
+ * @returns The URL, organisation, bucket and token.
+ */
+export function influx2(): Influx2Settings {
+  const env = (name: string, fallback: string) =>
+    Deno.env.get(`SLUICE_INFLUXDB2_${name}`) ?? fallback;
+  return {
+    url: env("URL", `http://127.0.0.1:${env("PORT", "18087")}`),
+    org: env("ORG", "sluice"),
+    bucket: env("BUCKET", "sluice"),
+    token: env("TOKEN", "sluice-token"),
+  };
+}
+
 /**
  * Runs `scripts/services.sh` (e.g. `services("stop", "clickhouse")`), for
  * tests that stop and restart a server mid-stream.
