@@ -111,7 +111,9 @@ export async function startSluice(
         status,
         new Promise((r) => setTimeout(() => r(undefined), 100)),
       ]);
-      if (exited) {
+      // A process that fails soon after starting (a refused TLS handshake)
+      // may end before this loop saw its start line: look once more.
+      if (exited && !logs.some((l) => l["msg"] === "Starting sluice")) {
         throw new Error(`sluice exited at start; its output:\n${raw.slice(-30).join("\n")}`);
       }
     }

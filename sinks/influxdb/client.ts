@@ -263,9 +263,13 @@ export function classifyInfluxDBResponse(
   const wait = parseRetryAfter(retryAfter, now);
   if (wait !== undefined) outcome.retryAfterMs = wait;
   if (status === 401 || status === 403) {
-    outcome.hint = status === 401
-      ? "the server refused the credentials; check INFLUXDB_USER/INFLUXDB_PASSWORD or INFLUXDB_TOKEN"
-      : "the user or token may not write there; grant WRITE on the database or bucket";
+    // InfluxDB 2 and 3 answer with {"code": ...}, 1.x with {"error": ...}.
+    const v2 = /"code"\s*:/.test(body);
+    outcome.hint = status === 403
+      ? "the user or token may not write there; grant WRITE on the database or bucket"
+      : v2
+      ? "the server refused the token; check INFLUXDB_TOKEN"
+      : "the server refused the credentials; check INFLUXDB_USER/INFLUXDB_PASSWORD";
   } else if (status === 404 && /database not found/.test(body)) {
     outcome.databaseNotFound = true;
     outcome.hint = "the database does not exist";

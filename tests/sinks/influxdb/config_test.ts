@@ -78,6 +78,7 @@ Deno.test("the module takes points, lines and flows, with kafka-influxdb's group
   assertEquals(influxDBSink.commonDefaults, {
     ENCODER: "collectd_graphite",
     KAFKA_TOPIC: "my_topic",
+    KAFKA_HOST: "localhost",
   });
   const names = INFLUXDB_VARIABLES.map((v) => v.name);
   for (
