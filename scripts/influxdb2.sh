@@ -79,53 +79,9 @@ APT_UPDATED=0
 
 # ---------------------------------------------------------------- helpers
 
-log() { printf '%s\n' "$*" >&2; }
-die() {
-  log "influxdb2.sh: $*"
-  exit 1
-}
-
-now_us() {
-  local t=${EPOCHREALTIME/[.,]/}
-  printf '%s' "$t"
-}
-
-elapsed_since() {
-  local d=$(($(now_us) - $1))
-  printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10))
-}
-
-as_root() {
-  if [[ $EUID -eq 0 ]]; then
-    "$@"
-  else
-    sudo "$@"
-  fi
-}
-
-apt_install() {
-  log "Installing $* with apt-get ..."
-  if as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "$@" >&2; then
-    return 0
-  fi
-  if [[ $APT_UPDATED -eq 0 ]]; then
-    APT_UPDATED=1
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update >&2
-    as_root env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y --no-install-recommends "$@" >&2 && return 0
-  fi
-  die "apt-get install $* failed"
-}
-
-port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
-}
-
-port_pid() {
-  command -v ss >/dev/null || return 0
-  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
-}
+# shellcheck source=_helpers.sh
+SCRIPT_NAME=influxdb2.sh
+source "$SCRIPT_DIR/_helpers.sh"
 
 url() { printf 'http://%s:%s' "$HOST" "$PORT"; }
 
