@@ -54,13 +54,13 @@
  */
 
 import {
-  authorizationHeader as basicAuthorization,
+  basicAuthorization,
   gzip,
+  type HttpOutcome,
   type HttpRequest,
   type HttpResponse,
   parseRetryAfter,
-  type VictoriaMetricsOutcome,
-} from "../victoriametrics/client.ts";
+} from "../../lib/http.ts";
 import type { InfluxDBAuth, InfluxDBConfig } from "./config.ts";
 
 const encoder = new TextEncoder();
@@ -73,7 +73,7 @@ const encoder = new TextEncoder();
  */
 export function authorizationHeader(auth: InfluxDBAuth): string {
   if (auth.kind === "token") return `Token ${auth.token}`;
-  return basicAuthorization({ kind: "basic", username: auth.username, password: auth.password })!;
+  return basicAuthorization(auth.username, auth.password);
 }
 
 function headers(auth: InfluxDBAuth): Record<string, string> {
@@ -224,7 +224,7 @@ export function databaseNames(body: string): string[] {
 }
 
 /** What an answer to a write should lead to: the VictoriaMetrics sink's outcome, and more. */
-export interface InfluxDBOutcome extends VictoriaMetricsOutcome {
+export interface InfluxDBOutcome extends HttpOutcome {
   /** The 1.x database does not exist (`database not found`). */
   databaseNotFound?: boolean;
 }

@@ -50,12 +50,12 @@ import {
   type WriteResult,
 } from "../sink.ts";
 import {
-  classifyVictoriaMetricsError,
+  classifyTransportError,
   createTransport,
   type HttpRequest,
   type HttpResponse,
   type HttpTransport,
-} from "../victoriametrics/client.ts";
+} from "../../lib/http.ts";
 import {
   classifyInfluxDBResponse,
   createDatabaseStatement,
@@ -366,7 +366,10 @@ export class InfluxDBSink implements Sink<string> {
 
 /** A request that got no answer: retried, except a certificate that does not verify. */
 function unreachable(what: string, error: unknown): SetupFailure {
-  const { errorType } = classifyVictoriaMetricsError(error);
+  const { errorType } = classifyTransportError(
+    error,
+    "check INFLUXDB_CA_FILE or INFLUXDB_VERIFY_SSL",
+  );
   const hint = errorType === "tls"
     ? "; check INFLUXDB_CA_FILE and INFLUXDB_VERIFY_SSL"
     : errorType === "timeout"
