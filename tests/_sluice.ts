@@ -6,6 +6,8 @@
  */
 
 import { clickhouseUrl, kafkaBrokers } from "./_services.ts";
+import { allCommitted, offsets } from "./_kafka.ts";
+import { assert, assertEquals } from "./_assert.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -215,4 +217,98 @@ export function clickhouseSinkEnv(
  */
 export async function stopQuietly(sluice: SluiceProcess | undefined): Promise<void> {
   if (sluice) await stopSluice(sluice).catch(() => {});
+}
+
+/**
+ * What sluice logged above info level, its last 20 lines, for error messages.
+ *
+ * @param sluice The process.
+ * @returns JSON lines.
+ */
+export function warnings(sluice: SluiceProcess): string {
+  return sluice.logs.filter((l) => l["level"] !== "info" && l["level"] !== "debug").slice(-20)
+    .map((l) => JSON.stringify(l)).join("\n");
+}
+
+/**
+ * Runs a wait; when it fails, adds sluice's warnings and the group's offsets
+ * to the error, so that a failure can be understood.
+ *
+ * @param wait The wait.
+ * @param sluice The process.
+ * @param f The consumer group and topic.
+ * @throws {Error} The wait's error, explained.
+ */
+export async function explained(
+  wait: () => Promise<unknown>,
+  sluice: SluiceProcess,
+  f: { group: string; topic: string },
+): Promise<void> {
+  try {
+    await wait();
+  } catch (error) {
+    const state = await offsets(f.group, f.topic).catch((e) => String(e));
+    throw new Error(
+      `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice said:\n${
+        warnings(sluice)
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Waits until sluice has written `rows` rows (points), committed every
+ * offset and reports a lag of 0; a failure is {@link explained}.
+ *
+ * @param sluice The process.
+ * @param f The consumer group and topic.
+ * @param rows How many rows must be written.
+ * @param timeoutMs How long each step may take.
+ */
+export async function drained(
+  sluice: SluiceProcess,
+  f: { group: string; topic: string },
+  rows: number,
+  timeoutMs = 45_000,
+): Promise<void> {
+  await explained(
+    async () => {
+      await waitFor(
+        async () => (await sluice.metric("sluice_records_written_total")) >= rows,
+        `${rows} points written`,
+        timeoutMs,
+      );
+      await waitFor(() => allCommitted(f.group, f.topic), "every offset committed", timeoutMs);
+      await waitFor(
+        async () => (await sluice.metric("sluice_consumer_lag")) === 0,
+        "consumer lag 0",
+        timeoutMs,
+      );
+    },
+    sluice,
+    f,
+  );
+}
+
+/**
+ * Checks a dead-letter file: one entry per refused record, each found by a
+ * marker in its data, set aside as `server` with the server's reason.
+ *
+ * @param path The file.
+ * @param refused Per record, the marker its data holds and the reason expected.
+ */
+export async function assertDeadLetters(
+  path: string,
+  refused: ReadonlyArray<readonly [string, RegExp]>,
+): Promise<void> {
+  const letters = (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assertEquals(letters.length, refused.length, "one dead letter per refused point");
+  for (const [marker, reason] of refused) {
+    const letter = letters.find((l) => JSON.stringify(l["data"]).includes(marker));
+    assert(letter, `${marker} is in the dead-letter file`);
+    assertEquals(letter["reason"], "server");
+    assert(reason.test(String(letter["error"])), `the server's reason: ${letter["error"]}`);
+  }
 }

@@ -23,9 +23,16 @@ import {
 } from "../_collectd.ts";
 import { allPoints, countPoints, databases, dropDatabase, pointLines } from "../_influx.ts";
 import type { Epoch, StoredPoint } from "../_influx.ts";
-import { allCommitted, createTopic, offsets } from "../_kafka.ts";
+import { allCommitted, createTopic } from "../_kafka.ts";
 import { influxUrl, kafkaBrokers, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
+import {
+  explained,
+  type SluiceProcess,
+  startSluice,
+  stopQuietly,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 /** How long collectd reads and writes (Interval 1): about 5 value lists per plugin instance. */
@@ -113,27 +120,6 @@ function perMeasurement(points: readonly StoredPoint[]): Record<string, number> 
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a < b ? -1 : 1));
 }
 
-/** Runs a wait; when it fails, adds sluice's warnings and the group's offsets to the error. */
-async function explained(
-  wait: () => Promise<unknown>,
-  sluice: SluiceProcess,
-  group: string,
-  topic: string,
-): Promise<void> {
-  try {
-    await wait();
-  } catch (error) {
-    const warnings = sluice.logs.filter((l) => l["level"] !== "info" && l["level"] !== "debug");
-    const state = await offsets(group, topic).catch((e) => String(e));
-    throw new Error(
-      `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice said: ${
-        warnings.slice(-20).map((l) => JSON.stringify(l)).join("\n")
-      }`,
-      { cause: error },
-    );
-  }
-}
-
 /**
  * The whole chain once: collectd into a fresh topic, the test's own reading
  * of the topic, sluice into a fresh database, and the comparison.
@@ -194,14 +180,12 @@ async function runChain(options: {
           30_000,
         ),
       running,
-      group,
-      name,
+      { group: group, topic: name },
     );
     await explained(
       () => waitFor(() => allCommitted(group, name), "every offset committed", 30_000),
       running,
-      group,
-      name,
+      { group: group, topic: name },
     );
     assertEquals(await sluice.metric("sluice_messages_received_total"), messages.length);
     assertEquals(await sluice.metric("sluice_records_written_total"), n);

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
+import { createTopic, offsets, produce } from "../_kafka.ts";
 import {
   countPoints,
   createBucket,
@@ -29,7 +29,15 @@ import {
 } from "../_influx2.ts";
 import { pointLines } from "../_influx.ts";
 import { influx2, kafkaBrokers } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
+import {
+  assertDeadLetters,
+  drained,
+  type SluiceProcess,
+  startSluice,
+  stopQuietly,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 /** 2023-11-14T22:13:20Z, inside the test buckets' retention (infinite). */
@@ -84,36 +92,6 @@ async function fixture(
       ...extra,
     },
   };
-}
-
-/** sluice's log lines above info, as text for an error message. */
-function warnings(sluice: SluiceProcess): string {
-  return sluice.logs.filter((l) => l["level"] !== "info" && l["level"] !== "debug").slice(-20)
-    .map((l) => JSON.stringify(l)).join("\n");
-}
-
-/**
- * Waits until sluice has written `count` points, committed every offset and
- * has no lag; on failure the error carries sluice's warnings and the offsets.
- */
-async function drained(sluice: SluiceProcess, f: Fixture, count: number): Promise<void> {
-  try {
-    await waitFor(
-      async () => (await sluice.metric("sluice_records_written_total")) >= count,
-      `${count} points written`,
-      45_000,
-    );
-    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed", 45_000);
-    await waitFor(async () => (await sluice.metric("sluice_consumer_lag")) === 0, "lag 0", 45_000);
-  } catch (error) {
-    const state = await offsets(f.group, f.topic).catch((e) => String(e));
-    throw new Error(
-      `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice said:\n${
-        warnings(sluice)
-      }`,
-      { cause: error },
-    );
-  }
 }
 
 /** Waits until the bucket holds `count` points, then returns them all. */
@@ -419,15 +397,10 @@ async function checkRefused(
         assert(await running.metric("sluice_batch_splits_total") > 0, "batches were split");
       },
     });
-    const letters = (await Deno.readTextFile(deadLetters)).split("\n").filter((l) => l !== "")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    assertEquals(letters.length, poison.size, "one dead letter per refused point");
-    for (const [i, [, reason]] of poison) {
-      const letter = letters.find((l) => JSON.stringify(l["data"]).includes(`poison-${i}`));
-      assert(letter, `poison-${i} is in the dead-letter file`);
-      assertEquals(letter["reason"], "server");
-      assert(reason.test(String(letter["error"])), `the server's reason: ${letter["error"]}`);
-    }
+    await assertDeadLetters(
+      deadLetters,
+      [...poison].map(([i, [, reason]]) => [`poison-${i}`, reason] as const),
+    );
   } finally {
     await stopQuietly(sluice);
     await deleteBucket(f.bucket);

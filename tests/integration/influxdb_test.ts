@@ -13,7 +13,7 @@
  * @module
  */
 
-import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
+import { createTopic, offsets, produce } from "../_kafka.ts";
 import {
   allPoints,
   countAllPoints,
@@ -27,7 +27,14 @@ import {
   writeLines,
 } from "../_influx.ts";
 import { influxUrl, kafkaBrokers, services, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
+import {
+  assertDeadLetters,
+  drained,
+  startSluice,
+  stopQuietly,
+  stopSluice,
+  waitFor,
+} from "../_sluice.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 /** 2023-11-14T22:13:20Z: old enough to be nobody's live data, inside the default retention (infinite). */
@@ -53,41 +60,6 @@ async function fixture(encoder: string, extra: Record<string, string> = {}, part
     ...extra,
   };
   return { topic: name, group: `g_${name}`, db, env };
-}
-
-/**
- * Waits until sluice has written `points` points and committed every offset,
- * with the lag at 0; on failure the error carries sluice's warnings and the
- * offsets, so that it can be understood.
- */
-async function drained(
-  sluice: SluiceProcess,
-  f: { topic: string; group: string },
-  points: number,
-  timeoutMs = 45_000,
-): Promise<void> {
-  try {
-    await waitFor(
-      async () => (await sluice.metric("sluice_records_written_total")) >= points,
-      `${points} points written`,
-      timeoutMs,
-    );
-    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed", timeoutMs);
-    await waitFor(
-      async () => (await sluice.metric("sluice_consumer_lag")) === 0,
-      "consumer lag 0",
-      timeoutMs,
-    );
-  } catch (error) {
-    const warnings = sluice.logs.filter((l) => l["level"] !== "info" && l["level"] !== "debug");
-    const state = await offsets(f.group, f.topic).catch((e) => String(e));
-    throw new Error(
-      `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice said: ${
-        warnings.slice(-20).map((l) => JSON.stringify(l)).join("\n")
-      }`,
-      { cause: error },
-    );
-  }
 }
 
 /** Waits until the database holds `count` points, then returns them all. */
@@ -414,15 +386,10 @@ Deno.test("sluice sets aside the points InfluxDB refuses (field type conflict, t
     assertEquals(await sluice.metric("sluice_records_written_total"), lines.length - poison.size);
     assertEquals(await fieldTypes(f.db, "m"), { value: "float" });
     assertEquals(await stopSluice(sluice), 0);
-    const letters = (await Deno.readTextFile(deadLetters)).split("\n").filter((l) => l !== "")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    assertEquals(letters.length, poison.size, "one dead letter per refused point");
-    for (const [i, [, reason]] of poison) {
-      const letter = letters.find((l) => JSON.stringify(l["data"]).includes(`poison-${i}`));
-      assert(letter, `poison-${i} is in the dead-letter file`);
-      assertEquals(letter["reason"], "server");
-      assert(reason.test(String(letter["error"])), `the server's reason: ${letter["error"]}`);
-    }
+    await assertDeadLetters(
+      deadLetters,
+      [...poison].map(([i, [, reason]]) => [`poison-${i}`, reason] as const),
+    );
   } finally {
     await stopQuietly(sluice);
     await dropDatabase(f.db);

@@ -12,7 +12,7 @@
  * @module
  */
 import { query, rows, scalar } from "../_clickhouse.ts";
-import { allCommitted, createTopic, offsets } from "../_kafka.ts";
+import { allCommitted, createTopic } from "../_kafka.ts";
 import { expectedFlows, type FlowSpec, makeCapture } from "../_pcap.ts";
 import {
   diffFlows,
@@ -25,6 +25,7 @@ import {
 import { elasticUrl, kafkaBrokers, uniqueName, victoriaMetricsUrl } from "../_services.ts";
 import {
   clickhouseSinkEnv,
+  explained,
   type SluiceProcess,
   startSluice,
   stopSluice,
@@ -205,30 +206,6 @@ function summariseRows(list: readonly FlowRow[]): FlowSummary {
   })));
 }
 
-/**
- * Runs a wait; when it fails, adds what sluice logged above info level and
- * the group's offsets to the error, so that a failure can be understood.
- */
-async function explained(
-  wait: () => Promise<unknown>,
-  sluice: SluiceProcess,
-  group: string,
-  topic: string,
-): Promise<void> {
-  try {
-    await wait();
-  } catch (error) {
-    const logs = sluice.logs.filter((l) => l["level"] !== "info" && l["level"] !== "debug");
-    const state = await offsets(group, topic).catch((e) => String(e));
-    throw new Error(
-      `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice warnings: ${
-        logs.slice(-20).map((l) => JSON.stringify(l)).join("\n")
-      }`,
-      { cause: error },
-    );
-  }
-}
-
 /** Per flow: summed packets and bytes only (the metrics store has no time-bin label). */
 function countersOf(summary: FlowSummary): Record<string, { packets: number; bytes: number }> {
   return Object.fromEntries(
@@ -260,14 +237,12 @@ async function drainInto(
           `${records} written`,
         ),
       sluice,
-      group,
-      topic,
+      { group: group, topic: topic },
     );
     await explained(
       () => waitFor(() => allCommitted(group, topic), "every offset committed"),
       sluice,
-      group,
-      topic,
+      { group: group, topic: topic },
     );
     assertEquals(await sluice.metric("sluice_records_rejected_total"), 0, "nothing set aside");
     assertEquals(await stopSluice(sluice), 0, "sluice exits 0 on SIGTERM");
@@ -500,14 +475,12 @@ async function runChain(variant: Variant): Promise<RunResult> {
           `${flowRecords.length} rows`,
         ),
       running,
-      group,
-      name,
+      { group: group, topic: name },
     );
     await explained(
       () => waitFor(() => allCommitted(group, name), "every offset committed"),
       running,
-      group,
-      name,
+      { group: group, topic: name },
     );
     const result = {
       messages,
