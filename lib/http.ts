@@ -293,3 +293,50 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Reads a sink's base URL: http(s), optionally with a path prefix and with
+ * `user:password@` credentials, which are taken out. Pure: the problem is
+ * returned, not recorded.
+ *
+ * @param text The URL as the user wrote it.
+ * @param queryHint Said when the URL has a query or fragment, e.g. where the path goes.
+ * @returns The base URL without credentials and the credentials, or the problem.
+ */
+export function parseBaseUrl(
+  text: string,
+  queryHint?: string,
+):
+  | { ok: true; url: string; secure: boolean; username?: string; password?: string }
+  | { ok: false; message: string } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, message: "must be an http:// or https:// URL" };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return { ok: false, message: "must be an http:// or https:// URL" };
+  }
+  if (url.search !== "" || url.hash !== "") {
+    return {
+      ok: false,
+      message: `must not contain a query or fragment${queryHint ? ` (${queryHint})` : ""}`,
+    };
+  }
+  const username = url.username === "" ? undefined : percentDecoded(url.username);
+  const password = url.password === "" ? undefined : percentDecoded(url.password);
+  url.username = "";
+  url.password = "";
+  const base = url.href.replace(/\/+$/, "");
+  return { ok: true, url: base, secure: url.protocol === "https:", username, password };
+}
+
+/** Percent-decodes URL credentials; a malformed escape is kept as written. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

@@ -33,7 +33,7 @@
 
 import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
 import type { BatchLimits } from "../registry_types.ts";
-import { parseBaseUrl } from "../victoriametrics/config.ts";
+import { parseBaseUrl } from "../../lib/http.ts";
 import { nameProblem, type Precision } from "./line_protocol.ts";
 
 /** How requests authenticate. */

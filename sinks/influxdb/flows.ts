@@ -31,8 +31,7 @@
 import type { Point } from "../../lib/point.ts";
 import type { TimeReader } from "../../lib/time.ts";
 import type { InputRecord } from "../sink.ts";
-import { matchesPattern } from "../victoriametrics/config.ts";
-import { labelValueOf } from "../victoriametrics/encode.ts";
+import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
 
 /** What the conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */
 export interface FlowOptions {

@@ -19,6 +19,8 @@
 
 import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
 import type { BatchLimits } from "../registry_types.ts";
+import { matchesPattern } from "../../lib/fields.ts";
+import { parseBaseUrl } from "../../lib/http.ts";
 
 /** How requests authenticate. */
 export type VictoriaMetricsAuth =
@@ -346,48 +348,6 @@ export function maskUrl(text: string): string {
 }
 
 /**
- * Reads `VM_URL`: an http(s) URL, optionally with a path prefix and with
- * `user:password@` (which requests used as basic authentication in the
- * original script). Pure: the problem is returned, not recorded.
- *
- * @param text The value of `VM_URL`.
- * @returns The base URL without credentials and the credentials, or the problem.
- */
-export function parseBaseUrl(
-  text: string,
-):
-  | { ok: true; url: string; secure: boolean; username?: string; password?: string }
-  | { ok: false; message: string } {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return { ok: false, message: "must be an http:// or https:// URL" };
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return { ok: false, message: "must be an http:// or https:// URL" };
-  }
-  if (url.search !== "" || url.hash !== "") {
-    return { ok: false, message: "must not contain a query or fragment (see VM_IMPORT_PATH)" };
-  }
-  const username = url.username === "" ? undefined : percentDecoded(url.username);
-  const password = url.password === "" ? undefined : percentDecoded(url.password);
-  url.username = "";
-  url.password = "";
-  const base = url.href.replace(/\/+$/, "");
-  return { ok: true, url: base, secure: url.protocol === "https:", username, password };
-}
-
-/** Percent-decodes URL credentials; a malformed escape is kept as written. */
-function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
-/**
  * Checks field patterns: names, or a prefix followed by one `*`.
  *
  * @param patterns The patterns.
@@ -395,20 +355,6 @@ function percentDecoded(text: string): string {
  */
 function invalidPattern(patterns: readonly string[]): string | undefined {
   return patterns.find((p) => p.indexOf("*") !== -1 && p.indexOf("*") !== p.length - 1);
-}
-
-/**
- * Whether a field name matches one of the patterns (`name`, or `prefix*`).
- *
- * @param field The record field.
- * @param patterns The patterns.
- * @returns `true` on a match.
- */
-export function matchesPattern(field: string, patterns: readonly string[]): boolean {
-  for (const p of patterns) {
-    if (p.endsWith("*") ? field.startsWith(p.slice(0, -1)) : field === p) return true;
-  }
-  return false;
 }
 
 /**
@@ -429,7 +375,7 @@ export function parseVictoriaMetricsConfig(
     password?: string;
   };
   if (urlText !== "") {
-    const parsed = parseBaseUrl(urlText);
+    const parsed = parseBaseUrl(urlText, "see VM_IMPORT_PATH");
     if (parsed.ok) base = parsed;
     else reader.problem("VM_URL", maskUrl(urlText), parsed.message);
   }

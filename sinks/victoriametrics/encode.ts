@@ -46,7 +46,7 @@
 import { utf8Length } from "../../lib/text.ts";
 import type { TimeReader, Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PrepareResult } from "../sink.ts";
-import { matchesPattern } from "./config.ts";
+import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
 
 /** One record's import lines. */
 export interface VictoriaMetricsRow {
@@ -115,28 +115,6 @@ export function labelNameOf(field: string): FieldPlan {
   }
   if (OWN_LABELS.includes(name) || name.startsWith("__")) name = `exported_${name}`;
   return { name, renamed: name !== field };
-}
-
-/**
- * The label value of a record field value.
- *
- * @param value The field value.
- * @returns The text, or `undefined` when the field gives no label (null, empty).
- */
-export function labelValueOf(value: unknown): string | undefined {
-  switch (typeof value) {
-    case "string":
-      return value === "" ? undefined : value;
-    case "number":
-    case "bigint":
-      return String(value);
-    case "boolean":
-      return value ? "true" : "false";
-    case "undefined":
-      return undefined;
-    default:
-      return value === null ? undefined : JSON.stringify(value);
-  }
 }
 
 /**

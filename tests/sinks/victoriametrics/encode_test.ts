@@ -16,10 +16,10 @@ import {
 import {
   compileRecordEncoder,
   labelNameOf,
-  labelValueOf,
   metricValueOf,
   type VictoriaMetricsRow,
 } from "../../../sinks/victoriametrics/encode.ts";
+import { labelValueOf } from "../../../lib/fields.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 /** 2026-11-22 00:00:00 UTC: "now" for the timestamp window. */
