@@ -1,51 +1,46 @@
 /**
- * sluice: consumes pmacct flow records from Kafka and writes them in batches
- * to ClickHouse, Elasticsearch/OpenSearch or VictoriaMetrics, committing
- * offsets only after the write was acknowledged.
+ * sluice: consumes pmacct flow records (and collectd metrics) from Kafka and
+ * writes them in batches to ClickHouse, Elasticsearch/OpenSearch,
+ * VictoriaMetrics or InfluxDB, committing offsets only after the write was
+ * acknowledged.
  *
- * This file only wires: flags, env file, configuration, the sink and decoder
- * from their static registries, the metrics server, the pipeline, signals.
+ * This file only wires: flags, the env and YAML files merged with the
+ * environment, the configuration (handed the static `SINKS` and `DECODERS`
+ * registries), the metrics server, the pipeline, signals.
  *
  * @module
  */
 
 import { Kafka } from "kafkajs";
 import { helpText, parseFlags, VERSION } from "./lib/cli.ts";
-import {
-  allVariables,
-  type Config,
-  describeConfig,
-  loadEnvFile,
-  parseConfig,
-  readConfigFile,
-} from "./lib/config.ts";
+import { allVariables, type Config, describeConfig, parseConfig } from "./lib/config.ts";
+import { mergeSources, readConfigFile, readEnvFile } from "./lib/config_files.ts";
 import { runBenchmark } from "./lib/benchmark.ts";
 import { DeadLetters } from "./lib/dead_letter.ts";
 import { dryRunSummary, printingSink } from "./lib/dry_run.ts";
-import {
-  kafkaClientOptions,
-  KafkaSource,
-  type MessageSource,
-  StdinSource,
-} from "./lib/kafka_source.ts";
+import { kafkaClientOptions, KafkaSource } from "./lib/kafka.ts";
 import { errorText, log, writeStderr, writeStdout } from "./lib/log.ts";
 import { Metrics, serveMetrics } from "./lib/metrics.ts";
-import { type FlushReport, Pipeline } from "./lib/pipeline.ts";
-import { backoffDelay, sleep } from "./lib/retry.ts";
+import { type FlushReport, Pipeline } from "./lib/pipeline/mod.ts";
+import { RetryPolicy } from "./lib/retry.ts";
+import { connectSink, type Sink } from "./lib/sink.ts";
+import type { MessageSource } from "./lib/source.ts";
+import { StdinSource } from "./lib/stdin.ts";
 import { TimeReader } from "./lib/time.ts";
 import { ConfigError } from "./lib/variables.ts";
-import { type Sink, SinkWriteError } from "./sinks/sink.ts";
+import { REGISTRIES } from "./sinks/mod.ts";
 
 async function main(args: string[]): Promise<number> {
+  const variables = allVariables(REGISTRIES);
   let flags;
   try {
-    flags = parseFlags(args, allVariables());
+    flags = parseFlags(args, variables);
   } catch (error) {
     writeStderr(`Cannot start: ${errorText(error)}\nTry --help\n`);
     return 2;
   }
   if (flags.help) {
-    writeStdout(helpText(allVariables()));
+    writeStdout(helpText(variables));
     return 0;
   }
   if (flags.version) {
@@ -56,17 +51,17 @@ async function main(args: string[]): Promise<number> {
   let config: Config;
   let ignoredKeys: string[] = [];
   try {
-    loadEnvFile(flags.envFile.path, flags.envFile.explicit);
-    // Precedence: flags, then the environment, then the env file, then the YAML file.
-    if (flags.configFile !== undefined) {
-      const file = readConfigFile(flags.configFile);
-      for (const [name, value] of file.vars) {
-        if ((Deno.env.get(name) ?? "") === "") Deno.env.set(name, value);
-      }
-      ignoredKeys = file.ignored;
-    }
-    for (const [name, value] of Object.entries(flags.vars)) Deno.env.set(name, value);
-    config = parseConfig(Deno.env.toObject());
+    const file = flags.configFile === undefined
+      ? undefined
+      : readConfigFile(flags.configFile, new Set(variables.map((v) => v.name)));
+    ignoredKeys = file?.ignored ?? [];
+    const env = mergeSources({
+      flags: flags.vars,
+      env: Deno.env.toObject(),
+      envFile: readEnvFile(flags.envFile.path, flags.envFile.explicit),
+      yaml: file?.vars,
+    });
+    config = parseConfig(env, REGISTRIES);
   } catch (error) {
     writeStderr(
       (error instanceof ConfigError ? error.message : `Cannot start: ${errorText(error)}`) + "\n",
@@ -77,6 +72,7 @@ async function main(args: string[]): Promise<number> {
   for (const note of ignoredKeys) log.warn("Ignoring a key of the configuration file", { note });
   const deps = { time: new TimeReader(config.timeZone), log, input: config.decoder.module.kind };
   const sink = config.sink.module.create(config.sink.config, deps);
+  const policy = new RetryPolicy(config.retry);
 
   if (flags.checkConfig) {
     writeStdout(describeConfig(config).join("\n") + "\n");
@@ -99,9 +95,12 @@ async function main(args: string[]): Promise<number> {
   const metrics = new Metrics();
   const deadLetters = config.deadLetterFile ? new DeadLetters(config.deadLetterFile) : undefined;
   const dryRun = flags.dryRun;
-  const source: MessageSource = dryRun
-    ? new StdinSource()
-    : new KafkaSource(config.kafka, { log, metrics, onCrash: () => void shutdown("crash", 1) });
+  const source: MessageSource = dryRun ? new StdinSource() : new KafkaSource(config.kafka, {
+    log,
+    metrics,
+    policy,
+    onCrash: () => void shutdown("crash", 1),
+  });
   const pipeline = new Pipeline(source, {
     sink: dryRun ? printingSink(sink) : sink,
     decoder: config.decoder.decode,
@@ -110,7 +109,7 @@ async function main(args: string[]): Promise<number> {
       ? (flush) => printFlush(flush, config.decoder.module.kind === "flows" ? "rows" : "points")
       : undefined,
     batch: config.sink.batch,
-    retry: config.retry,
+    retry: policy,
     metrics,
     log,
     deadLetters,
@@ -135,7 +134,6 @@ async function main(args: string[]): Promise<number> {
     metrics_port: server.addr.port,
   });
 
-  let exitCode: number | undefined;
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<number>();
   const abort = new AbortController();
@@ -147,9 +145,8 @@ async function main(args: string[]): Promise<number> {
       await sink.close().catch((error) => log.warn("Cannot close the sink", { error }));
       deadLetters?.close();
       await server.shutdown();
-      exitCode = result.clean ? code : 1;
       log.info("Stopped", { clean: result.clean, unwritten: result.unwritten, ...pipeline.stats });
-      stopped.resolve(exitCode);
+      stopped.resolve(result.clean ? code : 1);
     })();
     return stopping;
   };
@@ -158,33 +155,20 @@ async function main(args: string[]): Promise<number> {
   }
 
   // A sink that is down at start is waited for, like one that fails later.
-  for (let attempt = 1; exitCode === undefined && stopping === undefined; attempt++) {
-    try {
-      await sink.connect();
-      break;
-    } catch (error) {
-      if (!(error instanceof SinkWriteError) || error.action !== "retry") {
-        log.error("Cannot start: the sink refused the setup", { sink: sink.name, error });
-        await server.shutdown();
-        return 1;
-      }
-      const delay = backoffDelay(attempt, config.retry);
-      log.limited("connect", "warn", "Cannot reach the sink, retrying", {
-        sink: sink.name,
-        attempt,
-        retry_in_seconds: delay / 1000,
-        error,
-      });
-      await sleep(delay, abort.signal);
+  try {
+    if (!await connectSink(sink, { policy, log, signal: abort.signal })) {
+      return await stopped.promise;
     }
+  } catch (error) {
+    log.error("Cannot start: the sink refused the setup", { sink: sink.name, error });
+    await server.shutdown();
+    return 1;
   }
-  if (stopping === undefined) {
-    try {
-      await pipeline.start();
-    } catch (error) {
-      log.error("Cannot start consuming from Kafka", { error, brokers: config.kafka.brokers });
-      void shutdown("start-failure", 1);
-    }
+  try {
+    await pipeline.start();
+  } catch (error) {
+    log.error("Cannot start consuming from Kafka", { error, brokers: config.kafka.brokers });
+    void shutdown("start-failure", 1);
   }
   return await stopped.promise;
 }

@@ -23,6 +23,7 @@ import {
   sleep,
 } from "./_measure.ts";
 import type { RunTarget } from "./_targets/mod.ts";
+import { REGISTRIES } from "../sinks/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = ROOT + "main.ts";
@@ -31,7 +32,7 @@ const CONFIG = ROOT + "deno.json";
 /** Variables sluice reads: none may leak from the caller's environment into a run. */
 const SLUICE_VARIABLE =
   /^(SINK|ENCODER|PMACCT_TIMEZONE|LOG_LEVEL|DEAD_LETTER_FILE|TIMESTAMP_TEMPLATE|KAFKA_.*|CLICKHOUSE_.*|ELASTIC_.*|ELASTC_.*|VM_.*|PROMETHEUS_.*|RETRY_.*|SHUTDOWN_TIMEOUT|HEALTH_STALL_TIMEOUT)$/;
-const SLUICE_VARIABLES = new Set(allVariables().map((v) => v.name));
+const SLUICE_VARIABLES = new Set(allVariables(REGISTRIES).map((v) => v.name));
 
 /**
  * The environment of a sluice run: the caller's environment without any

@@ -41,7 +41,7 @@
 
 import { parseArgs } from "node:util";
 import { errorText, writeStderr, writeStdout } from "../lib/log.ts";
-import { silenceKafkaJsTimerWarning } from "../lib/kafka_source.ts";
+import { silenceKafkaJsTimerWarning } from "../lib/kafka.ts";
 import {
   baselineKafkajs,
   baselineKcat,

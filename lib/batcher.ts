@@ -9,18 +9,9 @@
  * @module
  */
 
-import type { PreparedRow } from "../sinks/sink.ts";
-import type { BatchLimits } from "../sinks/registry_types.ts";
-
-/** An offset to commit: the next message to read on a partition. */
-export interface CommitOffset {
-  /** Topic. */
-  topic: string;
-  /** Partition. */
-  partition: number;
-  /** The offset of the next message to read (last consumed + 1), as a string. */
-  offset: string;
-}
+import type { PreparedRow } from "./record.ts";
+import type { CommitOffset } from "./source.ts";
+import type { BatchLimits } from "./sink.ts";
 
 /** A batch taken out of the batcher for writing. */
 export interface Batch<Row = unknown> {

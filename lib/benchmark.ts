@@ -14,11 +14,13 @@
 import process from "node:process";
 import { Kafka, Partitioners } from "kafkajs";
 import type { Config } from "./config.ts";
-import { kafkaClientOptions, KafkaSource } from "./kafka_source.ts";
+import { kafkaClientOptions, KafkaSource } from "./kafka.ts";
 import { type Logger, writeStderr, writeStdout } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { Pipeline } from "./pipeline.ts";
-import type { Sink } from "../sinks/sink.ts";
+import { Pipeline } from "./pipeline/mod.ts";
+import { RetryPolicy } from "./retry.ts";
+import { connectSink } from "./sink.ts";
+import type { Sink } from "./sink.ts";
 
 /** Bytes of messages one produce request carries, well under the broker's 1 MB default. */
 const PRODUCE_BYTES = 512 * 1024;
@@ -119,7 +121,8 @@ function n(value: number): string {
  */
 export async function runBenchmark(config: Config, sink: Sink, log: Logger): Promise<number> {
   const { messages: total, topic } = config.benchmark;
-  const kafka = new Kafka(kafkaClientOptions(config.kafka, log));
+  const policy = new RetryPolicy(config.retry);
+  const kafka = new Kafka(kafkaClientOptions(config.kafka, log, policy));
   const admin = kafka.admin();
   await admin.connect();
   let before: Array<{ partition: number; offset: string }>;
@@ -187,19 +190,19 @@ export async function runBenchmark(config: Config, sink: Sink, log: Logger): Pro
     await admin2.disconnect();
   }
 
-  await sink.connect();
+  await connectSink(sink, { policy, log });
   const metrics = new Metrics();
   let crashed: unknown;
   const source = new KafkaSource(
     { ...config.kafka, topics: [topic], groupId, fromBeginning: true },
-    { log, metrics, onCrash: (error) => (crashed = error) },
+    { log, metrics, policy, onCrash: (error) => (crashed = error) },
   );
   const pipeline = new Pipeline(source, {
     sink,
     decoder: config.decoder.decode,
     skipReason: config.decoder.module.skipReason,
     batch: config.sink.batch,
-    retry: config.retry,
+    retry: policy,
     metrics,
     log,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

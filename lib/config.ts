@@ -1,46 +1,60 @@
 /**
- * sluice's configuration: the table of common variables, the `.env` loader,
- * and `parseConfig()`, which resolves everything once and reports every
- * problem at once. Nothing downstream reads the environment.
+ * sluice's configuration: the tables of common variables, and
+ * `parseConfig()`, which resolves everything once and reports every problem
+ * at once. Nothing downstream reads the environment.
  *
  * The variable names of pmacct-kafka-clickhouse (and of the other tools
  * sluice replaces) are a compatibility contract: same names, same meaning,
- * same defaults. Sink variables live next to each sink (`sinks/<name>/`).
+ * same defaults. Sink variables live next to each sink (`sinks/<name>/config.ts`),
+ * decoder variables next to each decoder; `main.ts` hands both registries in.
  *
  * @module
  */
 
-import process from "node:process";
-import { type DecoderModule, DECODERS, findDecoder } from "./decode/mod.ts";
-import { isValidTimeZone } from "./time.ts";
-import { flattenYaml, parseYaml } from "./yaml.ts";
+import type { DecoderModule } from "./decoder.ts";
+import type { Decoder } from "./decoder.ts";
+import { findDecoder } from "./decode/mod.ts";
 import type { Level } from "./log.ts";
-import type { Decoder } from "./decode/mod.ts";
-import { ConfigError, type Env, VarReader, type VarSpec } from "./variables.ts";
-import { SINKS } from "../sinks/mod.ts";
-import type { BatchLimits, SinkModule } from "../sinks/registry_types.ts";
+import type { BatchLimits, SinkModule } from "./sink.ts";
+import { isValidTimeZone } from "./time.ts";
+import {
+  ConfigError,
+  declareVariables,
+  describeVariables,
+  type Env,
+  VarReader,
+  type VarSpec,
+} from "./variables.ts";
+
+/** The static registries: every sink and every decoder, by name. */
+export interface Registries {
+  /** Sinks by the `SINK` value that selects them. */
+  sinks: Readonly<Record<string, SinkModule>>;
+  /** Decoders by the `ENCODER` value that selects them. */
+  decoders: Readonly<Record<string, DecoderModule>>;
+}
 
 /** Kafka consumer settings. */
 export interface KafkaConfig {
-  /** Bootstrap brokers, `host:port`. */
+  /** Bootstrap brokers, `host:port` (`KAFKA_BOOTSTRAP_SERVERS`, or `KAFKA_HOST` and `KAFKA_PORT`). */
   brokers: string[];
-  /** Topics to consume. */
+  /** Topics to consume (`KAFKA_TOPIC`). */
   topics: string[];
-  /** Consumer group id. @default per sink, e.g. `kafka2clickhouse` */
+  /** Consumer group id (`KAFKA_CONSUMER_GROUP_ID` or `KAFKA_GROUP`, else the sink's). */
   groupId: string;
-  /** Client id sent to the brokers. @default "sluice" */
+  /** Client id sent to the brokers (`KAFKA_CLIENT_ID`). */
   clientId: string;
-  /** Where a new group starts. @default true (earliest) */
+  /** Whether a new group starts at the earliest offset (`KAFKA_AUTO_OFFSET_RESET`). */
   fromBeginning: boolean;
-  /** TLS settings, when enabled. */
+  /** TLS settings, when `KAFKA_TLS` is on. */
   tls?: { verify: boolean; caFile?: string; certFile?: string; keyFile?: string };
-  /** SASL credentials, when enabled. */
+  /** SASL credentials, when `KAFKA_SASL_MECHANISM` is not none. */
   sasl?: {
     mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
     username: string;
     password: string;
   };
-  /** Group session timeout in milliseconds. @default 30000 */
+  /** Group session timeout in milliseconds (`KAFKA_SESSION_TIMEOUT`). */
   sessionTimeoutMs: number;
 }
 
@@ -50,295 +64,258 @@ export interface Config {
   sink: { module: SinkModule; config: unknown; batch: BatchLimits };
   /** Kafka consumer settings. */
   kafka: KafkaConfig;
-  /** The input decoder, built from its variables. @default pmacct (collectd_graphite for influxdb) */
+  /** The input decoder (`ENCODER`), built from its variables. */
   decoder: { module: DecoderModule; decode: Decoder };
-  /** IANA zone of pmacct's local timestamps. @default "UTC" */
+  /** IANA zone of pmacct's local timestamps (`PMACCT_TIMEZONE`). */
   timeZone: string;
-  /** Metrics and health endpoint. */
+  /** Metrics and health endpoint (`PROMETHEUS_CLIENT_HOST`, `PROMETHEUS_CLIENT_PORT`). */
   metrics: { host: string; port: number };
-  /** Backoff between write attempts, in milliseconds. */
+  /** Backoff between attempts, in milliseconds (`RETRY_BACKOFF_INITIAL`, `RETRY_BACKOFF_MAX`). */
   retry: { initialMs: number; maxMs: number };
-  /** How long a shutdown may spend flushing, in milliseconds. @default 30000 */
+  /** How long a shutdown may spend flushing, in milliseconds (`SHUTDOWN_TIMEOUT`). */
   shutdownTimeoutMs: number;
-  /** `/healthz` fails when no progress was made for this long with work pending. @default 120000 */
+  /** `/healthz` fails after this long without progress with work pending (`HEALTH_STALL_TIMEOUT`). */
   stallTimeoutMs: number;
-  /** Minimum log level. @default "info" */
+  /** Minimum log level (`LOG_LEVEL`, `VERBOSE`). */
   logLevel: Level;
-  /** File that rejected records are appended to as JSON lines, if set. */
+  /** File that rejected records are appended to as JSON lines (`DEAD_LETTER_FILE`), if set. */
   deadLetterFile?: string;
-  /** Print the throughput of every flush to standard output (kafka-influxdb's `-s`). @default false */
+  /** Print the throughput of every flush to standard output (`STATISTICS`, kafka-influxdb's `-s`). */
   statistics: boolean;
-  /** Benchmark mode: produce sample messages, then consume them and report rates. */
+  /** Benchmark mode (`BENCHMARK`, `BENCHMARK_MESSAGES`, `BENCHMARK_TOPIC`). */
   benchmark: { enabled: boolean; messages: number; topic: string };
+  /** What `--check-config` prints: the variables that apply, as the user set them. */
+  settings: { specs: readonly VarSpec[]; env: Env; defaults: Readonly<Record<string, string>> };
 }
 
-const sinkNames = Object.keys(SINKS);
-
-/** The common variables, read whichever sink is selected. */
-export const COMMON_VARIABLES: readonly VarSpec[] = [
-  {
-    name: "SINK",
-    type: "enum",
-    group: "General",
-    choices: sinkNames,
-    doc: `Backend to write to (${
-      sinkNames.join(", ")
-    }); when unset, the only sink whose variables are set`,
-  },
-  {
-    name: "ENCODER",
-    type: "string",
-    group: "General",
-    doc: `Format of the Kafka messages (${
-      Object.keys(DECODERS).join(", ")
-    }; kafka-influxdb's module names are accepted); default pmacct, collectd_graphite with SINK=influxdb`,
-  },
-  {
-    name: "PMACCT_TIMEZONE",
-    type: "string",
-    group: "General",
-    default: "UTC",
-    doc: "IANA time zone in which pmacct wrote local timestamps (YYYY-MM-DD HH:MM:SS)",
-  },
-  {
-    name: "LOG_LEVEL",
-    type: "enum",
-    group: "General",
-    choices: ["debug", "info", "warn", "error"],
-    default: "info",
-    doc: "Minimum level of the JSON log lines written to standard error",
-  },
-  {
-    name: "VERBOSE",
-    type: "int",
-    group: "General",
-    default: "0",
-    min: 0,
-    doc: "kafka-influxdb's verbosity (-v): 1 or more means LOG_LEVEL=debug unless LOG_LEVEL is set",
-  },
-  {
-    name: "STATISTICS",
-    type: "bool",
-    group: "General",
-    default: "NO",
-    doc:
-      "Print each flush's throughput (points and messages written per second) to standard output (-s)",
-  },
-  {
-    name: "BENCHMARK",
-    type: "bool",
-    group: "Benchmark",
-    default: "NO",
-    doc:
-      "Benchmark mode (-b): produce BENCHMARK_MESSAGES sample messages in the ENCODER's format to BENCHMARK_TOPIC, consume them through the sink, report rates, exit",
-  },
-  {
-    name: "BENCHMARK_MESSAGES",
-    type: "int",
-    group: "Benchmark",
-    default: "1000000",
-    min: 1,
-    doc: "Number of sample messages the benchmark produces",
-  },
-  {
-    name: "BENCHMARK_TOPIC",
-    type: "string",
-    group: "Benchmark",
-    default: "benchmark",
-    doc: "Topic the benchmark produces to and consumes from (created when missing)",
-  },
-  {
-    name: "DEAD_LETTER_FILE",
-    type: "string",
-    group: "General",
-    doc:
-      "File to append rejected records to as JSON lines (with reason and origin); unset: log only",
-  },
-  {
-    name: "KAFKA_BOOTSTRAP_SERVERS",
-    type: "list",
-    group: "Kafka",
-    required: true,
-    example: "127.0.0.1:9092",
-    doc: "Comma-separated Kafka bootstrap servers, host:port (or KAFKA_HOST and KAFKA_PORT)",
-  },
-  {
-    name: "KAFKA_HOST",
-    type: "string",
-    group: "Kafka",
-    doc:
-      "kafka-influxdb's broker host, used with KAFKA_PORT when KAFKA_BOOTSTRAP_SERVERS is unset; default localhost with SINK=influxdb",
-  },
-  {
-    name: "KAFKA_PORT",
-    type: "int",
-    group: "Kafka",
-    default: "9092",
-    min: 1,
-    max: 65535,
-    doc: "kafka-influxdb's broker port, used with KAFKA_HOST",
-  },
-  {
-    name: "KAFKA_TOPIC",
-    type: "list",
-    group: "Kafka",
-    required: true,
-    example: "pmacct.acct",
-    doc: "Topic to consume (several: comma-separated); default my_topic with SINK=influxdb",
-  },
-  {
-    name: "KAFKA_CONSUMER_GROUP_ID",
-    type: "string",
-    group: "Kafka",
-    doc: "Consumer group id; default per sink, as the tool it replaces had it (" +
-      Object.values(SINKS).map((s) => `${s.name}: ${s.consumerGroupDefault}`).join(", ") + ")",
-  },
-  {
-    name: "KAFKA_GROUP",
-    type: "string",
-    group: "Kafka",
-    doc: "kafka-influxdb's name for KAFKA_CONSUMER_GROUP_ID",
-  },
-  {
-    name: "KAFKA_CLIENT_ID",
-    type: "string",
-    group: "Kafka",
-    default: "sluice",
-    doc: "Client id sent to the brokers",
-  },
-  {
-    name: "KAFKA_AUTO_OFFSET_RESET",
-    type: "enum",
-    group: "Kafka",
-    choices: ["earliest", "latest"],
-    default: "earliest",
-    doc: "Where a consumer group without committed offsets starts",
-  },
-  {
-    name: "KAFKA_SESSION_TIMEOUT",
-    type: "seconds",
-    group: "Kafka",
-    default: "30",
-    min: 6,
-    doc: "Consumer group session timeout, in seconds",
-  },
-  {
-    name: "KAFKA_TLS",
-    type: "bool",
-    group: "Kafka",
-    default: "NO",
-    doc: "Connect to the brokers with TLS",
-  },
-  {
-    name: "KAFKA_TLS_VERIFY",
-    type: "bool",
-    group: "Kafka",
-    default: "YES",
-    doc: "Verify the brokers' TLS certificates",
-  },
-  {
-    name: "KAFKA_TLS_CA_FILE",
-    type: "string",
-    group: "Kafka",
-    doc: "PEM file of the CA that signed the brokers' certificates",
-  },
-  {
-    name: "KAFKA_TLS_CERT_FILE",
-    type: "string",
-    group: "Kafka",
-    doc: "PEM client certificate for mutual TLS",
-  },
-  {
-    name: "KAFKA_TLS_KEY_FILE",
-    type: "string",
-    group: "Kafka",
-    doc: "PEM private key of the client certificate",
-  },
-  {
-    name: "KAFKA_SASL_MECHANISM",
-    type: "enum",
-    group: "Kafka",
-    choices: ["none", "plain", "scram-sha-256", "scram-sha-512"],
-    default: "none",
-    doc: "SASL mechanism: none, plain, scram-sha-256 or scram-sha-512",
-  },
-  {
-    name: "KAFKA_SASL_USERNAME",
-    type: "string",
-    group: "Kafka",
-    doc: "SASL user name",
-  },
-  {
-    name: "KAFKA_SASL_PASSWORD",
-    type: "string",
-    group: "Kafka",
-    secret: true,
-    doc: "SASL password",
-  },
-  {
-    name: "PROMETHEUS_CLIENT_PORT",
-    type: "int",
-    group: "Metrics",
-    default: "9003",
-    min: 0,
-    max: 65535,
-    doc: "Port of the /metrics and /healthz HTTP server (0: any free port)",
-  },
-  {
-    name: "PROMETHEUS_CLIENT_HOST",
-    type: "string",
-    group: "Metrics",
-    default: "0.0.0.0",
-    doc: "Address the /metrics and /healthz HTTP server listens on",
-  },
-  {
-    name: "RETRY_BACKOFF_INITIAL",
-    type: "seconds",
-    group: "Delivery",
-    default: "0.5",
-    min: 0.001,
-    doc: "First wait before retrying a failed write, in seconds; doubles each attempt",
-  },
-  {
-    name: "RETRY_BACKOFF_MAX",
-    type: "seconds",
-    group: "Delivery",
-    default: "30",
-    min: 0.001,
-    doc:
-      "Cap of the wait between write attempts, in seconds (writes are retried until they succeed)",
-  },
-  {
-    name: "SHUTDOWN_TIMEOUT",
-    type: "seconds",
-    group: "Delivery",
-    default: "30",
-    min: 0,
-    doc: "How long SIGTERM/SIGINT may spend writing the last batch before giving up (uncommitted)",
-  },
-  {
-    name: "HEALTH_STALL_TIMEOUT",
-    type: "seconds",
-    group: "Delivery",
-    default: "120",
-    min: 1,
-    doc: "/healthz answers 503 when records wait this long without a successful write",
-  },
-];
+/**
+ * The common variables, read whichever sink is selected, in help order.
+ *
+ * @param registries The sinks and decoders (their names appear in the docs).
+ * @returns One table per group.
+ */
+export function commonVariables(registries: Registries) {
+  const sinkNames = Object.keys(registries.sinks);
+  const general = declareVariables("General", {
+    SINK: {
+      type: "enum",
+      choices: sinkNames,
+      doc: `Backend to write to (${
+        sinkNames.join(", ")
+      }); when unset, the only sink whose variables are set`,
+    },
+    ENCODER: {
+      type: "string",
+      doc: `Format of the Kafka messages (${
+        Object.keys(registries.decoders).join(", ")
+      }; kafka-influxdb's module names are accepted); default pmacct, collectd_graphite with SINK=influxdb`,
+    },
+    PMACCT_TIMEZONE: {
+      type: "string",
+      default: "UTC",
+      doc: "IANA time zone in which pmacct wrote local timestamps (YYYY-MM-DD HH:MM:SS)",
+    },
+    LOG_LEVEL: {
+      type: "enum",
+      choices: ["debug", "info", "warn", "error"],
+      default: "info",
+      doc: "Minimum level of the JSON log lines written to standard error",
+    },
+    VERBOSE: {
+      type: "int",
+      default: "0",
+      min: 0,
+      doc:
+        "kafka-influxdb's verbosity (-v): 1 or more means LOG_LEVEL=debug unless LOG_LEVEL is set",
+    },
+    STATISTICS: {
+      type: "bool",
+      default: "NO",
+      doc: "Print each flush's throughput (points and messages written per second) " +
+        "to standard output (-s)",
+    },
+    DEAD_LETTER_FILE: {
+      type: "string",
+      doc: "File to append rejected records to as JSON lines (with reason and origin); " +
+        "unset: log only",
+    },
+  });
+  const kafka = declareVariables("Kafka", {
+    KAFKA_BOOTSTRAP_SERVERS: {
+      type: "hostports",
+      required: true,
+      example: "127.0.0.1:9092",
+      doc: "Comma-separated Kafka bootstrap servers, host:port (or KAFKA_HOST and KAFKA_PORT)",
+    },
+    KAFKA_HOST: {
+      type: "string",
+      doc: "kafka-influxdb's broker host, used with KAFKA_PORT when KAFKA_BOOTSTRAP_SERVERS " +
+        "is unset; default localhost with SINK=influxdb",
+    },
+    KAFKA_PORT: {
+      type: "int",
+      default: "9092",
+      min: 1,
+      max: 65535,
+      doc: "kafka-influxdb's broker port, used with KAFKA_HOST",
+    },
+    KAFKA_TOPIC: {
+      type: "list",
+      required: true,
+      example: "pmacct.acct",
+      doc: "Topic to consume (several: comma-separated); default my_topic with SINK=influxdb",
+    },
+    KAFKA_CONSUMER_GROUP_ID: {
+      type: "string",
+      doc: "Consumer group id; default per sink, as the tool it replaces had it (" +
+        Object.values(registries.sinks).map((s) => `${s.name}: ${s.consumerGroupDefault}`)
+          .join(", ") +
+        ")",
+    },
+    KAFKA_GROUP: { type: "string", doc: "kafka-influxdb's name for KAFKA_CONSUMER_GROUP_ID" },
+    KAFKA_CLIENT_ID: { type: "string", default: "sluice", doc: "Client id sent to the brokers" },
+    KAFKA_AUTO_OFFSET_RESET: {
+      type: "enum",
+      choices: ["earliest", "latest"],
+      default: "earliest",
+      doc: "Where a consumer group without committed offsets starts",
+    },
+    KAFKA_SESSION_TIMEOUT: {
+      type: "seconds",
+      default: "30",
+      min: 6,
+      doc: "Consumer group session timeout, in seconds",
+    },
+    KAFKA_TLS: { type: "bool", default: "NO", doc: "Connect to the brokers with TLS" },
+    KAFKA_TLS_VERIFY: {
+      type: "bool",
+      default: "YES",
+      onlyWith: { name: "KAFKA_TLS", is: "YES" },
+      doc: "Verify the brokers' TLS certificates",
+    },
+    KAFKA_TLS_CA_FILE: {
+      type: "file",
+      pem: true,
+      onlyWith: { name: "KAFKA_TLS", is: "YES" },
+      doc: "PEM file of the CA that signed the brokers' certificates",
+    },
+    KAFKA_TLS_CERT_FILE: {
+      type: "file",
+      pem: true,
+      onlyWith: { name: "KAFKA_TLS", is: "YES" },
+      doc: "PEM client certificate for mutual TLS",
+    },
+    KAFKA_TLS_KEY_FILE: {
+      type: "file",
+      onlyWith: { name: "KAFKA_TLS", is: "YES" },
+      doc: "PEM private key of the client certificate",
+    },
+    KAFKA_SASL_MECHANISM: {
+      type: "enum",
+      choices: ["none", "plain", "scram-sha-256", "scram-sha-512"],
+      default: "none",
+      doc: "SASL mechanism: none, plain, scram-sha-256 or scram-sha-512",
+    },
+    KAFKA_SASL_USERNAME: {
+      type: "string",
+      onlyWith: { name: "KAFKA_SASL_MECHANISM", not: "none" },
+      doc: "SASL user name",
+    },
+    KAFKA_SASL_PASSWORD: {
+      type: "string",
+      secret: true,
+      onlyWith: { name: "KAFKA_SASL_MECHANISM", not: "none" },
+      doc: "SASL password",
+    },
+  });
+  const metrics = declareVariables("Metrics", {
+    PROMETHEUS_CLIENT_PORT: {
+      type: "int",
+      default: "9003",
+      min: 0,
+      max: 65535,
+      doc: "Port of the /metrics and /healthz HTTP server (0: any free port)",
+    },
+    PROMETHEUS_CLIENT_HOST: {
+      type: "string",
+      default: "0.0.0.0",
+      doc: "Address the /metrics and /healthz HTTP server listens on",
+    },
+  });
+  const delivery = declareVariables("Delivery", {
+    RETRY_BACKOFF_INITIAL: {
+      type: "seconds",
+      default: "0.5",
+      min: 0.001,
+      doc: "First wait before retrying a failed write, in seconds; doubles each attempt",
+    },
+    RETRY_BACKOFF_MAX: {
+      type: "seconds",
+      default: "30",
+      min: 0.001,
+      doc: "Cap of the wait between write attempts, in seconds " +
+        "(writes are retried until they succeed)",
+    },
+    SHUTDOWN_TIMEOUT: {
+      type: "seconds",
+      default: "30",
+      min: 0,
+      doc:
+        "How long SIGTERM/SIGINT may spend writing the last batch before giving up (uncommitted)",
+    },
+    HEALTH_STALL_TIMEOUT: {
+      type: "seconds",
+      default: "120",
+      min: 1,
+      doc: "/healthz answers 503 when records wait this long without a successful write",
+    },
+  });
+  const benchmark = declareVariables("Benchmark", {
+    BENCHMARK: {
+      type: "bool",
+      default: "NO",
+      doc: "Benchmark mode (-b): produce BENCHMARK_MESSAGES sample messages in the ENCODER's " +
+        "format to BENCHMARK_TOPIC, consume them through the sink, report rates, exit",
+    },
+    BENCHMARK_MESSAGES: {
+      type: "int",
+      default: "1000000",
+      min: 1,
+      doc: "Number of sample messages the benchmark produces",
+    },
+    BENCHMARK_TOPIC: {
+      type: "string",
+      default: "benchmark",
+      doc: "Topic the benchmark produces to and consumes from (created when missing)",
+    },
+  });
+  return { general, kafka, metrics, delivery, benchmark };
+}
 
 /**
- * Every variable sluice reads: the common ones, then each sink's.
+ * The common variables, in help order.
  *
- * @returns The declarations, in help order.
+ * @param registries The sinks and decoders.
+ * @returns The declarations.
  */
-export function allVariables(): VarSpec[] {
+export function commonSpecs(registries: Registries): VarSpec[] {
+  return Object.values(commonVariables(registries)).flatMap((table) => table.specs);
+}
+
+/**
+ * Every variable sluice reads: the common ones, each decoder's, then each sink's.
+ *
+ * @param registries The sinks and decoders.
+ * @returns The declarations, in help order, each once.
+ */
+export function allVariables(registries: Registries): VarSpec[] {
   const seen = new Set<string>();
   const all: VarSpec[] = [];
   for (
     const spec of [
-      ...COMMON_VARIABLES,
-      ...Object.values(DECODERS).flatMap((d) => d.variables),
-      ...Object.values(SINKS).flatMap((s) => s.variables),
+      ...commonSpecs(registries),
+      ...Object.values(registries.decoders).flatMap((d) => d.variables),
+      ...Object.values(registries.sinks).flatMap((s) => s.variables),
     ]
   ) {
     if (seen.has(spec.name)) continue;
@@ -349,288 +326,167 @@ export function allVariables(): VarSpec[] {
 }
 
 /**
- * Loads a `.env` file into the process environment; variables already set win.
- * This is the one place the env file is read (Deno's Node compatibility
- * provides `process.loadEnvFile`).
+ * Whether the environment configures a sink: one of its variables marked
+ * `selects` is set (used when `SINK` is unset).
  *
- * @param path The file; a missing default file is not an error.
- * @param required Whether a missing file is an error (an explicit `--env-file`).
- * @returns Whether a file was loaded.
- * @throws {Error} When the file exists but cannot be read, or is required and missing.
- */
-export function loadEnvFile(path = ".env", required = false): boolean {
-  try {
-    Deno.statSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound && !required) return false;
-    throw new Error(`Cannot read env file "${path}"`, { cause: error });
-  }
-  // Deno 2.9's loadEnvFile overwrites variables that are already set; the
-  // contract (python-dotenv's, which the replaced scripts used) is that the
-  // environment wins, so put the earlier values back.
-  const before = Deno.env.toObject();
-  process.loadEnvFile(path);
-  for (const [name, value] of Object.entries(before)) {
-    if (Deno.env.get(name) !== value) Deno.env.set(name, value);
-  }
-  return true;
-}
-
-/** kafka-influxdb file keys that sluice reads but has no use for, with why. */
-const IGNORED_FILE_KEYS: Readonly<Record<string, string>> = {
-  KAFKA_READER: "sluice has one Kafka client",
-  KAFKA_RECONNECT_WAIT_TIME_MS: "reconnects back off by RETRY_BACKOFF_INITIAL/RETRY_BACKOFF_MAX",
-  CONFIGFILE: "a file cannot name another file",
-};
-
-/**
- * Reads a YAML configuration file (kafka-influxdb's `config.yaml`, `-c`):
- * nested keys are joined with `_` and upper-cased into variable names.
- *
- * @param path The file.
- * @returns The variables it sets, and notes on keys that were ignored.
- * @throws {ConfigError} When the file cannot be read or names unknown keys.
- */
-export function readConfigFile(path: string): { vars: Map<string, string>; ignored: string[] } {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new ConfigError([{
-      name: "-c",
-      value: path,
-      message: `cannot be read (${error instanceof Error ? error.message : String(error)})`,
-    }]);
-  }
-  let flat: Map<string, string>;
-  try {
-    flat = flattenYaml(parseYaml(text, path));
-  } catch (error) {
-    throw new ConfigError([{ name: "-c", value: path, message: (error as Error).message }]);
-  }
-  const known = new Set(allVariables().map((v) => v.name));
-  const vars = new Map<string, string>();
-  const ignored: string[] = [];
-  const problems = [];
-  for (const [name, value] of flat) {
-    if (name === "BUFFER_TIMEOUT" && /^(false|no|off|0)$/i.test(value)) {
-      ignored.push(
-        `BUFFER_TIMEOUT: ${value} never flushed a partial buffer in kafka-influxdb; ` +
-          "sluice uses its default so that a quiet topic is still written",
-      );
-    } else if (known.has(name)) vars.set(name, value);
-    else if (name in IGNORED_FILE_KEYS) ignored.push(`${name}: ${IGNORED_FILE_KEYS[name]}`);
-    else {
-      problems.push({
-        name: name.toLowerCase(),
-        value,
-        message: `in ${path} is not a setting sluice knows (no variable ${name}; see --help)`,
-      });
-    }
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { vars, ignored };
-}
-
-/**
- * Picks the sink: `SINK` when set, else the only sink whose variables are set.
- *
- * @param reader The reader.
+ * @param sink The sink.
  * @param env The environment.
- * @returns The sink module, or `undefined` with a problem recorded.
+ * @returns `true` when one of them is set to something.
  */
-function selectSink(reader: VarReader, env: Env): SinkModule | undefined {
-  if (reader.isSet("SINK")) {
-    const name = reader.choice("SINK");
-    return SINKS[name];
-  }
-  const configured = Object.values(SINKS).filter((s) => s.isConfigured(env));
+export function isSelected(sink: SinkModule, env: Env): boolean {
+  return sink.variables.some((v) => v.selects && (env[v.name] ?? "").trim() !== "");
+}
+
+/**
+ * Picks the sink: `SINK` when set, else the only sink one of whose
+ * `selects` variables is set.
+ */
+function selectSink(
+  reader: VarReader,
+  env: Env,
+  sinks: Registries["sinks"],
+): SinkModule | undefined {
+  if (reader.isSet("SINK")) return sinks[reader.choice("SINK")];
+  const configured = Object.values(sinks).filter((s) => isSelected(s, env));
   if (configured.length === 1) return configured[0];
-  if (configured.length === 0) {
-    reader.problem(
-      "SINK",
-      undefined,
-      `is not set and no sink is configured; set SINK to one of ${sinkNames.join(", ")}`,
-    );
-  } else {
-    reader.problem(
-      "SINK",
-      undefined,
-      `is not set and several sinks are configured (${
+  const names = Object.keys(sinks).join(", ");
+  reader.problem(
+    "SINK",
+    undefined,
+    configured.length === 0
+      ? `is not set and no sink is configured; set SINK to one of ${names}`
+      : `is not set and several sinks are configured (${
         configured.map((s) => s.name).join(", ")
       }); choose one`,
-    );
-  }
+  );
   return undefined;
 }
 
 /**
  * Resolves the whole configuration from an environment.
  *
- * @param env The environment (after `.env` was merged in).
+ * @param env The environment (flags, `.env` and the YAML file merged in by `mergeSources`).
+ * @param registries The sinks and decoders.
  * @returns The resolved configuration.
  * @throws {ConfigError} Listing every problem, when anything is invalid.
  */
-export function parseConfig(env: Env): Config {
-  const variables = allVariables();
+export function parseConfig(env: Env, registries: Registries): Config {
+  const variables = allVariables(registries);
   // The sink decides some common defaults (kafka-influxdb's ENCODER, topic
   // and broker host), so it is picked first; variables set by the user win.
-  const chosen = selectSink(new VarReader(env, variables), env);
+  const chosen = selectSink(new VarReader(env, variables), env, registries.sinks);
+  const defaults: Record<string, string> = { ...chosen?.commonDefaults };
+  if (chosen !== undefined) defaults["KAFKA_CONSUMER_GROUP_ID"] = chosen.consumerGroupDefault;
   const merged: Record<string, string | undefined> = { ...env };
   for (const [name, value] of Object.entries(chosen?.commonDefaults ?? {})) {
     if ((merged[name] ?? "").trim() === "") merged[name] = value;
   }
   const reader = new VarReader(merged, variables);
-  const sinkModule = selectSink(reader, merged);
-  const sink = sinkModule ? sinkModule.parseConfig(reader) : undefined;
-  const decoder = resolveDecoder(reader, sinkModule);
+  resolveBrokerAlias(reader, env, merged);
+  const sinkModule = selectSink(reader, merged, registries.sinks);
+  const sink = sinkModule?.parseConfig(reader);
+  const decoder = resolveDecoder(reader, sinkModule, registries);
 
-  const timeZone = reader.string("PMACCT_TIMEZONE");
-  if (!isValidTimeZone(timeZone)) {
+  const common = commonVariables(registries);
+  const g = common.general.read(reader);
+  const k = common.kafka.read(reader);
+  const m = common.metrics.read(reader);
+  const d = common.delivery.read(reader);
+  const b = common.benchmark.read(reader);
+
+  if (!isValidTimeZone(g.PMACCT_TIMEZONE)) {
     reader.problem(
       "PMACCT_TIMEZONE",
-      timeZone,
+      g.PMACCT_TIMEZONE,
       "must be an IANA time zone such as UTC or Europe/Berlin",
     );
   }
-
-  const tlsOn = reader.bool("KAFKA_TLS");
-  const mechanism = reader.choice("KAFKA_SASL_MECHANISM") as
-    | NonNullable<KafkaConfig["sasl"]>["mechanism"]
-    | "none";
-  const username = reader.optional("KAFKA_SASL_USERNAME");
-  const password = reader.optional("KAFKA_SASL_PASSWORD");
-  if (mechanism !== "none" && (username === undefined || password === undefined)) {
+  const mechanism = k.KAFKA_SASL_MECHANISM;
+  if (
+    mechanism !== "none" &&
+    (k.KAFKA_SASL_USERNAME === undefined || k.KAFKA_SASL_PASSWORD === undefined)
+  ) {
     reader.problem(
       "KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD",
       undefined,
       `are both required with KAFKA_SASL_MECHANISM=${mechanism}`,
     );
   }
-  for (const name of ["KAFKA_TLS_CA_FILE", "KAFKA_TLS_CERT_FILE", "KAFKA_TLS_KEY_FILE"]) {
-    const path = reader.optional(name);
-    if (path !== undefined && !fileExists(path)) {
-      reader.problem(name, path, "must name a readable file");
-    }
-  }
-  // Settings that only take effect with a switch on are refused without it,
-  // rather than ignored: an operator who set a CA file expects TLS.
-  if (!tlsOn) {
-    for (
-      const name of [
-        "KAFKA_TLS_CA_FILE",
-        "KAFKA_TLS_CERT_FILE",
-        "KAFKA_TLS_KEY_FILE",
-        "KAFKA_TLS_VERIFY",
-      ]
-    ) {
-      if (reader.isSet(name)) {
-        reader.problem(name, reader.raw(name), "is set but KAFKA_TLS is NO; set KAFKA_TLS=YES");
-      }
-    }
-  }
-  if (mechanism === "none") {
-    for (const name of ["KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"]) {
-      if (reader.isSet(name)) {
-        reader.problem(
-          name,
-          reader.raw(name),
-          "is set but KAFKA_SASL_MECHANISM is none; choose plain, scram-sha-256 or scram-sha-512",
-        );
-      }
-    }
-  }
-  if (
-    (reader.optional("KAFKA_TLS_CERT_FILE") === undefined) !==
-      (reader.optional("KAFKA_TLS_KEY_FILE") === undefined)
-  ) {
+  if ((k.KAFKA_TLS_CERT_FILE === undefined) !== (k.KAFKA_TLS_KEY_FILE === undefined)) {
     reader.problem("KAFKA_TLS_CERT_FILE/KAFKA_TLS_KEY_FILE", undefined, "must be set together");
   }
-  const brokers = resolveBrokers(reader, env);
-  for (const broker of brokers) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(broker) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(broker)) {
-      reader.problem("KAFKA_BOOTSTRAP_SERVERS", broker, "must list host:port entries");
-    }
-  }
-  const retry = {
-    initialMs: reader.millis("RETRY_BACKOFF_INITIAL"),
-    maxMs: reader.millis("RETRY_BACKOFF_MAX"),
-  };
-  if (retry.maxMs < retry.initialMs) {
+  if (d.RETRY_BACKOFF_MAX < d.RETRY_BACKOFF_INITIAL) {
     reader.problem(
       "RETRY_BACKOFF_MAX",
       reader.raw("RETRY_BACKOFF_MAX"),
       "must be >= RETRY_BACKOFF_INITIAL",
     );
   }
+  const groupId = resolveGroup(reader, k.KAFKA_CONSUMER_GROUP_ID, k.KAFKA_GROUP);
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
 
-  const config: Config = {
-    sink: sink && sinkModule
-      ? { module: sinkModule, config: sink.config, batch: sink.batch }
-      : undefined!,
+  const specs = [
+    ...commonSpecs(registries),
+    ...(decoder?.module.variables ?? []),
+    ...(sinkModule?.variables ?? []),
+  ];
+  return {
+    sink: { module: sinkModule!, config: sink!.config, batch: sink!.batch },
     kafka: {
-      brokers,
-      topics: reader.list("KAFKA_TOPIC"),
-      groupId: resolveGroup(reader) ?? sinkModule?.consumerGroupDefault ?? "sluice",
-      clientId: reader.string("KAFKA_CLIENT_ID"),
-      fromBeginning: reader.choice("KAFKA_AUTO_OFFSET_RESET") === "earliest",
-      tls: tlsOn
+      brokers: k.KAFKA_BOOTSTRAP_SERVERS,
+      topics: k.KAFKA_TOPIC,
+      groupId: groupId ?? sinkModule!.consumerGroupDefault,
+      clientId: k.KAFKA_CLIENT_ID,
+      fromBeginning: k.KAFKA_AUTO_OFFSET_RESET === "earliest",
+      tls: k.KAFKA_TLS
         ? {
-          verify: reader.bool("KAFKA_TLS_VERIFY"),
-          caFile: reader.optional("KAFKA_TLS_CA_FILE"),
-          certFile: reader.optional("KAFKA_TLS_CERT_FILE"),
-          keyFile: reader.optional("KAFKA_TLS_KEY_FILE"),
+          verify: k.KAFKA_TLS_VERIFY,
+          caFile: k.KAFKA_TLS_CA_FILE,
+          certFile: k.KAFKA_TLS_CERT_FILE,
+          keyFile: k.KAFKA_TLS_KEY_FILE,
         }
         : undefined,
-      sasl: mechanism === "none"
-        ? undefined
-        : { mechanism, username: username ?? "", password: password ?? "" },
-      sessionTimeoutMs: reader.millis("KAFKA_SESSION_TIMEOUT"),
+      sasl: mechanism === "none" ? undefined : {
+        mechanism,
+        username: k.KAFKA_SASL_USERNAME ?? "",
+        password: k.KAFKA_SASL_PASSWORD ?? "",
+      },
+      sessionTimeoutMs: k.KAFKA_SESSION_TIMEOUT,
     },
     decoder: decoder!,
-    timeZone,
-    metrics: {
-      host: reader.string("PROMETHEUS_CLIENT_HOST"),
-      port: reader.int("PROMETHEUS_CLIENT_PORT"),
-    },
-    retry,
-    shutdownTimeoutMs: reader.millis("SHUTDOWN_TIMEOUT"),
-    stallTimeoutMs: reader.millis("HEALTH_STALL_TIMEOUT"),
-    logLevel:
-      (reader.isSet("LOG_LEVEL") || reader.int("VERBOSE") === 0
-        ? reader.choice("LOG_LEVEL")
-        : "debug") as Level,
-    deadLetterFile: reader.optional("DEAD_LETTER_FILE"),
-    statistics: reader.bool("STATISTICS"),
+    timeZone: g.PMACCT_TIMEZONE,
+    metrics: { host: m.PROMETHEUS_CLIENT_HOST, port: m.PROMETHEUS_CLIENT_PORT },
+    retry: { initialMs: d.RETRY_BACKOFF_INITIAL, maxMs: d.RETRY_BACKOFF_MAX },
+    shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT,
+    stallTimeoutMs: d.HEALTH_STALL_TIMEOUT,
+    logLevel: reader.isSet("LOG_LEVEL") || g.VERBOSE === 0 ? g.LOG_LEVEL : "debug",
+    deadLetterFile: g.DEAD_LETTER_FILE,
+    statistics: g.STATISTICS,
     benchmark: {
-      enabled: reader.bool("BENCHMARK"),
-      messages: reader.int("BENCHMARK_MESSAGES"),
-      topic: reader.string("BENCHMARK_TOPIC"),
+      enabled: b.BENCHMARK,
+      messages: b.BENCHMARK_MESSAGES,
+      topic: b.BENCHMARK_TOPIC,
     },
+    settings: { specs: [...new Map(specs.map((s) => [s.name, s])).values()], env, defaults },
   };
-  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
-  return config;
 }
 
 /**
- * Describes a resolved configuration for `--check-config`, secrets masked.
+ * Describes a resolved configuration for `--check-config`: the sink's
+ * target and decoder, then every variable that applies, secrets masked.
  *
  * @param config The configuration.
  * @returns Lines of text.
  */
 export function describeConfig(config: Config): string[] {
-  const k = config.kafka;
+  const { module } = config.sink;
+  const { specs, env, defaults } = config.settings;
   return [
-    `kafka brokers=${k.brokers.join(",")} topics=${k.topics.join(",")} group=${k.groupId} ` +
-    `start=${k.fromBeginning ? "earliest" : "latest"} tls=${k.tls ? "yes" : "no"} ` +
-    `sasl=${k.sasl ? `${k.sasl.mechanism} user=${k.sasl.username} password=***` : "none"}`,
-    `decoder ${config.decoder.module.name} timezone=${config.timeZone}`,
-    ...config.sink.module.describe(config.sink.config),
-    `batch max_rows=${config.sink.batch.maxRows} max_bytes=${config.sink.batch.maxBytes} ` +
-    `max_age=${config.sink.batch.maxAgeMs / 1000}s`,
-    `retry backoff=${config.retry.initialMs / 1000}s..${config.retry.maxMs / 1000}s ` +
-    `shutdown_timeout=${config.shutdownTimeoutMs / 1000}s`,
-    `metrics http://${config.metrics.host}:${config.metrics.port}/metrics`,
+    `Sink ${module.name} (${module.title}): ${module.target(config.sink.config)}`,
+    `Decoder ${config.decoder.module.name}: ${config.decoder.module.title}`,
+    `Kafka group ${config.kafka.groupId} on ${config.kafka.brokers.join(",")}, ` +
+    `topics ${config.kafka.topics.join(",")}`,
+    ...describeVariables(specs, env, defaults),
   ];
 }
 
@@ -641,20 +497,24 @@ export function describeConfig(config: Config): string[] {
 function resolveDecoder(
   reader: VarReader,
   sink: SinkModule | undefined,
+  registries: Registries,
 ): Config["decoder"] | undefined {
   const name = reader.optional("ENCODER") ?? "pmacct";
-  const module = findDecoder(name);
+  const module = findDecoder(registries.decoders, name);
   if (module === undefined) {
     reader.problem(
       "ENCODER",
       name,
-      `must be one of ${Object.keys(DECODERS).join(", ")} (or kafka-influxdb's module name of one)`,
+      `must be one of ${
+        Object.keys(registries.decoders).join(", ")
+      } (or kafka-influxdb's module name of one)`,
     );
     return undefined;
   }
   const inputs = sink?.inputs ?? ["flows"];
   if (sink !== undefined && !inputs.includes(module.kind)) {
-    const takers = Object.values(SINKS).filter((s) => (s.inputs ?? ["flows"]).includes(module.kind))
+    const takers = Object.values(registries.sinks)
+      .filter((s) => (s.inputs ?? ["flows"]).includes(module.kind))
       .map((s) => s.name);
     reader.problem(
       "ENCODER",
@@ -668,10 +528,15 @@ function resolveDecoder(
 }
 
 /**
- * The brokers: `KAFKA_BOOTSTRAP_SERVERS`, or kafka-influxdb's `KAFKA_HOST` and
- * `KAFKA_PORT` (host defaulted by the sink), but not both.
+ * kafka-influxdb's `KAFKA_HOST` and `KAFKA_PORT` (the host possibly
+ * defaulted by the sink) stand for `KAFKA_BOOTSTRAP_SERVERS` when that is
+ * unset; the user may not set both. `merged` is what `reader` reads.
  */
-function resolveBrokers(reader: VarReader, env: Env): string[] {
+function resolveBrokerAlias(
+  reader: VarReader,
+  env: Env,
+  merged: Record<string, string | undefined>,
+): void {
   const userHost = (env["KAFKA_HOST"] ?? "").trim() !== "" ||
     (env["KAFKA_PORT"] ?? "").trim() !== "";
   if (reader.isSet("KAFKA_BOOTSTRAP_SERVERS")) {
@@ -682,18 +547,24 @@ function resolveBrokers(reader: VarReader, env: Env): string[] {
         "are both set; set KAFKA_BOOTSTRAP_SERVERS, or KAFKA_HOST and KAFKA_PORT",
       );
     }
-    return reader.list("KAFKA_BOOTSTRAP_SERVERS");
+    return;
   }
   const host = reader.optional("KAFKA_HOST");
-  if (host === undefined) return reader.list("KAFKA_BOOTSTRAP_SERVERS");
-  const port = reader.int("KAFKA_PORT");
-  return [host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`];
+  if (host === undefined) return;
+  // An invalid port is reported where the Kafka table is read.
+  const port = reader.raw("KAFKA_PORT") ?? "";
+  if (!/^\d{1,5}$/.test(port)) return;
+  merged["KAFKA_BOOTSTRAP_SERVERS"] = host.includes(":") && !host.startsWith("[")
+    ? `[${host}]:${Number(port)}`
+    : `${host}:${Number(port)}`;
 }
 
 /** `KAFKA_CONSUMER_GROUP_ID`, or kafka-influxdb's `KAFKA_GROUP`; both set must agree. */
-function resolveGroup(reader: VarReader): string | undefined {
-  const id = reader.optional("KAFKA_CONSUMER_GROUP_ID");
-  const group = reader.optional("KAFKA_GROUP");
+function resolveGroup(
+  reader: VarReader,
+  id: string | undefined,
+  group: string | undefined,
+): string | undefined {
   if (id !== undefined && group !== undefined && id !== group) {
     reader.problem(
       "KAFKA_CONSUMER_GROUP_ID/KAFKA_GROUP",
@@ -702,12 +573,4 @@ function resolveGroup(reader: VarReader): string | undefined {
     );
   }
   return id ?? group;
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }

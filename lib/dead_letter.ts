@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RecordOrigin, Rejection } from "../sinks/sink.ts";
+import type { RecordOrigin, Rejection } from "./record.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();

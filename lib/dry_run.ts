@@ -8,8 +8,9 @@
  */
 
 import { writeStdout } from "./log.ts";
-import type { PipelineStats } from "./pipeline.ts";
-import { allWritten, type PreparedRow, type Sink, type WriteResult } from "../sinks/sink.ts";
+import type { PipelineStats } from "./pipeline/mod.ts";
+import { allWritten, type PreparedRow, type WriteResult } from "./record.ts";
+import type { Sink } from "./sink.ts";
 
 /**
  * Wraps a sink so that writes print the encoded rows instead of sending them.

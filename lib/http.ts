@@ -1,8 +1,9 @@
 /**
- * HTTP for the sinks that speak it with plain `fetch` (VictoriaMetrics,
- * InfluxDB): requests and answers, the transport that sends them, gzip,
- * `Retry-After`, Basic authentication, and the classification of a request
- * that got no answer.
+ * HTTP for the sinks that speak it with plain `fetch` (Elasticsearch,
+ * VictoriaMetrics, InfluxDB): requests and answers, the transport that
+ * sends them (and the client that creates it at first use), gzip,
+ * `Retry-After`, Basic authentication, the server's text in a message, and
+ * the classification of a request that got no answer.
  *
  * TLS: `fetch` verifies certificates, against the system CAs plus the
  * sink's CA file (`Deno.createHttpClient({ caCerts })`). Deno has no
@@ -14,17 +15,18 @@
  */
 
 import https from "node:https";
+import type { RetryVerdict } from "./sink.ts";
 
 /** A request, ready to send. */
 export interface HttpRequest {
   /** The method. */
-  method: "GET" | "POST";
+  method: "GET" | "HEAD" | "POST" | "PUT";
   /** The full URL (no credentials in it). */
   url: string;
   /** Request headers. */
   headers: Record<string, string>;
   /** The body, already compressed when `Content-Encoding` says so. */
-  body?: Uint8Array;
+  body?: Uint8Array | string;
   /** Give up after this many milliseconds. */
   timeoutMs: number;
 }
@@ -83,20 +85,6 @@ export async function gzip(data: Uint8Array): Promise<Uint8Array> {
 /** The longest server text kept in an error message. */
 const MAX_BODY_IN_MESSAGE = 500;
 
-/** What an answer or a failure should lead to. */
-export interface HttpOutcome {
-  /** `ok`: written; `split`: halves may pass; `retry`: send the same again later. */
-  action: "ok" | "retry" | "split";
-  /** Bounded metric label: `http_N`, `network`, `timeout`, `tls` or `unknown`; `""` when ok. */
-  errorType: string;
-  /** The HTTP status, when there was an answer. */
-  status?: number;
-  /** How long the server asked to wait (`Retry-After`), in milliseconds. */
-  retryAfterMs?: number;
-  /** What an operator can do about it, when that is known. */
-  hint?: string;
-}
-
 /**
  * Reads a `Retry-After` header (RFC 9110 10.2.3): delay seconds or an HTTP-date.
  *
@@ -138,7 +126,7 @@ const NETWORK_CODES = new Set([
  * @param tlsHint Which settings to check after a TLS failure, e.g. `check VM_CA_FILE`.
  * @returns `retry` with `timeout`, `tls`, `network` or `unknown`.
  */
-export function classifyTransportError(error: unknown, tlsHint: string): HttpOutcome {
+export function classifyTransportError(error: unknown, tlsHint: string): RetryVerdict {
   const chain: string[] = [];
   let code: string | undefined;
   let name: string | undefined;
@@ -159,7 +147,7 @@ export function classifyTransportError(error: unknown, tlsHint: string): HttpOut
     return { action: "retry", errorType: "timeout" };
   }
   if (
-    /certificate|UnknownIssuer|self[- ]signed|handshake/i.test(text) ||
+    /certificate|UnknownIssuer|self[- ]signed|handshake|SSL routines/i.test(text) ||
     (code !== undefined && /^(CERT_|ERR_TLS|DEPTH_ZERO|UNABLE_TO_VERIFY|SELF_SIGNED)/.test(code))
   ) {
     return {
@@ -178,31 +166,95 @@ export function classifyTransportError(error: unknown, tlsHint: string): HttpOut
 }
 
 /**
- * The server's text for a message: one line, bounded.
+ * The server's text for a message: one line, bounded. When the body is a
+ * JSON error answer, `pick` may choose the part that says what went wrong.
  *
  * @param body The response body.
- * @returns At most 500 characters, whitespace collapsed.
+ * @param pick Picks the message out of the parsed JSON body; `""` or
+ *   `undefined` when it has none (the whole text is used then).
+ * @returns At most 500 characters, whitespace collapsed, `...` when cut.
  */
-export function bodyExcerpt(body: string): string {
-  const text = body.replace(/\s+/g, " ").trim();
+export function bodyExcerpt(body: string, pick?: (json: unknown) => string | undefined): string {
+  let text = body;
+  if (pick !== undefined) {
+    try {
+      text = pick(JSON.parse(body)) || body;
+    } catch {
+      // Not JSON: a proxy's page or plain text.
+    }
+  }
+  text = text.replace(/\s+/g, " ").trim();
   return text.length > MAX_BODY_IN_MESSAGE ? `${text.slice(0, MAX_BODY_IN_MESSAGE)}...` : text;
 }
 
+/** How a transport treats TLS. */
+export interface TlsOptions {
+  /** Verify server certificates (against the system CAs and `caPem`). */
+  verify: boolean;
+  /** Extra trusted CA certificates (PEM), e.g. the contents of a sink's CA file. */
+  caPem?: string;
+}
+
 /**
- * The transport for a sink: `fetch` (with the sink's CA file added to the
- * trusted CAs), or `node:https` without verification for an https URL whose
- * verification is turned off.
+ * The transport for a sink: `fetch` (with the CA added to the trusted
+ * ones), or `node:https` without verification when verification is off.
  *
- * @param config The base URL and whether certificates are verified.
- * @param caPem The contents of the sink's CA file, if set.
+ * @param tls Whether certificates are verified, and the extra CA.
  * @returns The transport.
  */
-export function createTransport(
-  config: { url: string; tlsVerify: boolean },
-  caPem?: string,
-): HttpTransport {
-  if (config.url.startsWith("https:") && !config.tlsVerify) return insecureTransport(caPem);
-  return fetchTransport(caPem === undefined ? undefined : [caPem]);
+export function createTransport(tls: TlsOptions): HttpTransport {
+  if (!tls.verify) return insecureTransport(tls.caPem);
+  return fetchTransport(tls.caPem === undefined ? undefined : [tls.caPem]);
+}
+
+/**
+ * Sends requests with a transport made at first use: the CA file is read
+ * then, so that building a sink does no I/O. A transport given by a test is
+ * used as it is and not closed.
+ */
+export class HttpClient {
+  readonly #options: { verify: boolean; caFile?: string };
+  readonly #injected: HttpTransport | undefined;
+  #transport: HttpTransport | undefined;
+  #opening: Promise<HttpTransport> | undefined;
+
+  /**
+   * @param options Whether certificates are verified, the CA file, and for tests a transport.
+   */
+  constructor(options: { verify: boolean; caFile?: string; transport?: HttpTransport }) {
+    this.#options = options;
+    this.#injected = options.transport;
+  }
+
+  /**
+   * Sends one request and reads the whole answer.
+   *
+   * @param request The request.
+   * @returns The answer, whatever its status.
+   * @throws {Error} On network failures and timeouts (see {@link classifyTransportError}).
+   */
+  async send(request: HttpRequest): Promise<HttpResponse> {
+    return await (await this.#open()).send(request);
+  }
+
+  /** Releases connections; the next request opens new ones. */
+  close(): void {
+    const transport = this.#transport;
+    this.#transport = undefined;
+    if (transport !== this.#injected) transport?.close();
+  }
+
+  #open(): Promise<HttpTransport> {
+    if (this.#transport !== undefined) return Promise.resolve(this.#transport);
+    if (this.#injected !== undefined) return Promise.resolve(this.#transport = this.#injected);
+    // Concurrent first uses (a health check during a write) share one transport.
+    this.#opening ??= (async () => {
+      const { verify, caFile } = this.#options;
+      const caPem = caFile === undefined ? undefined : await Deno.readTextFile(caFile);
+      return this.#transport = createTransport({ verify, caPem });
+    })().finally(() => this.#opening = undefined);
+    return this.#opening;
+  }
 }
 
 /**
@@ -219,7 +271,7 @@ export function fetchTransport(caCerts?: string[]): HttpTransport {
       const response = await fetch(request.url, {
         method: request.method,
         headers: request.headers,
-        body: request.body as Uint8Array<ArrayBuffer> | undefined,
+        body: request.body as Uint8Array<ArrayBuffer> | string | undefined,
         redirect: "manual",
         signal: AbortSignal.timeout(request.timeoutMs),
         client,
@@ -234,18 +286,23 @@ export function fetchTransport(caCerts?: string[]): HttpTransport {
 }
 
 /**
- * Sends with `node:https` and certificate verification off.
+ * Sends with `node:https` and certificate verification off (and with
+ * `fetch` to plain http URLs).
  *
  * @param caPem Extra trusted CA certificates (PEM); unused without verification.
  * @returns The transport.
  */
 export function insecureTransport(caPem?: string): HttpTransport {
   const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, ca: caPem });
+  const plain = fetchTransport();
   return {
     send(request: HttpRequest): Promise<HttpResponse> {
+      // Nothing to verify on plain http (several nodes may mix both).
+      if (!request.url.startsWith("https:")) return plain.send(request);
       return new Promise((resolve, reject) => {
         const headers: Record<string, string> = { ...request.headers };
-        if (request.body !== undefined) headers["Content-Length"] = String(request.body.length);
+        const body = typeof request.body === "string" ? encoder.encode(request.body) : request.body;
+        if (body !== undefined) headers["Content-Length"] = String(body.length);
         const req = https.request(
           request.url,
           { method: request.method, headers, agent },
@@ -275,11 +332,12 @@ export function insecureTransport(caPem?: string): HttpTransport {
           clearTimeout(timer);
           reject(error);
         });
-        req.end(request.body);
+        req.end(body);
       });
     },
     close(): void {
       agent.destroy();
+      plain.close();
     },
   };
 }
@@ -292,51 +350,4 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
     at += c.length;
   }
   return out;
-}
-
-/**
- * Reads a sink's base URL: http(s), optionally with a path prefix and with
- * `user:password@` credentials, which are taken out. Pure: the problem is
- * returned, not recorded.
- *
- * @param text The URL as the user wrote it.
- * @param queryHint Said when the URL has a query or fragment, e.g. where the path goes.
- * @returns The base URL without credentials and the credentials, or the problem.
- */
-export function parseBaseUrl(
-  text: string,
-  queryHint?: string,
-):
-  | { ok: true; url: string; secure: boolean; username?: string; password?: string }
-  | { ok: false; message: string } {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return { ok: false, message: "must be an http:// or https:// URL" };
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return { ok: false, message: "must be an http:// or https:// URL" };
-  }
-  if (url.search !== "" || url.hash !== "") {
-    return {
-      ok: false,
-      message: `must not contain a query or fragment${queryHint ? ` (${queryHint})` : ""}`,
-    };
-  }
-  const username = url.username === "" ? undefined : percentDecoded(url.username);
-  const password = url.password === "" ? undefined : percentDecoded(url.password);
-  url.username = "";
-  url.password = "";
-  const base = url.href.replace(/\/+$/, "");
-  return { ok: true, url: base, secure: url.protocol === "https:", username, password };
-}
-
-/** Percent-decodes URL credentials; a malformed escape is kept as written. */
-function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

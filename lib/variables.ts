@@ -1,24 +1,42 @@
 /**
- * The machinery behind sluice's configuration table: one declaration per
- * environment variable (name, type, default, doc), read in one pass that
- * collects every problem instead of stopping at the first.
+ * The machinery behind sluice's configuration: one declaration per
+ * environment variable (name, kind, default, doc, and the rules that go
+ * with it), read in one pass that collects every problem instead of
+ * stopping at the first.
  *
- * `lib/config.ts` holds the common table; each sink holds its own next to
- * its code. `--help`, `--check-config` and the `.env.example` test all read
- * the same declarations.
+ * A table of declarations ({@link declareVariables}) is all a sink or a
+ * decoder writes for its variables: reading, defaults, bounds, readable
+ * files, URLs, host:port lists, "only with X" and masking are done here,
+ * once, for every table. `--help`, `--check-config`, README and
+ * `.env.example` are generated from the same declarations.
  *
  * @module
  */
 
+import { type BaseUrl, isHostPort, maskUrlPassword, parseBaseUrl } from "./address.ts";
+
 /** The kinds of value a variable can hold. */
 export type VarType =
+  /** Text. */
   | "string"
+  /** An integer, within `min`/`max`. */
   | "int"
+  /** A decimal number, within `min`/`max`. */
   | "number"
+  /** YES/NO (also true/false, 1/0, on/off). */
   | "bool"
+  /** One of `choices`, compared case-insensitively; the value is lower-cased. */
   | "enum"
+  /** Comma-separated items. */
   | "list"
-  | "seconds";
+  /** A duration in seconds (decimals allowed), read as milliseconds; without `min`, > 0. */
+  | "seconds"
+  /** An http(s):// base URL; see `urlCredentialsIn`. */
+  | "url"
+  /** Comma-separated `host:port` entries. */
+  | "hostports"
+  /** A path to a readable file; with `pem`, one holding a certificate. */
+  | "file";
 
 /** The declaration of one environment variable. */
 export interface VarSpec {
@@ -28,23 +46,38 @@ export interface VarSpec {
   type: VarType;
   /** One-line description for `--help`, README and `.env.example`. */
   doc: string;
+  /** Which part of sluice reads it, for grouping in help output. */
+  group: string;
   /** The default as the user would write it; absent means "unset". */
   default?: string;
   /** Whether start fails when the variable is unset and has no default. */
   required?: boolean;
-  /** Secrets are masked when a configuration is printed. */
+  /** Secrets are masked when a configuration is printed or a value is quoted in an error. */
   secret?: boolean;
-  /** Allowed values for `enum` (compared case-insensitively). */
+  /** Allowed values for `enum`. */
   choices?: readonly string[];
   /** Lowest allowed value for `int`, `number` and `seconds`. */
   min?: number;
   /** Highest allowed value for `int`, `number` and `seconds`. */
   max?: number;
-  /** Which part of sluice reads it, for grouping in help output. */
-  group: string;
   /** Example value shown in `.env.example` for required variables. */
   example?: string;
+  /** Setting it selects its sink when `SINK` is unset. */
+  selects?: boolean;
+  /**
+   * It only takes effect when another variable has a value, so setting it
+   * otherwise is refused rather than ignored (an operator who set a CA file
+   * expects TLS): `is` the value needed, or `not` the value that turns it off.
+   */
+  onlyWith?: { name: string; is?: string; not?: string };
+  /** `file`: the file must hold at least one PEM certificate. */
+  pem?: boolean;
+  /** `url`: where credentials go instead of the URL; unset: `user:password@` is allowed. */
+  urlCredentialsIn?: string;
 }
+
+/** A variable as a table declares it: its name is the key, its group the table's. */
+export type VarDecl = Omit<VarSpec, "name" | "group">;
 
 /** A problem with one variable, reported with all the others at start. */
 export interface ConfigProblem {
@@ -91,6 +124,68 @@ const FALSE_WORDS = new Set(["no", "false", "0", "off", "n", ""]);
 /** The environment as sluice sees it: names to raw strings. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** The value type of one declaration. */
+type BaseValue<D extends VarDecl> = D["type"] extends "int" | "number" | "seconds" ? number
+  : D["type"] extends "bool" ? boolean
+  : D["type"] extends "list" | "hostports" ? string[]
+  : D["type"] extends "url" ? BaseUrl
+  : D["type"] extends "enum"
+    ? D["choices"] extends readonly (infer C extends string)[] ? Lowercase<C> : string
+  : string;
+
+/** `undefined` for a variable that may be unset (no default, not required). */
+type Presence<D extends VarDecl> = D extends { default: string } ? never
+  : D extends { required: true } ? never
+  : undefined;
+
+/** The values of a table, by variable name, as {@link VarTable.read} returns them. */
+export type Values<T extends Record<string, VarDecl>> = {
+  readonly [K in keyof T]: BaseValue<T[K]> | Presence<T[K]>;
+};
+
+/** The declarations of one group of variables, in order, and their typed reading. */
+export class VarTable<T extends Record<string, VarDecl>> {
+  /** The group, e.g. `ClickHouse`. */
+  readonly group: string;
+  /** Every declaration, in order, with its name and group. */
+  readonly specs: readonly VarSpec[];
+
+  /**
+   * @param group The group of every variable.
+   * @param table The declarations by name.
+   */
+  constructor(group: string, table: T) {
+    this.group = group;
+    this.specs = Object.entries(table).map(([name, decl]) => ({ ...decl, name, group }));
+  }
+
+  /**
+   * Reads every variable of the table; problems go to `reader.problems`.
+   *
+   * @param reader The reader holding the environment.
+   * @returns Each variable's value (its default, when unset).
+   */
+  read(reader: VarReader): Values<T> {
+    const values: Record<string, unknown> = {};
+    for (const spec of this.specs) values[spec.name] = reader.value(spec.name);
+    return values as Values<T>;
+  }
+}
+
+/**
+ * Declares a group of variables.
+ *
+ * @param group Which part of sluice reads them (a `--help` heading).
+ * @param table The declarations, keyed by variable name, in help order.
+ * @returns The table.
+ */
+export function declareVariables<const T extends Record<string, VarDecl>>(
+  group: string,
+  table: T,
+): VarTable<T> {
+  return new VarTable(group, table);
+}
+
 /**
  * Reads typed values from an environment, collecting problems.
  *
@@ -136,6 +231,56 @@ export class VarReader {
     this.#spec(name);
     const value = this.#env[name];
     return value !== undefined && value.trim() !== "";
+  }
+
+  /**
+   * Reads a variable by its declared kind, checking every rule of its
+   * declaration (required, bounds, choices, readable file, URL, host:port,
+   * only with another).
+   *
+   * @param name The variable.
+   * @returns The value; `undefined` when unset without default; a fallback
+   *   (the default, or empty) with a problem recorded when invalid.
+   */
+  value(name: string): unknown {
+    const spec = this.#spec(name);
+    if (spec.onlyWith !== undefined && this.isSet(name)) this.#checkOnlyWith(spec);
+    const text = this.raw(name);
+    if (text === undefined) {
+      if (spec.required) {
+        this.problem(name, undefined, "is required and not set");
+        return emptyValue(spec.type);
+      }
+      return undefined;
+    }
+    switch (spec.type) {
+      case "string":
+        return text;
+      case "int":
+        return this.int(name);
+      case "number":
+        return this.number(name);
+      case "seconds":
+        return this.millis(name);
+      case "bool":
+        return this.bool(name);
+      case "enum":
+        return this.choice(name);
+      case "list":
+        return this.list(name);
+      case "hostports": {
+        const entries = this.list(name);
+        for (const entry of entries) {
+          if (!isHostPort(entry)) this.problem(name, entry, "must list host:port entries");
+        }
+        return entries;
+      }
+      case "url":
+        return this.#url(spec, text);
+      case "file":
+        this.#checkFile(spec, text);
+        return text;
+    }
   }
 
   /**
@@ -214,26 +359,20 @@ export class VarReader {
 
   /**
    * Reads a duration in seconds (decimals allowed) and returns milliseconds.
+   * A `seconds` variable without `min` must be more than zero.
    *
    * @param name The variable.
-   * @returns The duration in milliseconds.
+   * @returns The duration in milliseconds; the default's when invalid (with a problem recorded).
    */
   millis(name: string): number {
-    return Math.round(this.number(name) * 1000);
-  }
-
-  /**
-   * Reads a duration in seconds that must be more than zero, in milliseconds.
-   *
-   * @param name The variable.
-   * @returns The duration; the default's when invalid (with a problem recorded).
-   */
-  positiveMillis(name: string): number {
+    const spec = this.#spec(name);
     const before = this.problems.length;
-    const ms = this.millis(name);
-    const fallback = Math.round(Number(this.#spec(name).default ?? "1") * 1000);
+    const ms = Math.round(this.number(name) * 1000);
+    const fallback = Math.round(
+      Number(spec.default ?? (spec.min === undefined ? "1" : "0")) * 1000,
+    );
     if (this.problems.length > before) return fallback;
-    if (ms <= 0) {
+    if (spec.min === undefined && ms <= 0 && this.raw(name) !== undefined) {
       this.problem(name, this.raw(name), "must be a number of seconds > 0");
       return fallback;
     }
@@ -297,7 +436,25 @@ export class VarReader {
   }
 
   /**
-   * Records a problem; secrets are masked.
+   * Refuses a TLS setting (a CA file, say) on a connection without TLS,
+   * rather than ignoring it: an operator who set it expects TLS. That is
+   * then its one problem (whether the file is readable matters no more).
+   *
+   * @param name The TLS setting.
+   * @param secure Whether the connection uses TLS.
+   * @param how How to turn TLS on, e.g. `give VM_URL as https://`.
+   */
+  requireTls(name: string, secure: boolean, how: string): void {
+    if (this.isSet(name) && !secure) {
+      for (let i = this.problems.length - 1; i >= 0; i--) {
+        if (this.problems[i]!.name === name) this.problems.splice(i, 1);
+      }
+      this.problem(name, this.raw(name), `is only used with TLS: ${how}`);
+    }
+  }
+
+  /**
+   * Records a problem; secrets and URL passwords are masked.
    *
    * @param name The variable at fault.
    * @param value The raw value, if any.
@@ -305,7 +462,55 @@ export class VarReader {
    */
   problem(name: string, value: string | undefined, message: string): void {
     const secret = this.#specs.get(name)?.secret ?? false;
-    this.problems.push({ name, value: secret && value !== undefined ? "***" : value, message });
+    const shown = value === undefined ? undefined : secret ? "***" : maskUrlPassword(value);
+    this.problems.push({ name, value: shown, message });
+  }
+
+  #url(spec: VarSpec, text: string): BaseUrl {
+    const parsed = parseBaseUrl(text, { credentialsIn: spec.urlCredentialsIn });
+    if (!parsed.ok) {
+      this.problem(spec.name, text, parsed.message);
+      return { url: "", secure: false };
+    }
+    const { ok: _, ...url } = parsed;
+    return url;
+  }
+
+  #checkFile(spec: VarSpec, path: string): void {
+    let text: string;
+    try {
+      text = new TextDecoder().decode(Deno.readFileSync(path));
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.problem(spec.name, path, `must be a readable file (${why})`);
+      return;
+    }
+    if (spec.pem && !text.includes("-----BEGIN CERTIFICATE-----")) {
+      this.problem(spec.name, path, "must be a PEM file with at least one certificate");
+    }
+  }
+
+  #checkOnlyWith(spec: VarSpec): void {
+    const rule = spec.onlyWith!;
+    const other = this.#spec(rule.name);
+    const raw = this.raw(rule.name) ?? "";
+    const value = other.type === "bool"
+      ? (TRUE_WORDS.has(raw.toLowerCase()) ? "YES" : "NO")
+      : raw.toLowerCase();
+    if (rule.is !== undefined && value !== rule.is) {
+      this.problem(
+        spec.name,
+        this.raw(spec.name),
+        `is set but ${rule.name} is ${value}; set ${rule.name}=${rule.is}`,
+      );
+    } else if (rule.not !== undefined && value === rule.not) {
+      const others = (other.choices ?? []).filter((c) => c !== rule.not);
+      this.problem(
+        spec.name,
+        this.raw(spec.name),
+        `is set but ${rule.name} is ${value}; choose ${orList(others)}`,
+      );
+    }
   }
 
   #spec(name: string): VarSpec {
@@ -313,6 +518,62 @@ export class VarReader {
     if (spec === undefined) throw new RangeError(`Cannot read "${name}": it is not declared`);
     return spec;
   }
+}
+
+/**
+ * The variables of a configuration as `NAME=value` lines, grouped, for
+ * `--check-config`: what the user set, and the defaults in effect
+ * (marked `# default`); secrets and URL passwords masked, unset variables
+ * without a default left out.
+ *
+ * @param specs The variables that apply (common, decoder's, sink's).
+ * @param env What the user set.
+ * @param defaults Defaults that differ from the declarations' (set by the chosen sink).
+ * @returns The lines.
+ */
+export function describeVariables(
+  specs: readonly VarSpec[],
+  env: Env,
+  defaults: Readonly<Record<string, string>> = {},
+): string[] {
+  const lines: string[] = [];
+  let group = "";
+  for (const spec of specs) {
+    const set = (env[spec.name] ?? "").trim();
+    const value = set !== "" ? set : defaults[spec.name] ?? spec.default ?? "";
+    if (value === "") continue;
+    if (spec.group !== group) {
+      group = spec.group;
+      lines.push(`${group}:`);
+    }
+    const shown = spec.secret ? "***" : maskUrlPassword(value);
+    const text = /^[^\s#"']*$/.test(shown) ? shown : JSON.stringify(shown);
+    lines.push(`  ${spec.name}=${text}${set === "" ? "  # default" : ""}`);
+  }
+  return lines;
+}
+
+function emptyValue(type: VarType): unknown {
+  switch (type) {
+    case "int":
+    case "number":
+    case "seconds":
+      return 0;
+    case "bool":
+      return false;
+    case "list":
+    case "hostports":
+      return [];
+    case "url":
+      return { url: "", secure: false };
+    default:
+      return "";
+  }
+}
+
+function orList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} or ${items.at(-1)}`;
 }
 
 function outOfBounds(spec: VarSpec, value: number): boolean {

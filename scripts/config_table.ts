@@ -6,9 +6,10 @@
  */
 import { allVariables } from "../lib/config.ts";
 import { writeStdout } from "../lib/log.ts";
+import { REGISTRIES } from "../sinks/mod.ts";
 
 const rows = ["| Variable | Default | Description |", "| --- | --- | --- |"];
-for (const v of allVariables()) {
+for (const v of allVariables(REGISTRIES)) {
   const def = v.required
     ? "**required**"
     : v.default === undefined || v.default === ""

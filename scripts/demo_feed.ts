@@ -29,7 +29,7 @@
 
 import { parseArgs } from "node:util";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
-import { silenceKafkaJsTimerWarning } from "../lib/kafka_source.ts";
+import { silenceKafkaJsTimerWarning } from "../lib/kafka.ts";
 import { writeStderr, writeStdout } from "../lib/log.ts";
 
 /** A flow record as pmacct's kafka plugin writes it with `kafka_output: json`. */

@@ -4,12 +4,13 @@
  *
  * @module
  */
-import { allVariables, COMMON_VARIABLES } from "../lib/config.ts";
-import { SINKS } from "../sinks/mod.ts";
+import { allVariables, commonSpecs } from "../lib/config.ts";
 import { writeStdout } from "../lib/log.ts";
+import { REGISTRIES, SINKS } from "../sinks/mod.ts";
+
 /** The sink this example is set up for; the other sinks' required variables stay commented out. */
 const ACTIVE_SINK = "clickhouse";
-const common = new Set(COMMON_VARIABLES.map((v) => v.name));
+const common = new Set(commonSpecs(REGISTRIES).map((v) => v.name));
 const sinkOf = new Map(
   Object.values(SINKS).flatMap((s) => s.variables.map((v) => [v.name, s.name] as const)),
 );
@@ -22,7 +23,7 @@ const out: string[] = [
   "## of pmacct-kafka-clickhouse, pmacct-kafka-elastic and pmacct-kafka-vm are kept.",
 ];
 let group = "";
-for (const v of allVariables()) {
+for (const v of allVariables(REGISTRIES)) {
   if (v.group !== group) {
     group = v.group;
     out.push("", `## ---- ${group} ----`);

@@ -5,7 +5,7 @@
  */
 
 import { Kafka, logLevel, Partitioners } from "kafkajs";
-import { silenceKafkaJsTimerWarning } from "../lib/kafka_source.ts";
+import { silenceKafkaJsTimerWarning } from "../lib/kafka.ts";
 import { kafkaBrokers } from "./_services.ts";
 
 silenceKafkaJsTimerWarning();

@@ -9,9 +9,10 @@
 import { parseConfig } from "../../lib/config.ts";
 import { errorText, log } from "../../lib/log.ts";
 import { TimeReader } from "../../lib/time.ts";
-import type { PreparedRow } from "../../sinks/sink.ts";
+import type { PreparedRow } from "../../lib/record.ts";
 import type { Baseline } from "../_measure.ts";
 import type { TargetContext } from "./mod.ts";
+import { REGISTRIES } from "../../sinks/mod.ts";
 
 /** What to do when a server does not answer. */
 export const HINT = "start the local services with: bash scripts/services.sh start";
@@ -128,7 +129,7 @@ export interface Prepared {
  * @throws {Error} When a record could not be prepared.
  */
 export function prepareAll(env: Record<string, string>, ctx: TargetContext): Prepared {
-  const config = parseConfig(env);
+  const config = parseConfig(env, REGISTRIES);
   const sink = config.sink.module.create(config.sink.config, {
     time: new TimeReader(config.timeZone),
     log,

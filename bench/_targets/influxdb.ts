@@ -14,6 +14,7 @@ import { type Baseline, num, progress } from "../_measure.ts";
 import { sluiceEnv } from "../_sluice.ts";
 import { field, HINT, prepareAll, prepareBaseline, type Prepared, requestOk } from "./_common.ts";
 import type { Target, TargetContext } from "./mod.ts";
+import { REGISTRIES } from "../../sinks/mod.ts";
 
 const INFLUX = `http://127.0.0.1:${Deno.env.get("SLUICE_INFLUXDB_PORT") ?? "18086"}`;
 
@@ -127,7 +128,7 @@ async function dropDatabase(database: string): Promise<void> {
 
 /** The configuration sluice reads from the run's variables. */
 function influxConfig(env: Record<string, string>): InfluxDBConfig {
-  return parseConfig(env).sink.config as InfluxDBConfig;
+  return parseConfig(env, REGISTRIES).sink.config as InfluxDBConfig;
 }
 
 /** The index of the first space not escaped by a backslash, or -1. */

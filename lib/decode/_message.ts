@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DecodeResult } from "./mod.ts";
+import type { DecodeResult } from "../decoder.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -126,4 +126,15 @@ export function decodeLines(
   );
   if (lines === 0) reportEmpty(result);
   return result;
+}
+
+/**
+ * A short, printable excerpt of a bad input for error messages.
+ *
+ * @param text The input.
+ * @returns At most 120 characters, JSON-quoted.
+ */
+export function preview(text: string): string {
+  const trimmed = text.trim();
+  return JSON.stringify(trimmed.length > 120 ? trimmed.slice(0, 117) + "..." : trimmed);
 }

@@ -29,12 +29,11 @@
  * @module
  */
 
-import type { FieldValue, Point } from "../point.ts";
-import { secondsToNanos } from "../point.ts";
+import type { FieldValue, Point } from "../record.ts";
+import { secondsToNanos } from "../record.ts";
 import type { VarReader, VarSpec } from "../variables.ts";
-import { decodeLines, isBlank } from "./_message.ts";
-import type { Decoder, DecodeResult, DecoderModule } from "./mod.ts";
-import { preview } from "./pmacct.ts";
+import { decodeLines, isBlank, preview } from "./_message.ts";
+import type { Decoder, DecodeResult, DecoderModule } from "../decoder.ts";
 
 /** How the Graphite paths are laid out, as collectd's write plugin is configured. */
 export interface CollectdGraphiteOptions {

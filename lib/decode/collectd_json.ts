@@ -24,11 +24,10 @@
  * @module
  */
 
-import type { FieldValue, Point } from "../point.ts";
-import { secondsToNanos } from "../point.ts";
-import { forEachLine, messageText, reportEmpty } from "./_message.ts";
-import type { DecodeResult, DecoderModule } from "./mod.ts";
-import { preview } from "./pmacct.ts";
+import type { FieldValue, Point } from "../record.ts";
+import { secondsToNanos } from "../record.ts";
+import { forEachLine, messageText, preview, reportEmpty } from "./_message.ts";
+import type { DecodeResult, DecoderModule } from "../decoder.ts";
 
 const WHAT = "Cannot decode collectd JSON";
 const WHAT_LIST = "Cannot decode collectd JSON value list";

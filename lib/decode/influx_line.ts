@@ -15,10 +15,9 @@
  * @module
  */
 
-import type { RawLine } from "../point.ts";
-import { decodeLines } from "./_message.ts";
-import type { DecodeResult, DecoderModule } from "./mod.ts";
-import { preview } from "./pmacct.ts";
+import type { RawLine } from "../record.ts";
+import { decodeLines, preview } from "./_message.ts";
+import type { DecodeResult, DecoderModule } from "../decoder.ts";
 
 const BACKSLASH = 92;
 const COMMA = 44;

@@ -10,8 +10,9 @@
  * @module
  */
 
-import type { InputRecord } from "../../sinks/sink.ts";
-import type { DecodeResult } from "./mod.ts";
+import type { InputRecord } from "../record.ts";
+import type { DecodeResult, DecoderModule } from "../decoder.ts";
+import { preview } from "./_message.ts";
 
 const MARKERS = new Set(["purge_init", "purge_close"]);
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -77,13 +78,12 @@ function decodeLine(line: string, index: number, result: DecodeResult): void {
   result.records.push({ index, record });
 }
 
-/**
- * A short, printable excerpt of a bad input for error messages.
- *
- * @param text The input.
- * @returns At most 120 characters, JSON-quoted.
- */
-export function preview(text: string): string {
-  const trimmed = text.trim();
-  return JSON.stringify(trimmed.length > 120 ? trimmed.slice(0, 117) + "..." : trimmed);
-}
+/** pmacct's JSON output (one object per line). */
+export const pmacctDecoder: DecoderModule = {
+  name: "pmacct",
+  title: "pmacct JSON flow records (kafka_output: json), one object per line",
+  kind: "flows",
+  skipReason: "marker",
+  variables: [],
+  create: () => decodePmacct,
+};

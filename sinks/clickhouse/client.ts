@@ -23,7 +23,7 @@ import type { ClickHouseClientConfigOptions, Logger as ClientLogger } from "@cli
 import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { Logger } from "../../lib/log.ts";
-import type { PreparedRow } from "../sink.ts";
+import type { PreparedRow } from "../../lib/record.ts";
 import type { ClickHouseConfig } from "./config.ts";
 
 /**

@@ -14,7 +14,7 @@
  */
 
 import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
-import type { BatchLimits } from "../registry_types.ts";
+import type { BatchLimits } from "../../lib/sink.ts";
 import { compileTimestampTemplate, DEFAULT_TIMESTAMP_TEMPLATE } from "./convert.ts";
 import { type ColumnSpec, parseSchema } from "./schema.ts";
 
@@ -103,6 +103,7 @@ const GROUP = "ClickHouse";
 export const CLICKHOUSE_VARIABLES: readonly VarSpec[] = [
   {
     name: "CLICKHOUSE_HOST",
+    selects: true,
     type: "string",
     required: true,
     group: GROUP,
@@ -170,6 +171,7 @@ export const CLICKHOUSE_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "CLICKHOUSE_DATA_SCHEMA",
+    selects: true,
     type: "string",
     required: true,
     group: GROUP,
@@ -458,7 +460,7 @@ export function parseClickHouseConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("CLICKHOUSE_MAX_SAMPLES_PER_SEND"),
     maxBytes: reader.int("CLICKHOUSE_MAX_BYTES_PER_SEND"),
-    maxAgeMs: reader.positiveMillis("CLICKHOUSE_MAX_TIME_TO_SEND"),
+    maxAgeMs: reader.millis("CLICKHOUSE_MAX_TIME_TO_SEND"),
   };
 
   const config: ClickHouseConfig = {
@@ -475,7 +477,7 @@ export function parseClickHouseConfig(
     secure: address.secure,
     tlsVerify,
     caFile,
-    requestTimeoutMs: reader.positiveMillis("CLICKHOUSE_REQUEST_TIMEOUT"),
+    requestTimeoutMs: reader.millis("CLICKHOUSE_REQUEST_TIMEOUT"),
     compression: reader.bool("CLICKHOUSE_COMPRESSION"),
     timestampTemplate,
   };

@@ -24,7 +24,7 @@
 
 import { utf8Length } from "../../lib/text.ts";
 import { epochText, type TimeReader, type Timestamp } from "../../lib/time.ts";
-import type { InputRecord, PrepareResult } from "../sink.ts";
+import type { InputRecord, PrepareResult } from "../../lib/record.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
 
 /** A row as sent in `JSONEachRow`: column name to JSON value. */

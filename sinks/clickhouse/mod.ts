@@ -21,25 +21,18 @@
 import { type ClickHouseClient, type ClickHouseSettings, createClient } from "@clickhouse/client";
 import { errorLine, type Logger } from "../../lib/log.ts";
 import type { TimeReader } from "../../lib/time.ts";
-import type { SinkDeps, SinkModule } from "../registry_types.ts";
+import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
 import {
   allWritten,
   type InputRecord,
   type PreparedRow,
   type PrepareResult,
   type RecordOrigin,
-  type Sink,
-  SinkWriteError,
   type WriteResult,
-} from "../sink.ts";
+} from "../../lib/record.ts";
+import { type Sink, SinkWriteError } from "../../lib/sink.ts";
 import { classifyClickHouseError, clientOptions, deduplicationToken } from "./client.ts";
-import {
-  CLICKHOUSE_VARIABLES,
-  type ClickHouseConfig,
-  describeClickHouseConfig,
-  isClickHouseConfigured,
-  parseClickHouseConfig,
-} from "./config.ts";
+import { CLICKHOUSE_VARIABLES, type ClickHouseConfig, parseClickHouseConfig } from "./config.ts";
 import { type ClickHouseRow, compileRowConverter } from "./convert.ts";
 import {
   createDatabaseSql,
@@ -337,9 +330,8 @@ export const clickhouseSink: SinkModule<ClickHouseConfig> = {
   title: "ClickHouse (HTTP, JSONEachRow into a MergeTree table)",
   variables: CLICKHOUSE_VARIABLES,
   consumerGroupDefault: "kafka2clickhouse",
-  isConfigured: isClickHouseConfigured,
   parseConfig: parseClickHouseConfig,
-  describe: describeClickHouseConfig,
+  target: (config) => `${config.url}${config.pathname} table ${config.database}.${config.table}`,
   create(config: ClickHouseConfig, deps: SinkDeps): Sink {
     return new ClickHouseSink(config, deps);
   },

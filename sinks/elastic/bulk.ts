@@ -25,7 +25,7 @@ import type {
   RecordOrigin,
   Rejection,
   WriteResult,
-} from "../sink.ts";
+} from "../../lib/record.ts";
 
 /** One document ready for the bulk body. */
 export interface ElasticRow {

@@ -17,7 +17,7 @@
  */
 
 import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
-import type { BatchLimits } from "../registry_types.ts";
+import type { BatchLimits } from "../../lib/sink.ts";
 import BUILT_IN_TEMPLATE from "../../new-index-template.json" with { type: "json" };
 
 /** How index settings and mappings reach the server. */
@@ -98,6 +98,7 @@ export const DEFAULT_INDEX_SETTINGS: Readonly<Record<string, number>> = {
 export const ELASTIC_VARIABLES: readonly VarSpec[] = [
   {
     name: "ELASTIC_HOSTS",
+    selects: true,
     type: "list",
     default: "127.0.0.1:9200",
     group: GROUP,
@@ -512,9 +513,9 @@ export function parseElasticConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("ELASTIC_MAX_SAMPLES_PER_SEND"),
     maxBytes: reader.int("ELASTIC_MAX_BYTES_PER_SEND"),
-    maxAgeMs: reader.positiveMillis(timeVariable),
+    maxAgeMs: reader.millis(timeVariable),
   };
-  const requestTimeoutMs = reader.positiveMillis("ELASTIC_REQUEST_TIMEOUT");
+  const requestTimeoutMs = reader.millis("ELASTIC_REQUEST_TIMEOUT");
 
   const config: ElasticConfig = {
     hosts,

@@ -19,17 +19,16 @@
 
 import { errorText, type Logger } from "../../lib/log.ts";
 import type { TimeReader } from "../../lib/time.ts";
-import type { SinkDeps, SinkModule } from "../registry_types.ts";
+import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
 import {
   allWritten,
   type InputRecord,
   type PreparedRow,
   type PrepareResult,
   type RecordOrigin,
-  type Sink,
-  SinkWriteError,
   type WriteResult,
-} from "../sink.ts";
+} from "../../lib/record.ts";
+import { type Sink, SinkWriteError } from "../../lib/sink.ts";
 import {
   answerSummary,
   classifyResponse,
@@ -38,13 +37,7 @@ import {
   encodeBulk,
   readBulkItems,
 } from "./bulk.ts";
-import {
-  describeElasticConfig,
-  ELASTIC_VARIABLES,
-  type ElasticConfig,
-  isElasticConfigured,
-  parseElasticConfig,
-} from "./config.ts";
+import { ELASTIC_VARIABLES, type ElasticConfig, parseElasticConfig } from "./config.ts";
 import {
   readServerInfo,
   type ServerInfo,
@@ -448,9 +441,8 @@ export const elasticSink: SinkModule<ElasticConfig> = {
   title: "Elasticsearch / OpenSearch (bulk API into daily indexes)",
   variables: ELASTIC_VARIABLES,
   consumerGroupDefault: "kafka2elastic",
-  isConfigured: isElasticConfigured,
   parseConfig: parseElasticConfig,
-  describe: describeElasticConfig,
+  target: (config) => `${config.hosts.join(",")} indexes ${config.indexPrefix}-YYYY-MM-DD`,
   create(config: ElasticConfig, deps: SinkDeps): Sink {
     return new ElasticSink(config, deps);
   },

@@ -56,7 +56,6 @@
 import {
   basicAuthorization,
   gzip,
-  type HttpOutcome,
   type HttpRequest,
   type HttpResponse,
   parseRetryAfter,
@@ -64,6 +63,15 @@ import {
 import type { InfluxDBAuth, InfluxDBConfig } from "./config.ts";
 
 const encoder = new TextEncoder();
+
+/** What an answer or a failure should lead to (until this sink reads answers into a Verdict). */
+type LegacyOutcome = {
+  action: "ok" | "retry" | "split";
+  errorType: string;
+  status?: number;
+  retryAfterMs?: number;
+  hint?: string;
+};
 
 /**
  * The value of the `Authorization` header.
@@ -91,15 +99,17 @@ export async function writeRequest(
   config: Pick<InfluxDBConfig, "writeUrl" | "auth" | "gzip" | "requestTimeoutMs">,
   lines: readonly string[],
 ): Promise<HttpRequest> {
+  let body: Uint8Array = encoder.encode(lines.join("\n"));
   const request: HttpRequest = {
     method: "POST",
     url: config.writeUrl,
     headers: { ...headers(config.auth), "Content-Type": "text/plain; charset=utf-8" },
-    body: encoder.encode(lines.join("\n")),
+    body,
     timeoutMs: config.requestTimeoutMs,
   };
-  if (config.gzip && request.body!.length > 0) {
-    request.body = await gzip(request.body!);
+  if (config.gzip && body.length > 0) {
+    body = await gzip(body);
+    request.body = body;
     request.headers["Content-Encoding"] = "gzip";
   }
   return request;
@@ -224,7 +234,7 @@ export function databaseNames(body: string): string[] {
 }
 
 /** What an answer to a write should lead to: the VictoriaMetrics sink's outcome, and more. */
-export interface InfluxDBOutcome extends HttpOutcome {
+export interface InfluxDBOutcome extends LegacyOutcome {
   /** The 1.x database does not exist (`database not found`). */
   databaseNotFound?: boolean;
 }

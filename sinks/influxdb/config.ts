@@ -32,8 +32,8 @@
  */
 
 import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
-import type { BatchLimits } from "../registry_types.ts";
-import { parseBaseUrl } from "../../lib/http.ts";
+import type { BatchLimits } from "../../lib/sink.ts";
+import { parseBaseUrl } from "../../lib/address.ts";
 import { nameProblem, type Precision } from "./line_protocol.ts";
 
 /** How requests authenticate. */
@@ -146,6 +146,7 @@ const PREFIX = "INFLUXDB_";
 export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   {
     name: "INFLUXDB_URL",
+    selects: true,
     type: "string",
     group: GROUP,
     example: "http://127.0.0.1:8086",
@@ -154,6 +155,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_HOST",
+    selects: true,
     type: "string",
     default: "localhost",
     group: GROUP,
@@ -161,6 +163,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_PORT",
+    selects: true,
     type: "int",
     default: "8086",
     min: 1,
@@ -170,6 +173,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_USE_SSL",
+    selects: true,
     type: "bool",
     default: "NO",
     group: GROUP,
@@ -177,6 +181,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_VERIFY_SSL",
+    selects: true,
     type: "bool",
     default: "NO",
     group: GROUP,
@@ -185,6 +190,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_CA_FILE",
+    selects: true,
     type: "string",
     group: GROUP,
     doc: "PEM file with the CA certificate(s) that signed the server certificate, " +
@@ -192,6 +198,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_USER",
+    selects: true,
     type: "string",
     default: "root",
     group: GROUP,
@@ -200,6 +207,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_PASSWORD",
+    selects: true,
     type: "string",
     default: "root",
     secret: true,
@@ -208,6 +216,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_DBNAME",
+    selects: true,
     type: "string",
     default: "metrics",
     group: GROUP,
@@ -215,6 +224,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_RETENTION_POLICY",
+    selects: true,
     type: "string",
     group: GROUP,
     doc: "InfluxDB 1.x retention policy to write to; unset: the database's default policy " +
@@ -222,6 +232,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_TIME_PRECISION",
+    selects: true,
     type: "string",
     default: "s",
     group: GROUP,
@@ -230,6 +241,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_TIMEOUT",
+    selects: true,
     type: "seconds",
     default: "5",
     group: GROUP,
@@ -237,6 +249,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_USE_UDP",
+    selects: true,
     type: "bool",
     default: "NO",
     group: GROUP,
@@ -245,6 +258,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_API_VERSION",
+    selects: true,
     type: "enum",
     default: "auto",
     choices: ["auto", "1", "2"],
@@ -255,18 +269,21 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_ORG",
+    selects: true,
     type: "string",
     group: GROUP,
     doc: "API 2: organisation name, required by InfluxDB 2 (InfluxDB 3 does without)",
   },
   {
     name: "INFLUXDB_BUCKET",
+    selects: true,
     type: "string",
     group: GROUP,
     doc: "API 2: bucket (InfluxDB 3: database) to write to; it must exist",
   },
   {
     name: "INFLUXDB_TOKEN",
+    selects: true,
     type: "string",
     secret: true,
     group: GROUP,
@@ -274,6 +291,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_CREATE_DATABASE",
+    selects: true,
     type: "bool",
     default: "YES",
     group: GROUP,
@@ -282,6 +300,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_GZIP",
+    selects: true,
     type: "bool",
     default: "YES",
     group: GROUP,
@@ -289,6 +308,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_MEASUREMENT",
+    selects: true,
     type: "string",
     default: "pmacct",
     group: GROUP,
@@ -296,6 +316,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_FIELDS",
+    selects: true,
     type: "list",
     default: "bytes,packets,flows",
     group: GROUP,
@@ -304,6 +325,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_TAGS",
+    selects: true,
     type: "list",
     default: "*",
     group: GROUP,
@@ -312,6 +334,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_AVOID_TAGS",
+    selects: true,
     type: "list",
     default: DEFAULT_AVOID_TAGS,
     group: GROUP,
@@ -320,6 +343,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_TIMESTAMP_FIELD",
+    selects: true,
     type: "string",
     default: "stamp_updated",
     group: GROUP,
@@ -344,6 +368,7 @@ export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
   },
   {
     name: "INFLUXDB_MAX_BATCH_BYTES",
+    selects: true,
     type: "int",
     default: "10000000",
     min: 1,
@@ -591,7 +616,7 @@ export function parseInfluxDBConfig(
     bucket,
     precision: resolved,
     createDatabase: apiVersion === 1 && createDatabase,
-    requestTimeoutMs: reader.positiveMillis("INFLUXDB_TIMEOUT"),
+    requestTimeoutMs: reader.millis("INFLUXDB_TIMEOUT"),
     gzip: reader.bool("INFLUXDB_GZIP"),
     flows,
   };
@@ -599,7 +624,7 @@ export function parseInfluxDBConfig(
   const batch: BatchLimits = {
     maxRows: reader.int("BUFFER_SIZE"),
     maxBytes: reader.int("INFLUXDB_MAX_BATCH_BYTES"),
-    maxAgeMs: reader.positiveMillis("BUFFER_TIMEOUT"),
+    maxAgeMs: reader.millis("BUFFER_TIMEOUT"),
   };
   return { config, batch };
 }

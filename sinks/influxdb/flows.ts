@@ -28,9 +28,9 @@
  * @module
  */
 
-import type { Point } from "../../lib/point.ts";
+import type { Point } from "../../lib/record.ts";
 import type { TimeReader } from "../../lib/time.ts";
-import type { InputRecord } from "../sink.ts";
+import type { InputRecord } from "../../lib/record.ts";
 import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
 
 /** What the conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */

@@ -46,7 +46,7 @@
  */
 
 import { utf8Length } from "../../lib/text.ts";
-import type { FieldValue, Point } from "../../lib/point.ts";
+import type { FieldValue, Point } from "../../lib/record.ts";
 
 /** The time precision of the timestamps in a write (the `precision` parameter). */
 export type Precision = "s" | "ms" | "us" | "ns";

@@ -36,19 +36,18 @@
  */
 
 import { errorLine, type Logger } from "../../lib/log.ts";
-import type { Point, RecordKind } from "../../lib/point.ts";
+import type { Point, RecordKind } from "../../lib/record.ts";
 import { utf8Length } from "../../lib/text.ts";
-import type { SinkDeps, SinkModule } from "../registry_types.ts";
+import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
 import {
   allWritten,
   type InputRecord,
   type PreparedRow,
   type PrepareResult,
   type RecordOrigin,
-  type Sink,
-  SinkWriteError,
   type WriteResult,
-} from "../sink.ts";
+} from "../../lib/record.ts";
+import { type Sink, SinkWriteError } from "../../lib/sink.ts";
 import {
   classifyTransportError,
   createTransport,
@@ -66,13 +65,7 @@ import {
   statusText,
   writeRequest,
 } from "./client.ts";
-import {
-  describeInfluxDBConfig,
-  INFLUXDB_VARIABLES,
-  type InfluxDBConfig,
-  isInfluxDBConfigured,
-  parseInfluxDBConfig,
-} from "./config.ts";
+import { INFLUXDB_VARIABLES, type InfluxDBConfig, parseInfluxDBConfig } from "./config.ts";
 import { compileFlowConverter } from "./flows.ts";
 import { checkRawLine, encodePoint, type EncodeResult } from "./line_protocol.ts";
 
@@ -356,10 +349,12 @@ export class InfluxDBSink implements Sink<string> {
    * verification (`INFLUXDB_VERIFY_SSL=NO`).
    */
   async #send(request: HttpRequest): Promise<HttpResponse> {
-    this.#transport ??= this.#injected ?? createTransport(
-      this.#config,
-      this.#config.caFile === undefined ? undefined : Deno.readTextFileSync(this.#config.caFile),
-    );
+    this.#transport ??= this.#injected ?? createTransport({
+      verify: this.#config.tlsVerify,
+      caPem: this.#config.caFile === undefined
+        ? undefined
+        : Deno.readTextFileSync(this.#config.caFile),
+    });
     return await this.#transport.send(request);
   }
 }
@@ -428,9 +423,8 @@ export const influxDBSink: SinkModule<InfluxDBConfig> = {
     KAFKA_TOPIC: "my_topic",
     KAFKA_HOST: "localhost",
   },
-  isConfigured: isInfluxDBConfigured,
   parseConfig: parseInfluxDBConfig,
-  describe: describeInfluxDBConfig,
+  target: (config) => config.writeUrl,
   create(config: InfluxDBConfig, deps: SinkDeps): Sink {
     return new InfluxDBSink(config, deps);
   },

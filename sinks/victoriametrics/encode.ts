@@ -1,5 +1,5 @@
 /**
- * pmacct records as VictoriaMetrics JSON line import lines
+ * The VictoriaMetrics sink's encoding, pure: pmacct records as JSON line import lines
  * (https://docs.victoriametrics.com/#how-to-import-data-in-json-line-format):
  * one line per metric field per record,
  *
@@ -45,7 +45,7 @@
 
 import { utf8Length } from "../../lib/text.ts";
 import type { TimeReader, Timestamp } from "../../lib/time.ts";
-import type { InputRecord, PrepareResult } from "../sink.ts";
+import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
 
 /** One record's import lines. */
@@ -294,4 +294,17 @@ export function compileRecordEncoder(
     const row: VictoriaMetricsRow = setAside === undefined ? { lines } : { lines, setAside };
     return { ok: true, row, bytes };
   };
+}
+
+/**
+ * The body lines of an import of these rows, exactly as sent (before gzip):
+ * every row's lines, in order.
+ *
+ * @param rows The rows.
+ * @returns One JSON object per line.
+ */
+export function encodeLines(rows: readonly PreparedRow<VictoriaMetricsRow>[]): string[] {
+  const lines: string[] = [];
+  for (const r of rows) for (const line of r.row.lines) lines.push(line);
+  return lines;
 }

@@ -6,10 +6,10 @@
  * at the record's `stamp_updated`. A drop-in replacement for
  * pmacct-kafka-vm (`SINK=vm`).
  *
- * Reading order: `config.ts` (variables), `encode.ts` (records to lines and
- * what is checked before sending, since the server answers 204 even when it
- * drops a line), `client.ts` (request, transport, classification of
- * answers), then the class below doing the I/O.
+ * Files, as in every sink: `config.ts` (variables), `encode.ts` (records to
+ * lines, and what is checked before sending, since the server answers 204
+ * even when it drops a line), `classify.ts` (answers to verdicts),
+ * `client.ts` (requests and sending), and this file: the order of I/O.
  *
  * Delivery is at least once, and an import is not idempotent: a sample sent
  * twice (an import that landed but whose answer was lost, a batch consumed
@@ -23,37 +23,35 @@
  * @module
  */
 
+import type { HttpResponse, HttpTransport } from "../../lib/http.ts";
 import { errorLine, type Logger } from "../../lib/log.ts";
-import type { SinkDeps, SinkModule } from "../registry_types.ts";
 import {
   allWritten,
   type InputRecord,
   type PreparedRow,
   type PrepareResult,
   type RecordOrigin,
-  type Sink,
-  SinkWriteError,
   type WriteResult,
-} from "../sink.ts";
+} from "../../lib/record.ts";
 import {
-  bodyExcerpt,
+  type Sink,
+  type SinkDeps,
+  type SinkModule,
+  SinkWriteError,
+  startupError,
+} from "../../lib/sink.ts";
+import {
   classifyVictoriaMetricsError,
   classifyVictoriaMetricsResponse,
-  createTransport,
-  healthRequest,
-  type HttpResponse,
-  type HttpTransport,
-  importRequest,
-  type VictoriaMetricsOutcome,
-} from "./client.ts";
+  statusText,
+} from "./classify.ts";
+import { VictoriaMetricsClient } from "./client.ts";
 import {
-  describeVictoriaMetricsConfig,
-  isVictoriaMetricsConfigured,
   parseVictoriaMetricsConfig,
-  VICTORIAMETRICS_VARIABLES,
+  VICTORIAMETRICS,
   type VictoriaMetricsConfig,
 } from "./config.ts";
-import { compileRecordEncoder, type VictoriaMetricsRow } from "./encode.ts";
+import { compileRecordEncoder, encodeLines, type VictoriaMetricsRow } from "./encode.ts";
 
 export type { VictoriaMetricsConfig } from "./config.ts";
 export type { VictoriaMetricsRow } from "./encode.ts";
@@ -75,9 +73,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
   readonly #config: VictoriaMetricsConfig;
   readonly #log: Logger;
   readonly #encode: (record: InputRecord) => PrepareResult<VictoriaMetricsRow>;
-  readonly #injected: HttpTransport | undefined;
-  #transport: HttpTransport | undefined;
-  #opening: Promise<HttpTransport> | undefined;
+  readonly #client: VictoriaMetricsClient;
 
   /**
    * @param config The resolved configuration.
@@ -88,21 +84,8 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
     this.commitDelayMs = config.commitDelayMs;
     this.#config = config;
     this.#log = deps.log;
-    this.#injected = deps.transport;
-    this.#encode = compileRecordEncoder({
-      job: config.job,
-      instance: config.instance,
-      metricNames: config.metricNames,
-      avoidLabels: config.avoidLabels,
-      labels: config.labels,
-      timestampField: config.timestampField,
-      maxAgeMs: config.maxAgeMs,
-      maxFutureMs: config.maxFutureMs,
-      maxLabels: config.maxLabels,
-      maxLabelValueBytes: config.maxLabelValueBytes,
-      time: deps.time,
-      clock: deps.clock,
-    });
+    this.#client = new VictoriaMetricsClient(config, deps.transport);
+    this.#encode = compileRecordEncoder({ ...config, time: deps.time, clock: deps.clock });
   }
 
   /**
@@ -110,53 +93,34 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    * answers, serves `VM_IMPORT_PATH` and accepts the credentials, without
    * writing anything.
    *
-   * @throws {SinkWriteError} With `retry` while the server cannot be reached or fails (5xx, 429).
-   * @throws {Error} When it refuses the path or the credentials, or the certificate does not verify.
+   * @throws {SinkWriteError} From `startupError`: `retry` while the server is down or
+   *   overloaded, `fatal` for a path, credentials or a certificate.
    */
   async connect(): Promise<void> {
     const config = this.#config;
-    const transport = await this.#open();
+    const what = `Cannot connect to VictoriaMetrics at ${config.importUrl}`;
     let response: HttpResponse;
     try {
-      response = await transport.send(await importRequest(config, []));
+      response = await this.#client.import([]);
     } catch (error) {
-      const outcome = classifyVictoriaMetricsError(error);
-      const message = `Cannot connect to VictoriaMetrics at ${config.importUrl}: ${
-        errorLine(error)
-      }${outcome.hint ? `; ${outcome.hint}` : ""}`;
-      // A server that is down is waited for; a certificate that does not verify will not heal.
-      if (outcome.errorType === "tls") throw new Error(message, { cause: error });
-      throw new SinkWriteError(message, {
-        action: "retry",
-        errorType: outcome.errorType,
-        cause: error,
-      });
+      const verdict = classifyVictoriaMetricsError(error);
+      const hint = verdict.hint ? `; ${verdict.hint}` : "";
+      throw startupError(`${what}: ${errorLine(error)}${hint}`, verdict, error);
     }
-    const outcome = classifyVictoriaMetricsResponse(
+    const verdict = classifyVictoriaMetricsResponse(
       response.status,
       response.body,
       response.headers.get("retry-after"),
     );
-    if (outcome.action === "ok") {
-      this.#log.info("Connected to VictoriaMetrics", {
-        url: config.importUrl,
-        job: config.job,
-        instance: config.instance,
-        metrics: config.metricNames,
-      });
-      return;
+    if (verdict.action !== "ok") {
+      throw startupError(`${what}: ${statusText(response, verdict.hint)}`, verdict);
     }
-    const message = `Cannot connect to VictoriaMetrics at ${config.importUrl}: ${
-      statusText(response, outcome)
-    }`;
-    if (response.status === 429 || response.status >= 500) {
-      throw new SinkWriteError(message, {
-        action: "retry",
-        errorType: outcome.errorType,
-        status: response.status,
-      });
-    }
-    throw new Error(message);
+    this.#log.info("Connected to VictoriaMetrics", {
+      url: config.importUrl,
+      job: config.job,
+      instance: config.instance,
+      metrics: config.metricNames,
+    });
   }
 
   /**
@@ -183,9 +147,7 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    * @returns One JSON object per line.
    */
   encode(rows: readonly PreparedRow<VictoriaMetricsRow>[]): string[] {
-    const lines: string[] = [];
-    for (const r of rows) for (const line of r.row.lines) lines.push(line);
-    return lines;
+    return encodeLines(rows);
   }
 
   /**
@@ -197,44 +159,39 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    */
   async write(rows: readonly PreparedRow<VictoriaMetricsRow>[]): Promise<WriteResult> {
     const config = this.#config;
-    const transport = await this.#open();
-    const lines = this.encode(rows);
+    const lines = encodeLines(rows);
     const what =
       `${rows.length} records (${lines.length} lines) into VictoriaMetrics at ${config.importUrl}`;
     let response: HttpResponse;
     try {
-      response = await transport.send(await importRequest(config, lines));
+      response = await this.#client.import(lines);
     } catch (error) {
-      const outcome = classifyVictoriaMetricsError(error);
-      throw new SinkWriteError(
-        `Cannot import ${what}: ${errorLine(error)}${outcome.hint ? `; ${outcome.hint}` : ""}`,
-        { action: "retry", errorType: outcome.errorType, cause: error },
-      );
+      const verdict = classifyVictoriaMetricsError(error);
+      const hint = verdict.hint ? `; ${verdict.hint}` : "";
+      throw new SinkWriteError(`Cannot import ${what}: ${errorLine(error)}${hint}`, {
+        ...verdict,
+        cause: error,
+      });
     }
-    const outcome = classifyVictoriaMetricsResponse(
+    const verdict = classifyVictoriaMetricsResponse(
       response.status,
       response.body,
       response.headers.get("retry-after"),
     );
-    if (outcome.action === "ok") {
+    if (verdict.action === "ok") {
       this.#reportSetAside(rows);
       return allWritten();
     }
-    const message = `Cannot import ${what}: ${statusText(response, outcome)}`;
-    if (outcome.hint !== undefined) {
+    const message = `Cannot import ${what}: ${statusText(response, verdict.hint)}`;
+    if (verdict.hint !== undefined) {
       // Only an operator can fix these; the pipeline's retry warning is not enough.
-      this.#log.limited(`vm_${outcome.errorType}`, "error", "VictoriaMetrics refuses imports", {
+      this.#log.limited(`vm_${verdict.errorType}`, "error", "VictoriaMetrics refuses imports", {
         status: response.status,
         url: config.importUrl,
         error: message,
       });
     }
-    throw new SinkWriteError(message, {
-      action: outcome.action === "split" ? "split" : "retry",
-      errorType: outcome.errorType,
-      status: response.status,
-      retryAfterMs: outcome.retryAfterMs,
-    });
+    throw new SinkWriteError(message, verdict);
   }
 
   /**
@@ -244,34 +201,16 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
    */
   async healthcheck(): Promise<boolean> {
     try {
-      const transport = await this.#open();
-      const response = await transport.send(healthRequest(this.#config));
-      return response.status === 200;
+      return (await this.#client.health()).status === 200;
     } catch {
       return false;
     }
   }
 
-  /** Closes the transport's connections. */
+  /** Closes the connections (not those of an injected transport). */
   close(): Promise<void> {
-    const transport = this.#transport;
-    this.#transport = undefined;
-    if (transport !== this.#injected) transport?.close();
+    this.#client.close();
     return Promise.resolve();
-  }
-
-  /** The transport, created at first use (reads `VM_CA_FILE`). */
-  #open(): Promise<HttpTransport> {
-    if (this.#transport !== undefined) return Promise.resolve(this.#transport);
-    if (this.#injected !== undefined) return Promise.resolve(this.#transport = this.#injected);
-    // Concurrent first uses (a health check during a write) share one transport.
-    this.#opening ??= (async () => {
-      const caPem = this.#config.caFile === undefined
-        ? undefined
-        : await Deno.readTextFile(this.#config.caFile);
-      return this.#transport = createTransport(this.#config, caPem);
-    })().finally(() => this.#opening = undefined);
-    return this.#opening;
   }
 
   /** Logs, once each row is written, the metric fields it left out. */
@@ -290,23 +229,14 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
   }
 }
 
-function statusText(response: HttpResponse, outcome: VictoriaMetricsOutcome): string {
-  const body = bodyExcerpt(response.body);
-  const location = response.headers.get("location");
-  return `HTTP ${response.status}${body ? `: ${body}` : ""}${
-    location === null ? "" : ` (Location: ${location})`
-  }${outcome.hint ? `; ${outcome.hint}` : ""}`;
-}
-
 /** The VictoriaMetrics backend as the sink registry knows it. */
 export const victoriaMetricsSink: SinkModule<VictoriaMetricsConfig> = {
   name: "vm",
   title: "VictoriaMetrics (JSON line import, /api/v1/import)",
-  variables: VICTORIAMETRICS_VARIABLES,
+  variables: VICTORIAMETRICS.specs,
   consumerGroupDefault: "kafka2vm",
-  isConfigured: isVictoriaMetricsConfigured,
   parseConfig: parseVictoriaMetricsConfig,
-  describe: describeVictoriaMetricsConfig,
+  target: (config) => config.importUrl,
   create(config: VictoriaMetricsConfig, deps: SinkDeps): Sink {
     return new VictoriaMetricsSink(config, deps);
   },

@@ -11,10 +11,7 @@ import { flowRecord } from "../_flows.ts";
 import { Logger } from "../../lib/log.ts";
 import { TimeReader } from "../../lib/time.ts";
 import { VarReader } from "../../lib/variables.ts";
-import {
-  parseVictoriaMetricsConfig,
-  VICTORIAMETRICS_VARIABLES,
-} from "../../sinks/victoriametrics/config.ts";
+import { parseVictoriaMetricsConfig, VICTORIAMETRICS } from "../../sinks/victoriametrics/config.ts";
 import { VictoriaMetricsSink } from "../../sinks/victoriametrics/mod.ts";
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
 import { kafkaBrokers, services, uniqueName, victoriaMetricsUrl } from "../_services.ts";
@@ -333,7 +330,7 @@ Deno.test("VictoriaMetrics stores exactly the labels sluice encodes: renamed, es
   const job = uniqueName("it_vm_labels");
   const reader = new VarReader(
     { VM_URL: VM, VM_JOB: job, VM_INSTANCE: "it", VM_TIMESTAMP_MAX_AGE: HUNDRED_YEARS },
-    VICTORIAMETRICS_VARIABLES,
+    VICTORIAMETRICS.specs,
   );
   const { config } = parseVictoriaMetricsConfig(reader);
   assertEquals(reader.problems, []);

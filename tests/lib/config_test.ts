@@ -1,8 +1,10 @@
-import { allVariables, COMMON_VARIABLES, parseConfig, readConfigFile } from "../../lib/config.ts";
+import { allVariables, commonSpecs, parseConfig } from "../../lib/config.ts";
+import { readConfigFile } from "../../lib/config_files.ts";
 import { helpText, parseFlags, VERSION } from "../../lib/cli.ts";
 import { ConfigError, VarReader } from "../../lib/variables.ts";
 import type { ClickHouseConfig } from "../../sinks/clickhouse/config.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
+import { REGISTRIES } from "../../sinks/mod.ts";
 
 /** The smallest environment an existing pmacct-kafka-clickhouse .env has. */
 const ORIGINAL = {
@@ -17,9 +19,11 @@ const ORIGINAL = {
   CLICKHOUSE_PARTITION_BY: "toYYYYMMDD(stamp_updated)",
 };
 
+const KNOWN = new Set(allVariables(REGISTRIES).map((v) => v.name));
+
 function configError(env: Record<string, string>): ConfigError {
   try {
-    parseConfig(env);
+    parseConfig(env, REGISTRIES);
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -29,7 +33,7 @@ function configError(env: Record<string, string>): ConfigError {
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
-    parseConfig(env);
+    parseConfig(env, REGISTRIES);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems.map((p) => p.name);
     throw error;
@@ -38,7 +42,7 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 Deno.test("parseConfig() keeps every default of pmacct-kafka-clickhouse", () => {
-  const config = parseConfig(ORIGINAL);
+  const config = parseConfig(ORIGINAL, REGISTRIES);
   const ch = config.sink.config as ClickHouseConfig;
   assertEquals(config.sink.module.name, "clickhouse");
   assertEquals(config.kafka.brokers, ["kafka1:9094", "kafka2:9094"]);
@@ -104,7 +108,10 @@ Deno.test("parseConfig() requires the variables the original required, all repor
 });
 
 Deno.test("parseConfig() selects the sink from SINK, or from the only configured sink", () => {
-  assertEquals(parseConfig({ ...ORIGINAL, SINK: "clickhouse" }).sink.module.name, "clickhouse");
+  assertEquals(
+    parseConfig({ ...ORIGINAL, SINK: "clickhouse" }, REGISTRIES).sink.module.name,
+    "clickhouse",
+  );
   assertEquals(problemsOf({ KAFKA_BOOTSTRAP_SERVERS: "k:9092", KAFKA_TOPIC: "t" }), ["SINK"]);
   assertEquals(problemsOf({ ...ORIGINAL, SINK: "nosuchsink" }).includes("SINK"), true);
 });
@@ -119,7 +126,7 @@ Deno.test("parseConfig() reads Kafka TLS and SASL settings", () => {
     KAFKA_SASL_PASSWORD: "p",
     KAFKA_AUTO_OFFSET_RESET: "latest",
     KAFKA_CONSUMER_GROUP_ID: "mine",
-  });
+  }, REGISTRIES);
   assertEquals(config.kafka.tls, {
     verify: false,
     caFile: undefined,
@@ -141,7 +148,7 @@ Deno.test("parseConfig() reads Kafka TLS and SASL settings", () => {
 });
 
 Deno.test("ConfigError masks the values of secret variables", () => {
-  const reader = new VarReader({ KAFKA_SASL_PASSWORD: "hunter2" }, allVariables());
+  const reader = new VarReader({ KAFKA_SASL_PASSWORD: "hunter2" }, allVariables(REGISTRIES));
   reader.problem("KAFKA_SASL_PASSWORD", reader.raw("KAFKA_SASL_PASSWORD"), "is refused");
   const error = new ConfigError(reader.problems);
   assert(!error.message.includes("hunter2"));
@@ -151,16 +158,18 @@ Deno.test("ConfigError masks the values of secret variables", () => {
 Deno.test(".env.example documents every variable", async () => {
   const text = await Deno.readTextFile(new URL("../../.env.example", import.meta.url));
   const documented = new Set([...text.matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
-  const missing = allVariables().map((v) => v.name).filter((name) => !documented.has(name));
+  const missing = allVariables(REGISTRIES).map((v) => v.name).filter((name) =>
+    !documented.has(name)
+  );
   assertEquals(missing, []);
 });
 
 Deno.test("--help lists every variable and the version matches deno.json", async () => {
-  const help = helpText(allVariables());
-  for (const v of allVariables()) assert(help.includes(`  ${v.name}`), v.name);
+  const help = helpText(allVariables(REGISTRIES));
+  for (const v of allVariables(REGISTRIES)) assert(help.includes(`  ${v.name}`), v.name);
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   assertEquals(denoJson.version, VERSION);
-  assert(COMMON_VARIABLES.length > 10);
+  assert(commonSpecs(REGISTRIES).length > 10);
 });
 
 Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
@@ -180,7 +189,9 @@ Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
 
 Deno.test("README documents every variable", async () => {
   const text = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-  const missing = allVariables().map((v) => v.name).filter((name) => !text.includes(`\`${name}\``));
+  const missing = allVariables(REGISTRIES).map((v) => v.name).filter((name) =>
+    !text.includes(`\`${name}\``)
+  );
   assertEquals(missing, []);
 });
 
@@ -205,7 +216,7 @@ Deno.test("parseFlags() turns variable flags into variables, kafka-influxdb styl
     "config.yaml",
     "-s",
     "-vv",
-  ], allVariables());
+  ], allVariables(REGISTRIES));
   assertEquals(flags.vars, {
     KAFKA_TOPIC: "metrics",
     KAFKA_PORT: "9093",
@@ -214,8 +225,12 @@ Deno.test("parseFlags() turns variable flags into variables, kafka-influxdb styl
     VERBOSE: "2",
   });
   assertEquals(flags.configFile, "config.yaml");
-  assertThrows(() => parseFlags(["--kafka_topic"], allVariables()), TypeError, "argument missing");
-  assertThrows(() => parseFlags(["--kafka_topics", "x"], allVariables()), TypeError);
+  assertThrows(
+    () => parseFlags(["--kafka_topic"], allVariables(REGISTRIES)),
+    TypeError,
+    "argument missing",
+  );
+  assertThrows(() => parseFlags(["--kafka_topics", "x"], allVariables(REGISTRIES)), TypeError);
 });
 
 Deno.test("parseConfig() takes kafka-influxdb's KAFKA_HOST, KAFKA_PORT and KAFKA_GROUP", () => {
@@ -225,10 +240,12 @@ Deno.test("parseConfig() takes kafka-influxdb's KAFKA_HOST, KAFKA_PORT and KAFKA
     KAFKA_HOST: "broker",
     KAFKA_PORT: "9093",
     KAFKA_GROUP: "g",
-  });
+  }, REGISTRIES);
   assertEquals(config.kafka.brokers, ["broker:9093"]);
   assertEquals(config.kafka.groupId, "g");
-  assertEquals(parseConfig({ ...rest, KAFKA_HOST: "::1" }).kafka.brokers, ["[::1]:9092"]);
+  assertEquals(parseConfig({ ...rest, KAFKA_HOST: "::1" }, REGISTRIES).kafka.brokers, [
+    "[::1]:9092",
+  ]);
   assertEquals(problemsOf({ ...ORIGINAL, KAFKA_HOST: "broker" }), [
     "KAFKA_BOOTSTRAP_SERVERS/KAFKA_HOST",
   ]);
@@ -241,13 +258,19 @@ Deno.test("parseConfig() takes kafka-influxdb's KAFKA_HOST, KAFKA_PORT and KAFKA
 Deno.test("parseConfig() refuses an unknown ENCODER and one the sink cannot write", () => {
   const error = configError({ ...ORIGINAL, ENCODER: "heapster_json_encoder" });
   assertMatch(error.message, /"ENCODER" must be one of pmacct/);
-  assertEquals(parseConfig({ ...ORIGINAL, ENCODER: "PMACCT" }).decoder.module.name, "pmacct");
+  assertEquals(
+    parseConfig({ ...ORIGINAL, ENCODER: "PMACCT" }, REGISTRIES).decoder.module.name,
+    "pmacct",
+  );
 });
 
 Deno.test("parseConfig() sets debug logging for VERBOSE unless LOG_LEVEL is set", () => {
-  assertEquals(parseConfig({ ...ORIGINAL, VERBOSE: "1" }).logLevel, "debug");
-  assertEquals(parseConfig({ ...ORIGINAL, VERBOSE: "2", LOG_LEVEL: "warn" }).logLevel, "warn");
-  assertEquals(parseConfig(ORIGINAL).logLevel, "info");
+  assertEquals(parseConfig({ ...ORIGINAL, VERBOSE: "1" }, REGISTRIES).logLevel, "debug");
+  assertEquals(
+    parseConfig({ ...ORIGINAL, VERBOSE: "2", LOG_LEVEL: "warn" }, REGISTRIES).logLevel,
+    "warn",
+  );
+  assertEquals(parseConfig(ORIGINAL, REGISTRIES).logLevel, "info");
 });
 
 Deno.test("readConfigFile() maps nested keys to variables and refuses unknown ones", async () => {
@@ -259,25 +282,25 @@ Deno.test("readConfigFile() maps nested keys to variables and refuses unknown on
       "kafka:\n  host: broker\n  reader: kafka_influxdb.reader.confluent\nbuffer_timeout: False\n" +
         "clickhouse:\n  host: ch\n",
     );
-    const { vars, ignored } = readConfigFile(good);
+    const { vars, ignored } = readConfigFile(good, KNOWN);
     assertEquals([...vars], [["KAFKA_HOST", "broker"], ["CLICKHOUSE_HOST", "ch"]]);
     assertEquals(ignored.length, 2);
     assertMatch(ignored[0]!, /^KAFKA_READER: sluice has one Kafka client/);
     const bad = `${dir}/bad.yaml`;
     await Deno.writeTextFile(bad, "kafka:\n  hots: broker\n");
     assertThrows(
-      () => readConfigFile(bad),
+      () => readConfigFile(bad, KNOWN),
       ConfigError,
-      `"kafka_hots" in ${bad} is not a setting sluice knows`,
+      `"kafka_hots" in ${bad} line 2 is not a setting sluice knows`,
     );
-    assertThrows(() => readConfigFile(`${dir}/missing.yaml`), ConfigError, "cannot be read");
+    assertThrows(() => readConfigFile(`${dir}/missing.yaml`, KNOWN), ConfigError, "cannot be read");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("parseConfig() gives SINK=influxdb kafka-influxdb's defaults of the common variables", () => {
-  const config = parseConfig({ INFLUXDB_HOST: "influx" });
+  const config = parseConfig({ INFLUXDB_HOST: "influx" }, REGISTRIES);
   assertEquals(config.sink.module.name, "influxdb");
   assertEquals(config.kafka.brokers, ["localhost:9092"]);
   assertEquals(config.kafka.topics, ["my_topic"]);
@@ -288,7 +311,7 @@ Deno.test("parseConfig() gives SINK=influxdb kafka-influxdb's defaults of the co
     ENCODER: "kafka_influxdb.encoder.collectd_json_encoder",
     KAFKA_BOOTSTRAP_SERVERS: "k:9092",
     KAFKA_TOPIC: "metrics",
-  });
+  }, REGISTRIES);
   assertEquals(json.decoder.module.name, "collectd_json");
   assertEquals(json.kafka.brokers, ["k:9092"]);
   assertEquals(json.kafka.topics, ["metrics"]);

@@ -3,95 +3,15 @@
  * same rules are tested end to end against real Kafka and ClickHouse in
  * tests/integration/.
  */
-import type { CommitOffset } from "../../lib/batcher.ts";
 import { decodePmacct } from "../../lib/decode/pmacct.ts";
-import type { MessageHandler, MessageSource, SourceMessage } from "../../lib/kafka_source.ts";
 import { Logger } from "../../lib/log.ts";
 import { Metrics } from "../../lib/metrics.ts";
-import { Pipeline } from "../../lib/pipeline.ts";
-import type { BatchLimits } from "../../sinks/registry_types.ts";
-import {
-  allWritten,
-  type InputRecord,
-  type PreparedRow,
-  type Sink,
-  SinkWriteError,
-  type WriteResult,
-} from "../../sinks/sink.ts";
+import { Pipeline } from "../../lib/pipeline/mod.ts";
+import { RetryPolicy } from "../../lib/retry.ts";
+import type { BatchLimits } from "../../lib/sink.ts";
+import type { SourceMessage } from "../../lib/source.ts";
 import { assert, assertEquals } from "../_assert.ts";
-
-class MemorySource implements MessageSource {
-  commits: CommitOffset[][] = [];
-  heartbeats = 0;
-  closed = false;
-  #handler: MessageHandler | undefined;
-  finished: Promise<void> = Promise.resolve();
-  start(handler: MessageHandler): Promise<void> {
-    this.#handler = handler;
-    return Promise.resolve();
-  }
-  async push(messages: SourceMessage[]): Promise<void> {
-    for (const m of messages) await this.#handler!(m);
-  }
-  drain(): Promise<void> {
-    return Promise.resolve();
-  }
-  commit(offsets: CommitOffset[]): Promise<void> {
-    this.commits.push(offsets);
-    return Promise.resolve();
-  }
-  heartbeat(): Promise<void> {
-    this.heartbeats++;
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    this.closed = true;
-    return Promise.resolve();
-  }
-}
-
-/** Writes rows to an array; fails `failures` times first; refuses rows whose `n` is in `bad`. */
-class MemorySink implements Sink<InputRecord> {
-  readonly name = "memory";
-  rows: InputRecord[] = [];
-  writes = 0;
-  failures = 0;
-  /** `Retry-After` of the failures, in milliseconds. */
-  retryAfterMs: number | undefined;
-  bad = new Set<number>();
-  connect = () => Promise.resolve();
-  prepare(record: InputRecord) {
-    if (record["n"] === "unconvertible") {
-      return { ok: false as const, rejection: { reason: "convert", error: "n is not a number" } };
-    }
-    return { ok: true as const, row: record, bytes: 10 };
-  }
-  encode(rows: readonly PreparedRow<InputRecord>[]) {
-    return rows.map((r) => JSON.stringify(r.row));
-  }
-  write(rows: readonly PreparedRow<InputRecord>[]): Promise<WriteResult> {
-    this.writes++;
-    if (this.failures > 0) {
-      this.failures--;
-      return Promise.reject(
-        new SinkWriteError("Cannot connect", {
-          action: "retry",
-          errorType: "network",
-          retryAfterMs: this.retryAfterMs,
-        }),
-      );
-    }
-    if (rows.some((r) => this.bad.has(r.row["n"] as number))) {
-      return Promise.reject(
-        new SinkWriteError("Code: 117. bad data", { action: "split", errorType: "code_117" }),
-      );
-    }
-    this.rows.push(...rows.map((r) => r.row));
-    return Promise.resolve(allWritten());
-  }
-  healthcheck = () => Promise.resolve(true);
-  close = () => Promise.resolve();
-}
+import { MemorySink, MemorySource } from "../_memory.ts";
 
 function setup(batch: Partial<BatchLimits> = {}, clock?: () => number) {
   const source = new MemorySource();
@@ -100,7 +20,7 @@ function setup(batch: Partial<BatchLimits> = {}, clock?: () => number) {
     sink,
     decoder: decodePmacct,
     batch: { maxRows: 4, maxBytes: 1e9, maxAgeMs: 60_000, ...batch },
-    retry: { initialMs: 1, maxMs: 5 },
+    retry: new RetryPolicy({ initialMs: 1, maxMs: 5 }),
     metrics: new Metrics(),
     log: new Logger({ write: () => {} }),
     clock,

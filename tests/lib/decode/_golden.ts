@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Decoder, DecodeResult, DecoderModule } from "../../../lib/decode/mod.ts";
+import type { Decoder, DecodeResult, DecoderModule } from "../../../lib/decoder.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { assertEquals } from "../../_assert.ts";
 

@@ -4,7 +4,7 @@ import {
   decodeCollectdGraphite,
 } from "../../../lib/decode/collectd_graphite.ts";
 import { DECODERS, findDecoder } from "../../../lib/decode/mod.ts";
-import type { Point } from "../../../lib/point.ts";
+import type { Point } from "../../../lib/record.ts";
 import { assert, assertEquals, assertMatch } from "../../_assert.ts";
 import { assertMessageErrors, build, runGoldenCases } from "./_golden.ts";
 
@@ -196,9 +196,9 @@ Deno.test("collectdGraphiteDecoder reports a tag without its prefix or postfix, 
 
 Deno.test("collectdGraphiteDecoder is registered under kafka-influxdb's encoder names", () => {
   assertEquals(DECODERS["collectd_graphite"], collectdGraphiteDecoder);
-  assertEquals(findDecoder("collectd_graphite_encoder"), collectdGraphiteDecoder);
+  assertEquals(findDecoder(DECODERS, "collectd_graphite_encoder"), collectdGraphiteDecoder);
   assertEquals(
-    findDecoder("kafka_influxdb.encoder.collectd_graphite_encoder"),
+    findDecoder(DECODERS, "kafka_influxdb.encoder.collectd_graphite_encoder"),
     collectdGraphiteDecoder,
   );
   assertEquals(collectdGraphiteDecoder.kind, "points");

@@ -1,6 +1,6 @@
 import { collectdJsonDecoder, decodeCollectdJson } from "../../../lib/decode/collectd_json.ts";
 import { DECODERS, findDecoder } from "../../../lib/decode/mod.ts";
-import type { Point } from "../../../lib/point.ts";
+import type { Point } from "../../../lib/record.ts";
 import { assert, assertEquals, assertMatch } from "../../_assert.ts";
 import { assertMessageErrors, runGoldenCases } from "./_golden.ts";
 
@@ -142,8 +142,11 @@ Deno.test("decodeCollectdJson() reports tombstones, empty and non-UTF-8 messages
 
 Deno.test("collectdJsonDecoder is registered under kafka-influxdb's encoder names", () => {
   assertEquals(DECODERS["collectd_json"], collectdJsonDecoder);
-  assertEquals(findDecoder("collectd_json_encoder"), collectdJsonDecoder);
-  assertEquals(findDecoder("kafka_influxdb.encoder.collectd_json_encoder"), collectdJsonDecoder);
+  assertEquals(findDecoder(DECODERS, "collectd_json_encoder"), collectdJsonDecoder);
+  assertEquals(
+    findDecoder(DECODERS, "kafka_influxdb.encoder.collectd_json_encoder"),
+    collectdJsonDecoder,
+  );
   assertEquals(collectdJsonDecoder.kind, "points");
   assertEquals(collectdJsonDecoder.skipReason, "nan");
   assertEquals(collectdJsonDecoder.variables, []);

@@ -1,6 +1,6 @@
 import { checkLine, decodeInfluxLine, influxLineDecoder } from "../../../lib/decode/influx_line.ts";
 import { DECODERS, findDecoder } from "../../../lib/decode/mod.ts";
-import type { RawLine } from "../../../lib/point.ts";
+import type { RawLine } from "../../../lib/record.ts";
 import { assert, assertEquals, assertStrictEquals } from "../../_assert.ts";
 import { assertMessageErrors, runGoldenCases } from "./_golden.ts";
 
@@ -105,7 +105,7 @@ Deno.test("influxLineDecoder is registered under kafka-influxdb's echo encoder n
   for (
     const name of ["echo", "echo_encoder", "line_protocol", "kafka_influxdb.encoder.echo_encoder"]
   ) {
-    assertEquals(findDecoder(name), influxLineDecoder, name);
+    assertEquals(findDecoder(DECODERS, name), influxLineDecoder, name);
   }
   assertEquals(influxLineDecoder.kind, "lines");
   assertEquals(influxLineDecoder.skipReason, "none");

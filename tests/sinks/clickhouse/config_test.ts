@@ -1,3 +1,5 @@
+import { describeConfig, isSelected, parseConfig } from "../../../lib/config.ts";
+import { REGISTRIES } from "../../../sinks/mod.ts";
 import { Logger } from "../../../lib/log.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { clientOptions } from "../../../sinks/clickhouse/client.ts";
@@ -7,7 +9,7 @@ import {
   resolveServerAddress,
 } from "../../../sinks/clickhouse/config.ts";
 import { clickhouseSink } from "../../../sinks/clickhouse/mod.ts";
-import type { BatchLimits } from "../../../sinks/registry_types.ts";
+import type { BatchLimits } from "../../../lib/sink.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 function parse(env: Record<string, string>): {
@@ -179,18 +181,21 @@ Deno.test("clientOptions() sets credentials, timeout, gzip and TLS as configured
   assertStrictEquals(agent?.options.rejectUnauthorized, false);
 });
 
-Deno.test("describe() prints the target and masks the password", () => {
-  const { config } = parse({
+Deno.test("the ClickHouse target and the --check-config summary show the table, the password masked", () => {
+  const config = parseConfig({
+    KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9092",
+    KAFKA_TOPIC: "t",
     CLICKHOUSE_HOST: "127.0.0.1",
     CLICKHOUSE_PASSWORD: "hunter2",
     CLICKHOUSE_DATA_SCHEMA: "ip_src:IPv4,bytes:UInt64",
-  });
-  const lines = clickhouseSink.describe(config);
+  }, REGISTRIES);
+  const lines = describeConfig(config);
   assertStrictEquals(
-    lines[0],
-    "clickhouse url=http://127.0.0.1:8123 table=pmacct.sflowstat columns=2 user=default password=***",
+    clickhouseSink.target(config.sink.config as ClickHouseConfig),
+    "http://127.0.0.1:8123 table pmacct.sflowstat",
   );
-  assertStrictEquals(lines[1], "clickhouse schema=ip_src:IPv4,bytes:UInt64");
+  assert(lines.includes("  CLICKHOUSE_PASSWORD=***"), lines.join("\n"));
+  assert(lines.includes("  CLICKHOUSE_DATA_SCHEMA=ip_src:IPv4,bytes:UInt64"), lines.join("\n"));
   assert(!lines.join("\n").includes("hunter2"));
 });
 
@@ -206,10 +211,10 @@ Deno.test("the ClickHouse sink module declares its variables, group and consumer
     clickhouseSink.variables.find((v) => v.name === "CLICKHOUSE_PASSWORD")?.secret,
     true,
   );
-  assertStrictEquals(clickhouseSink.isConfigured({ CLICKHOUSE_HOST: "ch" }), true);
-  assertStrictEquals(clickhouseSink.isConfigured({ CLICKHOUSE_DATA_SCHEMA: "a:String" }), true);
+  assertStrictEquals(isSelected(clickhouseSink, { CLICKHOUSE_HOST: "ch" }), true);
+  assertStrictEquals(isSelected(clickhouseSink, { CLICKHOUSE_DATA_SCHEMA: "a:String" }), true);
   assertStrictEquals(
-    clickhouseSink.isConfigured({ CLICKHOUSE_HOST: " ", KAFKA_TOPIC: "x" }),
+    isSelected(clickhouseSink, { CLICKHOUSE_HOST: " ", KAFKA_TOPIC: "x" }),
     false,
   );
 });

@@ -12,7 +12,7 @@ import {
 } from "../../../sinks/clickhouse/convert.ts";
 import { ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
 import { parseSchema } from "../../../sinks/clickhouse/schema.ts";
-import type { InputRecord, PrepareResult } from "../../../sinks/sink.ts";
+import type { InputRecord, PrepareResult } from "../../../lib/record.ts";
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "../../_assert.ts";
 
 const SAMPLES = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);

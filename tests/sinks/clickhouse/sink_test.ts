@@ -11,7 +11,8 @@ import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { CLICKHOUSE_VARIABLES, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import { type ClickHouseRow, ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
-import { type PreparedRow, type RecordOrigin, SinkWriteError } from "../../../sinks/sink.ts";
+import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
+import { SinkWriteError } from "../../../lib/sink.ts";
 import {
   assert,
   assertEquals,

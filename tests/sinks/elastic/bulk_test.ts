@@ -20,7 +20,7 @@ import {
   isoTimestamp,
   readBulkItems,
 } from "../../../sinks/elastic/bulk.ts";
-import type { PreparedRow, RecordOrigin } from "../../../sinks/sink.ts";
+import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
 import { assert, assertEquals, assertStrictEquals } from "../../_assert.ts";
 
 function origin(offset: number, index = 0, topic = "pmacct.acct", partition = 2): RecordOrigin {

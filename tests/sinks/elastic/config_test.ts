@@ -1,4 +1,4 @@
-import { parseConfig } from "../../../lib/config.ts";
+import { isSelected, parseConfig } from "../../../lib/config.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import {
   DEFAULT_TEMPLATE_FILE,
@@ -11,8 +11,9 @@ import {
   withDefaultSettings,
 } from "../../../sinks/elastic/config.ts";
 import { elasticSink } from "../../../sinks/elastic/mod.ts";
-import type { BatchLimits } from "../../../sinks/registry_types.ts";
+import type { BatchLimits } from "../../../lib/sink.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
+import { REGISTRIES } from "../../../sinks/mod.ts";
 
 const SHIPPED_TEMPLATE = new URL("../../../new-index-template.json", import.meta.url);
 
@@ -166,7 +167,7 @@ Deno.test("parseConfig() reports every invalid value at once, secrets masked", a
       },
       {
         name: "ELASTIC_HOSTS",
-        value: "http://u:p@es1",
+        value: "http://u:***@es1",
         message:
           "must not contain credentials (use ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY)",
       },
@@ -317,12 +318,13 @@ Deno.test("describe() masks the password and the API key", () => {
 
 Deno.test("the sink is selected by ELASTIC_HOSTS and consumes as group kafka2elastic", () => {
   const env = { KAFKA_BOOTSTRAP_SERVERS: "k:9092", KAFKA_TOPIC: "t" };
-  const config = parseConfig({ ...env, ELASTIC_HOSTS: "es1:9200" });
+  const config = parseConfig({ ...env, ELASTIC_HOSTS: "es1:9200" }, REGISTRIES);
   assertStrictEquals(config.sink.module.name, "elastic");
   assertStrictEquals(config.kafka.groupId, "kafka2elastic");
-  assertStrictEquals(elasticSink.isConfigured({ ELASTIC_HOSTS: " " }), false);
+  assertStrictEquals(isSelected(elasticSink, { ELASTIC_HOSTS: " " }), false);
   assertStrictEquals(
-    parseConfig({ ...env, SINK: "elastic", KAFKA_CONSUMER_GROUP_ID: "mine" }).kafka.groupId,
+    parseConfig({ ...env, SINK: "elastic", KAFKA_CONSUMER_GROUP_ID: "mine" }, REGISTRIES).kafka
+      .groupId,
     "mine",
   );
 });

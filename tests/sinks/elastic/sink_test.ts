@@ -13,7 +13,8 @@ import { VarReader } from "../../../lib/variables.ts";
 import type { ElasticRow } from "../../../sinks/elastic/bulk.ts";
 import { ELASTIC_VARIABLES, parseElasticConfig } from "../../../sinks/elastic/config.ts";
 import { BULK_PATH, ElasticSink } from "../../../sinks/elastic/mod.ts";
-import { type PreparedRow, type RecordOrigin, SinkWriteError } from "../../../sinks/sink.ts";
+import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
+import { SinkWriteError } from "../../../lib/sink.ts";
 import {
   assert,
   assertEquals,

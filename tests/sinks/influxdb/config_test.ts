@@ -1,3 +1,4 @@
+import { isSelected } from "../../../lib/config.ts";
 /**
  * The InfluxDB sink's variables: kafka-influxdb's defaults, the URLs built
  * from them, the choice between API 1 and 2, and every problem reported at once.
@@ -6,13 +7,12 @@
  */
 
 import { formatProblem, VarReader } from "../../../lib/variables.ts";
-import type { BatchLimits } from "../../../sinks/registry_types.ts";
+import type { BatchLimits } from "../../../lib/sink.ts";
 import {
   DEFAULT_AVOID_TAGS,
   describeInfluxDBConfig,
   INFLUXDB_VARIABLES,
   type InfluxDBConfig,
-  isInfluxDBConfigured,
   parsePrecision,
 } from "../../../sinks/influxdb/config.ts";
 import { influxDBSink } from "../../../sinks/influxdb/mod.ts";
@@ -105,11 +105,11 @@ Deno.test("the module takes points, lines and flows, with kafka-influxdb's group
   assert(INFLUXDB_VARIABLES.every((v) => v.group === "InfluxDB" && v.doc.length > 0));
 });
 
-Deno.test("isConfigured() is true when any INFLUXDB_ variable is set", () => {
-  assert(isInfluxDBConfigured({ INFLUXDB_HOST: "influx" }));
-  assert(isInfluxDBConfigured({ INFLUXDB_URL: "http://influx:8086" }));
-  assert(!isInfluxDBConfigured({ INFLUXDB_HOST: " " }));
-  assert(!isInfluxDBConfigured({ BUFFER_SIZE: "10", VM_URL: "http://vm:8428" }));
+Deno.test("the InfluxDB sink is selected when any INFLUXDB_ variable is set", () => {
+  assert(isSelected(influxDBSink, { INFLUXDB_HOST: "influx" }));
+  assert(isSelected(influxDBSink, { INFLUXDB_URL: "http://influx:8086" }));
+  assert(!isSelected(influxDBSink, { INFLUXDB_HOST: " " }));
+  assert(!isSelected(influxDBSink, { BUFFER_SIZE: "10", VM_URL: "http://vm:8428" }));
 });
 
 Deno.test("parseConfig() builds the write URL from host, port, TLS, database, policy and precision", () => {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Point } from "../../../lib/point.ts";
+import type { Point } from "../../../lib/record.ts";
 import {
   checkRawLine,
   encodePoint,

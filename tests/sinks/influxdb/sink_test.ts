@@ -11,7 +11,7 @@
 
 import { makeTestCertificates } from "../../_tls.ts";
 import { Logger } from "../../../lib/log.ts";
-import type { RecordKind } from "../../../lib/point.ts";
+import type { RecordKind } from "../../../lib/record.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import {
@@ -22,7 +22,8 @@ import {
 } from "../../../sinks/influxdb/client.ts";
 import { INFLUXDB_VARIABLES, parseInfluxDBConfig } from "../../../sinks/influxdb/config.ts";
 import { InfluxDBSink } from "../../../sinks/influxdb/mod.ts";
-import { type PreparedRow, type RecordOrigin, SinkWriteError } from "../../../sinks/sink.ts";
+import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
+import { SinkWriteError } from "../../../lib/sink.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 /** What InfluxDB 1.6.7 answered, status and body, as recorded with curl. */

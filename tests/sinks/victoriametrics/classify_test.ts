@@ -1,18 +1,24 @@
 /**
  * Classification of VictoriaMetrics answers and of failures without an
  * answer, on errors shaped exactly as Deno 2.9's `fetch` and `node:https`
- * report them (recorded: see the module doc of sinks/victoriametrics/client.ts).
+ * report them (recorded: see the module doc of sinks/victoriametrics/classify.ts).
  *
  * @module
  */
 
+import type { RequestVerdict } from "../../../lib/sink.ts";
 import {
-  bodyExcerpt,
   classifyVictoriaMetricsError,
   classifyVictoriaMetricsResponse,
-  parseRetryAfter,
-} from "../../../sinks/victoriametrics/client.ts";
+} from "../../../sinks/victoriametrics/classify.ts";
 import { assertEquals, assertStrictEquals } from "../../_assert.ts";
+
+/** The fields of a failing verdict (empty for `ok`). */
+function failure(
+  verdict: RequestVerdict,
+): { errorType?: string; hint?: string; retryAfterMs?: number } {
+  return verdict.action === "ok" ? {} : verdict;
+}
 
 Deno.test("classifyVictoriaMetricsResponse() writes on 2xx, splits on 400 and 413, retries the rest", () => {
   const cases: Array<[number, string, string]> = [
@@ -35,7 +41,11 @@ Deno.test("classifyVictoriaMetricsResponse() writes on 2xx, splits on 400 and 41
   ];
   for (const [status, action, errorType] of cases) {
     const outcome = classifyVictoriaMetricsResponse(status);
-    assertEquals([outcome.action, outcome.errorType], [action, errorType], String(status));
+    assertEquals(
+      [outcome.action, failure(outcome).errorType ?? ""],
+      [action, errorType],
+      String(status),
+    );
   }
 });
 
@@ -58,7 +68,7 @@ Deno.test("classifyVictoriaMetricsResponse() retries a 400 for a path the server
 Deno.test("classifyVictoriaMetricsResponse() names the fix for 401 and 403", () => {
   for (const status of [401, 403]) {
     assertStrictEquals(
-      classifyVictoriaMetricsResponse(status).hint,
+      failure(classifyVictoriaMetricsResponse(status)).hint,
       "the server refused the credentials; check VM_USERNAME/VM_PASSWORD or VM_BEARER_TOKEN",
     );
   }
@@ -66,76 +76,33 @@ Deno.test("classifyVictoriaMetricsResponse() names the fix for 401 and 403", () 
 
 Deno.test("classifyVictoriaMetricsResponse() carries Retry-After of 429 and 503", () => {
   const now = Date.UTC(2026, 10, 22, 0, 0, 0);
-  assertStrictEquals(classifyVictoriaMetricsResponse(429, "", "7", now).retryAfterMs, 7000);
   assertStrictEquals(
-    classifyVictoriaMetricsResponse(503, "", "Sun, 22 Nov 2026 00:00:30 GMT", now).retryAfterMs,
+    failure(classifyVictoriaMetricsResponse(429, "", "7", now)).retryAfterMs,
+    7000,
+  );
+  assertStrictEquals(
+    failure(classifyVictoriaMetricsResponse(503, "", "Sun, 22 Nov 2026 00:00:30 GMT", now))
+      .retryAfterMs,
     30_000,
   );
-  assertStrictEquals(classifyVictoriaMetricsResponse(503, "", null, now).retryAfterMs, undefined);
-});
-
-Deno.test("parseRetryAfter() reads seconds and HTTP dates, and ignores the rest", () => {
-  const now = Date.UTC(2026, 10, 22, 0, 0, 0);
-  assertStrictEquals(parseRetryAfter("0", now), 0);
-  assertStrictEquals(parseRetryAfter(" 120 ", now), 120_000);
-  assertStrictEquals(parseRetryAfter("Sun, 22 Nov 2026 00:01:00 GMT", now), 60_000);
-  assertStrictEquals(parseRetryAfter("Sat, 21 Nov 2026 00:00:00 GMT", now), 0);
-  assertStrictEquals(parseRetryAfter("-5", now), undefined);
-  assertStrictEquals(parseRetryAfter("soon", now), undefined);
-  assertStrictEquals(parseRetryAfter(null, now), undefined);
-});
-
-Deno.test("classifyVictoriaMetricsError() tells timeouts, TLS and network failures apart, all retried", () => {
-  const fetchFailed = (cause: string) => new TypeError("fetch failed", { cause: new Error(cause) });
-  const cases: Array<[unknown, string]> = [
-    [new DOMException("The operation was aborted due to timeout", "TimeoutError"), "timeout"],
-    [
-      fetchFailed(
-        "error sending request for url (https://127.0.0.1:33763/): client error (Connect): invalid peer certificate: UnknownIssuer",
-      ),
-      "tls",
-    ],
-    [
-      fetchFailed(
-        "error sending request for url (http://127.0.0.1:28999/api/v1/import): client error (Connect): tcp connect error: Connection refused (os error 111)",
-      ),
-      "network",
-    ],
-    [
-      fetchFailed(
-        "error sending request for url (https://nonexistent.invalid/): client error (Connect): dns error: failed to lookup address information: Name or service not known",
-      ),
-      "network",
-    ],
-    [
-      Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
-      "network",
-    ],
-    [
-      Object.assign(new Error("unable to verify the first certificate"), {
-        code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      }),
-      "tls",
-    ],
-    [
-      Object.assign(new Error("Request timed out after 10 ms"), { name: "TimeoutError" }),
-      "timeout",
-    ],
-    [new Error("something else"), "unknown"],
-  ];
-  for (const [error, errorType] of cases) {
-    const outcome = classifyVictoriaMetricsError(error);
-    assertEquals([outcome.action, outcome.errorType], ["retry", errorType], String(error));
-  }
   assertStrictEquals(
-    classifyVictoriaMetricsError(fetchFailed("invalid peer certificate: UnknownIssuer")).hint,
-    "the TLS connection failed; check VM_CA_FILE or VM_SSL_VERIFY",
+    failure(classifyVictoriaMetricsResponse(503, "", null, now)).retryAfterMs,
+    undefined,
   );
 });
 
-Deno.test("bodyExcerpt() keeps one bounded line of the server's text", () => {
-  assertStrictEquals(bodyExcerpt("  a\n b\t c \n"), "a b c");
-  const long = bodyExcerpt("x".repeat(2000));
-  assertStrictEquals(long.length, 503);
-  assertStrictEquals(long.endsWith("..."), true);
+Deno.test("classifyVictoriaMetricsError() retries every failure without an answer, naming VM_CA_FILE for TLS", () => {
+  const fetchFailed = (cause: string) => new TypeError("fetch failed", { cause: new Error(cause) });
+  assertEquals(
+    classifyVictoriaMetricsError(fetchFailed("invalid peer certificate: UnknownIssuer")),
+    {
+      action: "retry",
+      errorType: "tls",
+      hint: "the TLS connection failed; check VM_CA_FILE or VM_SSL_VERIFY",
+    },
+  );
+  assertEquals(classifyVictoriaMetricsError(new Error("something else")), {
+    action: "retry",
+    errorType: "unknown",
+  });
 });

@@ -5,19 +5,18 @@
  * @module
  */
 
-import { allVariables, parseConfig } from "../../../lib/config.ts";
+import { allVariables, describeConfig, isSelected, parseConfig } from "../../../lib/config.ts";
 import { ConfigError, VarReader } from "../../../lib/variables.ts";
-import type { BatchLimits } from "../../../sinks/registry_types.ts";
+import type { BatchLimits } from "../../../lib/sink.ts";
 import {
   DEFAULT_AVOID_LABELS,
-  describeVictoriaMetricsConfig,
   joinUrl,
-  maskUrl,
-  VICTORIAMETRICS_VARIABLES,
+  VICTORIAMETRICS,
   type VictoriaMetricsConfig,
 } from "../../../sinks/victoriametrics/config.ts";
 import { victoriaMetricsSink } from "../../../sinks/victoriametrics/mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
+import { REGISTRIES } from "../../../sinks/mod.ts";
 
 const REQUIRED = { VM_URL: "http://127.0.0.1:8428", VM_JOB: "pmacct", VM_INSTANCE: "nfacctd-1" };
 
@@ -26,12 +25,12 @@ function parse(env: Record<string, string>): {
   batch: BatchLimits;
   problems: VarReader["problems"];
 } {
-  const reader = new VarReader(env, VICTORIAMETRICS_VARIABLES);
+  const reader = new VarReader(env, VICTORIAMETRICS.specs);
   const { config, batch } = victoriaMetricsSink.parseConfig(reader);
   return { config, batch, problems: reader.problems };
 }
 
-Deno.test("parseConfig() applies the original script's defaults", () => {
+Deno.test("parseVictoriaMetricsConfig() applies the original script's defaults", () => {
   const { config, batch, problems } = parse(REQUIRED);
   assertEquals(problems, []);
   assertEquals(batch, { maxRows: 1000, maxBytes: 10485760, maxAgeMs: 10000 });
@@ -68,7 +67,7 @@ Deno.test("the default VM_AVOID_LABELS keeps the original's fields and the per-p
   }
 });
 
-Deno.test("parseConfig() joins VM_URL and VM_IMPORT_PATH with exactly one slash", () => {
+Deno.test("parseVictoriaMetricsConfig() joins VM_URL and VM_IMPORT_PATH with exactly one slash", () => {
   const cases: Array<[string, string, string]> = [
     ["http://vm:8428", "/api/v1/import", "http://vm:8428/api/v1/import"],
     ["http://vm:8428/", "/api/v1/import", "http://vm:8428/api/v1/import"],
@@ -97,7 +96,7 @@ Deno.test("parseConfig() joins VM_URL and VM_IMPORT_PATH with exactly one slash"
   );
 });
 
-Deno.test("parseConfig() reads VM_SSL_VERIFY as the original's false words, and more", () => {
+Deno.test("parseVictoriaMetricsConfig() reads VM_SSL_VERIFY as the original's false words, and more", () => {
   for (const word of ["False", "false", "FALSE", "no", "No", "NO", "0", "off"]) {
     const { config, problems } = parse({ ...REQUIRED, VM_SSL_VERIFY: word });
     assertEquals(problems, []);
@@ -108,7 +107,7 @@ Deno.test("parseConfig() reads VM_SSL_VERIFY as the original's false words, and 
   }
 });
 
-Deno.test("parseConfig() takes VM_METRIC_NAME only when VM_METRICS_NAMES is unset", () => {
+Deno.test("parseVictoriaMetricsConfig() takes VM_METRIC_NAME only when VM_METRICS_NAMES is unset", () => {
   assertEquals(parse({ ...REQUIRED, VM_METRIC_NAME: "bytes" }).config.metricNames, ["bytes"]);
   assertEquals(
     parse({ ...REQUIRED, VM_METRIC_NAME: "bytes", VM_METRICS_NAMES: "packets, flows" }).config
@@ -117,7 +116,7 @@ Deno.test("parseConfig() takes VM_METRIC_NAME only when VM_METRICS_NAMES is unse
   );
 });
 
-Deno.test("parseConfig() reads credentials from VM_URL, VM_USERNAME/VM_PASSWORD or VM_BEARER_TOKEN", () => {
+Deno.test("parseVictoriaMetricsConfig() reads credentials from VM_URL, VM_USERNAME/VM_PASSWORD or VM_BEARER_TOKEN", () => {
   const fromUrl = parse({ ...REQUIRED, VM_URL: "https://writer:s%40cret@vm.example:8427/" });
   assertEquals(fromUrl.problems, []);
   assertStrictEquals(fromUrl.config.url, "https://vm.example:8427");
@@ -131,11 +130,11 @@ Deno.test("parseConfig() reads credentials from VM_URL, VM_USERNAME/VM_PASSWORD 
     kind: "bearer",
     token: "t0k",
   });
-  const secret = VICTORIAMETRICS_VARIABLES.filter((v) => v.secret).map((v) => v.name);
+  const secret = VICTORIAMETRICS.specs.filter((v) => v.secret).map((v) => v.name);
   assertEquals(secret, ["VM_PASSWORD", "VM_BEARER_TOKEN"]);
 });
 
-Deno.test("parseConfig() reports every invalid value at once, secrets masked", () => {
+Deno.test("parseVictoriaMetricsConfig() reports every invalid value at once, secrets masked", () => {
   const { problems } = parse({
     VM_URL: "ftp://u:hunter2@vm",
     VM_PASSWORD: "hunter2",
@@ -150,14 +149,20 @@ Deno.test("parseConfig() reports every invalid value at once, secrets masked", (
     VM_COMPRESSION: "maybe",
   });
   assertEquals(problems, [
+    // First the values each declaration checks, in table order, then the rules between them.
     { name: "VM_URL", value: "ftp://u:***@vm", message: "must be an http:// or https:// URL" },
-    {
-      name: "VM_BEARER_TOKEN/VM_USERNAME",
-      value: undefined,
-      message: "are exclusive: use a bearer token or basic authentication, not both",
-    },
     { name: "VM_JOB", value: undefined, message: "is required and not set" },
     { name: "VM_INSTANCE", value: undefined, message: "is required and not set" },
+    { name: "VM_TIMESTAMP_MAX_FUTURE", value: "-5", message: "must be a number >= 0" },
+    { name: "VM_MAX_LABELS", value: "2", message: "must be an integer >= 3" },
+    { name: "VM_MAX_SAMPLES_PER_SEND", value: "0", message: "must be an integer >= 1" },
+    { name: "VM_MAX_TIME_TO_SEND", value: "0", message: "must be a number of seconds > 0" },
+    { name: "VM_REQUEST_TIMEOUT", value: "-1", message: "must be a number of seconds > 0" },
+    {
+      name: "VM_COMPRESSION",
+      value: "maybe",
+      message: "must be YES or NO (also true/false, 1/0, on/off)",
+    },
     {
       name: "VM_METRICS_NAMES",
       value: "in-bytes",
@@ -169,20 +174,15 @@ Deno.test("parseConfig() reports every invalid value at once, secrets masked", (
       value: "a*b",
       message: "may use * only at the end of a name (a prefix)",
     },
-    { name: "VM_MAX_SAMPLES_PER_SEND", value: "0", message: "must be an integer >= 1" },
-    { name: "VM_MAX_TIME_TO_SEND", value: "0", message: "must be a number of seconds > 0" },
-    { name: "VM_TIMESTAMP_MAX_FUTURE", value: "-5", message: "must be a number >= 0" },
-    { name: "VM_MAX_LABELS", value: "2", message: "must be an integer >= 3" },
-    { name: "VM_REQUEST_TIMEOUT", value: "-1", message: "must be a number of seconds > 0" },
     {
-      name: "VM_COMPRESSION",
-      value: "maybe",
-      message: "must be YES or NO (also true/false, 1/0, on/off)",
+      name: "VM_BEARER_TOKEN/VM_USERNAME",
+      value: undefined,
+      message: "are exclusive: use a bearer token or basic authentication, not both",
     },
   ]);
 });
 
-Deno.test("parseConfig() refuses contradicting settings", () => {
+Deno.test("parseVictoriaMetricsConfig() refuses contradicting settings", () => {
   const names = (env: Record<string, string>) =>
     parse({ ...REQUIRED, ...env }).problems.map((p) => p.name);
   assertEquals(names({ VM_LABELS: "ip_src", VM_AVOID_LABELS: "ip_dst" }), [
@@ -198,18 +198,21 @@ Deno.test("parseConfig() refuses contradicting settings", () => {
   assertEquals(names({ VM_IMPORT_PATH: "http://other/api/v1/import" }), ["VM_IMPORT_PATH"]);
 });
 
-Deno.test("describe() masks the password and the token", () => {
-  const basic = parse({ ...REQUIRED, VM_URL: "https://w:hunter2@vm:8427", VM_SSL_VERIFY: "no" });
-  const text = describeVictoriaMetricsConfig(basic.config).join("\n");
-  assert(!text.includes("hunter2"));
-  assertMatch(text, /auth=basic user=w password=\*\*\* tls=on verify=no/);
-  assertMatch(text, /vm import=https:\/\/vm:8427\/api\/v1\/import /);
-  const bearer = parse({ ...REQUIRED, VM_BEARER_TOKEN: "t0ken-value" });
-  const bearerText = describeVictoriaMetricsConfig(bearer.config).join("\n");
+Deno.test("the VictoriaMetrics target and the --check-config summary mask the password and the token", () => {
+  const kafka = { KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9092", KAFKA_TOPIC: "pmacct.acct" };
+  const basic = parseConfig(
+    { ...kafka, ...REQUIRED, VM_URL: "https://w:hunter2@vm:8427", VM_SSL_VERIFY: "no" },
+    REGISTRIES,
+  );
+  const text = describeConfig(basic).join("\n");
+  assert(!text.includes("hunter2"), text);
+  assertMatch(text, /VM_URL=https:\/\/w:\*\*\*@vm:8427\n/);
+  assertMatch(text, /VM_SSL_VERIFY=no\n/);
+  assertMatch(text, /: https:\/\/vm:8427\/api\/v1\/import\n/);
+  const bearer = parseConfig({ ...kafka, ...REQUIRED, VM_BEARER_TOKEN: "t0ken-value" }, REGISTRIES);
+  const bearerText = describeConfig(bearer).join("\n");
   assert(!bearerText.includes("t0ken-value"));
-  assertMatch(bearerText, /auth=bearer token=\*\*\*/);
-  assertStrictEquals(maskUrl("http://a:b@h/x"), "http://a:***@h/x");
-  assertStrictEquals(maskUrl("http://h/x"), "http://h/x");
+  assertMatch(bearerText, /VM_BEARER_TOKEN=\*\*\*/);
 });
 
 Deno.test("SINK=vm is chosen by VM_URL alone and reads the original's consumer group", () => {
@@ -218,21 +221,21 @@ Deno.test("SINK=vm is chosen by VM_URL alone and reads the original's consumer g
     KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9092",
     KAFKA_TOPIC: "pmacct.acct",
   };
-  const config = parseConfig(env);
+  const config = parseConfig(env, REGISTRIES);
   assertStrictEquals(config.sink.module.name, "vm");
   assertStrictEquals(config.kafka.groupId, "kafka2vm");
-  assertStrictEquals(parseConfig({ ...env, SINK: "vm" }).sink.module.name, "vm");
-  assert(victoriaMetricsSink.isConfigured({ VM_URL: "http://vm" }));
-  assert(!victoriaMetricsSink.isConfigured({ VM_URL: " " }));
+  assertStrictEquals(parseConfig({ ...env, SINK: "vm" }, REGISTRIES).sink.module.name, "vm");
+  assert(isSelected(victoriaMetricsSink, { VM_URL: "http://vm" }));
+  assert(!isSelected(victoriaMetricsSink, { VM_URL: " " }));
   let error: unknown;
   try {
-    parseConfig({ ...env, VM_PASSWORD: "hunter2" });
+    parseConfig({ ...env, VM_PASSWORD: "hunter2" }, REGISTRIES);
   } catch (caught) {
     error = caught;
   }
   assert(error instanceof ConfigError);
   assert(!error.message.includes("hunter2"));
-  for (const spec of VICTORIAMETRICS_VARIABLES) {
-    assert(allVariables().some((v) => v.name === spec.name), spec.name);
+  for (const spec of VICTORIAMETRICS.specs) {
+    assert(allVariables(REGISTRIES).some((v) => v.name === spec.name), spec.name);
   }
 });

@@ -8,10 +8,10 @@
 import { utf8Length } from "../../../lib/text.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import type { PrepareResult } from "../../../sinks/sink.ts";
+import type { PrepareResult } from "../../../lib/record.ts";
 import {
   parseVictoriaMetricsConfig,
-  VICTORIAMETRICS_VARIABLES,
+  VICTORIAMETRICS,
 } from "../../../sinks/victoriametrics/config.ts";
 import {
   compileRecordEncoder,
@@ -44,7 +44,7 @@ const SAMPLE = {
 function encoder(env: Record<string, string> = {}, zone = "UTC") {
   const reader = new VarReader(
     { VM_URL: "http://vm:8428", VM_JOB: "pmacct", VM_INSTANCE: "nfacctd-1", ...env },
-    VICTORIAMETRICS_VARIABLES,
+    VICTORIAMETRICS.specs,
   );
   const { config } = parseVictoriaMetricsConfig(reader);
   assertEquals(reader.problems, []);

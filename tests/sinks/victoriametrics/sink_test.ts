@@ -9,13 +9,21 @@
  */
 
 import { makeTestCertificates } from "../../_tls.ts";
+import {
+  closedPort,
+  type FakeHandler,
+  fakeHttpServer,
+  type FakeServer,
+  gunzip,
+} from "../../_fake_http.ts";
 import { Logger } from "../../../lib/log.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import { type PreparedRow, type RecordOrigin, SinkWriteError } from "../../../sinks/sink.ts";
+import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
+import { SinkWriteError } from "../../../lib/sink.ts";
 import {
   parseVictoriaMetricsConfig,
-  VICTORIAMETRICS_VARIABLES,
+  VICTORIAMETRICS,
 } from "../../../sinks/victoriametrics/config.ts";
 import {
   type VictoriaMetricsRow,
@@ -37,61 +45,10 @@ const RECORD = {
   bytes: 402,
 };
 
-/** A request as the fake server saw it. */
-interface Seen {
-  method: string;
-  path: string;
-  search: string;
-  headers: Headers;
-  body: Uint8Array;
-}
-
-interface FakeServer {
-  url: string;
-  seen: Seen[];
-  close(): Promise<void>;
-}
-
-/** Starts a fake server answering with `answer` (the n-th request from 1). */
-function fakeServer(
-  answer: (seen: Seen, n: number) => Response | Promise<Response>,
-  tls?: { cert: string; key: string },
-): FakeServer {
-  const seen: Seen[] = [];
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {}, ...(tls ?? {}) },
-    async (request) => {
-      const url = new URL(request.url);
-      const entry: Seen = {
-        method: request.method,
-        path: url.pathname,
-        search: url.search,
-        headers: new Headers(request.headers),
-        body: new Uint8Array(await request.arrayBuffer()),
-      };
-      seen.push(entry);
-      return await answer(entry, seen.length);
-    },
-  );
-  return {
-    url: `${tls ? "https" : "http"}://127.0.0.1:${server.addr.port}`,
-    seen,
-    close: () => server.shutdown(),
-  };
-}
-
-/** A port nothing listens on. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 function sinkFor(env: Record<string, string>) {
   const reader = new VarReader(
     { VM_JOB: "pmacct", VM_INSTANCE: "nfacctd-1", ...env },
-    VICTORIAMETRICS_VARIABLES,
+    VICTORIAMETRICS.specs,
   );
   const { config } = parseVictoriaMetricsConfig(reader);
   assertEquals(reader.problems, []);
@@ -120,22 +77,15 @@ function rows(
   });
 }
 
-async function gunzip(body: Uint8Array): Promise<string> {
-  const stream = new Blob([body as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-    new DecompressionStream("gzip"),
-  );
-  return await new Response(stream).text();
-}
-
 /** Runs `body` with a fake server and a sink pointed at it, then closes both. */
 async function withFake(
-  answer: (seen: Seen, n: number) => Response | Promise<Response>,
+  answer: FakeHandler,
   env: (url: string) => Record<string, string>,
   body: (
     t: { server: FakeServer; sink: VictoriaMetricsSink; logs: Array<Record<string, unknown>> },
   ) => Promise<void>,
 ): Promise<void> {
-  const server = fakeServer(answer);
+  const server = fakeHttpServer(answer);
   const { sink, logs } = sinkFor(env(server.url));
   try {
     await body({ server, sink, logs });
@@ -158,7 +108,7 @@ async function thrown(fn: () => Promise<unknown>): Promise<Error> {
 
 const noContent = () => new Response(null, { status: 204 });
 
-Deno.test("write() posts exactly the encode() lines, gzipped, to VM_URL and VM_IMPORT_PATH joined with one slash", async () => {
+Deno.test("VictoriaMetricsSink.write() posts exactly the encode() lines, gzipped, to VM_URL and VM_IMPORT_PATH joined with one slash", async () => {
   await withFake(
     noContent,
     (url) => ({ VM_URL: `${url}/prefix/`, VM_IMPORT_PATH: "api/v1/import" }),
@@ -183,7 +133,7 @@ Deno.test("write() posts exactly the encode() lines, gzipped, to VM_URL and VM_I
   );
 });
 
-Deno.test("write() sends a plain body with VM_COMPRESSION=NO, and a query given in VM_IMPORT_PATH", async () => {
+Deno.test("VictoriaMetricsSink.write() sends a plain body with VM_COMPRESSION=NO, and a query given in VM_IMPORT_PATH", async () => {
   await withFake(
     noContent,
     (url) => ({
@@ -206,7 +156,7 @@ Deno.test("write() sends a plain body with VM_COMPRESSION=NO, and a query given 
   );
 });
 
-Deno.test("write() authenticates with basic credentials, from VM_USERNAME/VM_PASSWORD or VM_URL, or a bearer token", async () => {
+Deno.test("VictoriaMetricsSink.write() authenticates with basic credentials, from VM_USERNAME/VM_PASSWORD or VM_URL, or a bearer token", async () => {
   const cases: Array<[(url: string) => Record<string, string>, string]> = [
     [
       (url) => ({ VM_URL: url, VM_USERNAME: "writer", VM_PASSWORD: "sécret" }),
@@ -227,7 +177,7 @@ Deno.test("write() authenticates with basic credentials, from VM_USERNAME/VM_PAS
   }
 });
 
-Deno.test("write() splits on 413 and on a 400 for a bad line, and retries on 503 and 429 with Retry-After", async () => {
+Deno.test("VictoriaMetricsSink.write() splits on 413 and on a 400 for a bad line, and retries on 503 and 429 with Retry-After", async () => {
   const cases: Array<[Response, string, string, number | undefined]> = [
     [new Response("too large", { status: 413 }), "split", "http_413", undefined],
     [
@@ -266,7 +216,7 @@ Deno.test("write() splits on 413 and on a 400 for a bad line, and retries on 503
   }
 });
 
-Deno.test("write() retries 401 and 403 and logs an error naming the variables to fix", async () => {
+Deno.test("VictoriaMetricsSink.write() retries 401 and 403 and logs an error naming the variables to fix", async () => {
   await withFake(
     () => new Response("Unauthorized", { status: 401 }),
     (url) => ({ VM_URL: url, VM_USERNAME: "u", VM_PASSWORD: "wrong" }),
@@ -286,7 +236,7 @@ Deno.test("write() retries 401 and 403 and logs an error naming the variables to
   );
 });
 
-Deno.test("write() retries a 400 for an unsupported path instead of splitting", async () => {
+Deno.test("VictoriaMetricsSink.write() retries a 400 for an unsupported path instead of splitting", async () => {
   await withFake(
     (seen) => new Response(`unsupported path requested: "${seen.path}"`, { status: 400 }),
     (url) => ({ VM_URL: url, VM_IMPORT_PATH: "/api/v1/imprt" }),
@@ -299,7 +249,7 @@ Deno.test("write() retries a 400 for an unsupported path instead of splitting", 
   );
 });
 
-Deno.test("write() does not follow a redirect: the POST would lose its body", async () => {
+Deno.test("VictoriaMetricsSink.write() does not follow a redirect: the POST would lose its body", async () => {
   await withFake(
     (_seen, n) =>
       n === 1
@@ -319,7 +269,7 @@ Deno.test("write() does not follow a redirect: the POST would lose its body", as
   );
 });
 
-Deno.test("write() gives up on a request after VM_REQUEST_TIMEOUT and retries", async () => {
+Deno.test("VictoriaMetricsSink.write() gives up on a request after VM_REQUEST_TIMEOUT and retries", async () => {
   const release = Promise.withResolvers<void>();
   await withFake(
     async () => {
@@ -338,7 +288,7 @@ Deno.test("write() gives up on a request after VM_REQUEST_TIMEOUT and retries", 
   );
 });
 
-Deno.test("write() retries when nothing listens, naming the address", async () => {
+Deno.test("VictoriaMetricsSink.write() retries when nothing listens, naming the address", async () => {
   const { sink } = sinkFor({ VM_URL: `http://127.0.0.1:${closedPort()}` });
   try {
     const error = await thrown(() => sink.write(rows(sink, [RECORD])));
@@ -350,7 +300,7 @@ Deno.test("write() retries when nothing listens, naming the address", async () =
   }
 });
 
-Deno.test("write() logs the metric fields a written record left out", async () => {
+Deno.test("VictoriaMetricsSink.write() logs the metric fields a written record left out", async () => {
   await withFake(noContent, (url) => ({ VM_URL: url }), async ({ sink, logs }) => {
     const batch = rows(sink, [{ ...RECORD, packets: "n/a" }]);
     assertStrictEquals(batch[0]!.row.lines.length, 1);
@@ -363,7 +313,7 @@ Deno.test("write() logs the metric fields a written record left out", async () =
   });
 });
 
-Deno.test("connect() probes VM_IMPORT_PATH and the credentials with an empty import", async () => {
+Deno.test("VictoriaMetricsSink.connect() probes VM_IMPORT_PATH and the credentials with an empty import", async () => {
   await withFake(noContent, (url) => ({ VM_URL: url }), async ({ server, sink, logs }) => {
     await sink.connect();
     assertEquals(
@@ -376,7 +326,7 @@ Deno.test("connect() probes VM_IMPORT_PATH and the credentials with an empty imp
   });
 });
 
-Deno.test("connect() fails for good on refused credentials or an unknown path, and waits for a server that is down", async () => {
+Deno.test("VictoriaMetricsSink.connect() fails for good on refused credentials or an unknown path, and waits for a server that is down", async () => {
   const fatal: Array<[Response, RegExp]> = [
     [
       new Response("Unauthorized", { status: 401 }),
@@ -394,7 +344,7 @@ Deno.test("connect() fails for good on refused credentials or an unknown path, a
   for (const [response, message] of fatal) {
     await withFake(() => response, (url) => ({ VM_URL: url }), async ({ sink }) => {
       const error = await thrown(() => sink.connect());
-      assert(!(error instanceof SinkWriteError), "not retried");
+      assert(error instanceof SinkWriteError && error.action === "fatal", "not waited for");
       assertMatch(
         error.message,
         /^Cannot connect to VictoriaMetrics at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/import: /,
@@ -421,7 +371,7 @@ Deno.test("connect() fails for good on refused credentials or an unknown path, a
   }
 });
 
-Deno.test("healthcheck() asks GET /health", async () => {
+Deno.test("VictoriaMetricsSink.healthcheck() asks GET /health", async () => {
   let status = 200;
   await withFake(
     () => new Response("OK", { status }),
@@ -443,11 +393,11 @@ Deno.test("healthcheck() asks GET /health", async () => {
 
 // --- TLS ---------------------------------------------------------------------------
 
-Deno.test("TLS: the certificate is verified against VM_CA_FILE, and not at all with VM_SSL_VERIFY=NO", async () => {
+Deno.test("VictoriaMetricsSink over TLS: the certificate is verified against VM_CA_FILE, and not at all with VM_SSL_VERIFY=NO", async () => {
   const certs = await makeTestCertificates();
   const dir = certs.dir;
   let status = 204;
-  const server = fakeServer(
+  const server = fakeHttpServer(
     (seen) =>
       seen.path === "/health"
         ? new Response("OK")
@@ -459,7 +409,7 @@ Deno.test("TLS: the certificate is verified against VM_CA_FILE, and not at all w
     const strict = sinkFor({ VM_URL: server.url });
     const error = await thrown(() => strict.sink.connect());
     assert(
-      !(error instanceof SinkWriteError),
+      error instanceof SinkWriteError && error.action === "fatal",
       "a certificate that does not verify is not waited for",
     );
     assertMatch(
@@ -502,11 +452,11 @@ Deno.test("TLS: the certificate is verified against VM_CA_FILE, and not at all w
   }
 });
 
-Deno.test("TLS: VM_SSL_VERIFY=NO still times out and reports refused connections", async () => {
+Deno.test("VictoriaMetricsSink over TLS: VM_SSL_VERIFY=NO still times out and reports refused connections", async () => {
   const certs = await makeTestCertificates();
   const dir = certs.dir;
   const release = Promise.withResolvers<void>();
-  const server = fakeServer(async () => {
+  const server = fakeHttpServer(async () => {
     await release.promise;
     return noContent();
   }, certs);

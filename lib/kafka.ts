@@ -6,8 +6,6 @@
  * Offsets are committed only when the pipeline says its batch was
  * acknowledged by the sink.
  *
- * Also the stdin source used by `--dry-run`: one message per line.
- *
  * @module
  */
 
@@ -16,10 +14,10 @@ import process from "node:process";
 import tls from "node:tls";
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
-import type { CommitOffset } from "./batcher.ts";
 import { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import { backoffDelay, sleep } from "./retry.ts";
+import type { RetryPolicy } from "./retry.ts";
+import type { CommitOffset, MessageHandler, MessageSource } from "./source.ts";
 
 let warningSilenced = false;
 
@@ -44,54 +42,19 @@ export function silenceKafkaJsTimerWarning(): void {
 }
 silenceKafkaJsTimerWarning();
 
-/** One message as the pipeline sees it. */
-export interface SourceMessage {
-  /** Topic. */
-  topic: string;
-  /** Partition. */
-  partition: number;
-  /** Offset, as a decimal string. */
-  offset: string;
-  /** The value; `null` for a tombstone. */
-  value: Uint8Array | null;
-}
-
-/** Handles one message; may return a promise to hold the source. */
-export type MessageHandler = (message: SourceMessage) => void | Promise<void>;
-
-/** Where messages come from. */
-export interface MessageSource {
-  /**
-   * Starts delivering messages to the handler.
-   *
-   * @param handler Called once per message, in order per partition.
-   * @returns Resolves once the source is running.
-   */
-  start(handler: MessageHandler): Promise<void>;
-  /** Resolves when a finite source (stdin) has delivered everything. */
-  readonly finished: Promise<void>;
-  /** Stops handing out messages and waits for the handler in flight. */
-  drain(): Promise<void>;
-  /**
-   * Commits offsets (the next offset to read per partition).
-   *
-   * @param offsets The offsets.
-   */
-  commit(offsets: CommitOffset[]): Promise<void>;
-  /** Keeps the group membership alive during a long write. */
-  heartbeat(): Promise<void>;
-  /** Leaves the group and disconnects. */
-  close(): Promise<void>;
-}
-
 /**
  * Builds the kafkajs client options from sluice's Kafka configuration.
  *
  * @param config The Kafka configuration.
  * @param log Where kafkajs's own log lines go.
+ * @param policy The retry policy its own request retries follow; unset: kafkajs's defaults.
  * @returns kafkajs options.
  */
-export function kafkaClientOptions(config: KafkaConfig, log: Logger): KafkaJsConfig {
+export function kafkaClientOptions(
+  config: KafkaConfig,
+  log: Logger,
+  policy?: RetryPolicy,
+): KafkaJsConfig {
   const options: KafkaJsConfig = {
     clientId: config.clientId,
     brokers: config.brokers,
@@ -103,8 +66,8 @@ export function kafkaClientOptions(config: KafkaConfig, log: Logger): KafkaJsCon
       else if (level <= logLevel.WARN) log.limited(`kafka:${message}`, "warn", text, fields);
       else log.debug(text, fields);
     },
-    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000 },
   };
+  if (policy !== undefined) options.retry = policy.kafkaRetry();
   if (config.tls) {
     options.ssl = {
       rejectUnauthorized: config.tls.verify,
@@ -185,6 +148,7 @@ export class KafkaSource implements MessageSource {
   readonly #config: KafkaConfig;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #policy: RetryPolicy;
   readonly #consumer;
   #draining = false;
   readonly #stopSignal = new AbortController();
@@ -196,17 +160,23 @@ export class KafkaSource implements MessageSource {
 
   /**
    * @param config Kafka settings.
-   * @param deps Logger, metrics, and what to do when the consumer dies for good.
+   * @param deps Logger, metrics, the retry policy, and what to do when the consumer dies for good.
    */
   constructor(
     config: KafkaConfig,
-    deps: { log: Logger; metrics: Metrics; onCrash: (error: unknown) => void },
+    deps: {
+      log: Logger;
+      metrics: Metrics;
+      policy: RetryPolicy;
+      onCrash: (error: unknown) => void;
+    },
   ) {
     this.#config = config;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onCrash = deps.onCrash;
-    const kafka = new Kafka(kafkaClientOptions(config, deps.log));
+    this.#policy = deps.policy;
+    const kafka = new Kafka(kafkaClientOptions(config, deps.log, deps.policy));
     this.#consumer = kafka.consumer({
       groupId: config.groupId,
       sessionTimeout: config.sessionTimeoutMs,
@@ -248,7 +218,7 @@ export class KafkaSource implements MessageSource {
         if ((error as { type?: string }).type !== "UNKNOWN_TOPIC_OR_PARTITION" || this.#draining) {
           throw error;
         }
-        const delay = backoffDelay(attempt, { initialMs: 1000, maxMs: 30_000 });
+        const delay = this.#policy.delay(attempt);
         this.#log.limited(
           "unknown_topic",
           "warn",
@@ -258,7 +228,7 @@ export class KafkaSource implements MessageSource {
             retry_in_seconds: delay / 1000,
           },
         );
-        await sleep(delay, this.#stopSignal.signal);
+        await this.#policy.wait(delay, { signal: this.#stopSignal.signal });
         if (this.#draining) return;
       }
     }
@@ -343,85 +313,4 @@ export class KafkaSource implements MessageSource {
   async close(): Promise<void> {
     await this.#consumer.disconnect();
   }
-}
-
-/**
- * Reads messages from standard input, one per line (`--dry-run`), as
- * partition 0 of topic `stdin` with the line number as offset.
- */
-export class StdinSource implements MessageSource {
-  readonly #input: ReadableStream<Uint8Array>;
-  #resolveFinished!: () => void;
-  #draining = false;
-  /** Resolves when the input is exhausted and every line was handled. */
-  readonly finished: Promise<void>;
-
-  /** @param input The stream to read; standard input by default. */
-  constructor(input: ReadableStream<Uint8Array> = Deno.stdin.readable) {
-    this.#input = input;
-    this.finished = new Promise((resolve) => (this.#resolveFinished = resolve));
-  }
-
-  /** @inheritdoc */
-  start(handler: MessageHandler): Promise<void> {
-    const run = async () => {
-      let offset = 0;
-      const encoder = new TextEncoder();
-      const lines = this.#input.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines());
-      for await (const line of lines) {
-        if (this.#draining) break;
-        if (line.trim() === "") {
-          offset++;
-          continue;
-        }
-        const pending = handler({
-          topic: "stdin",
-          partition: 0,
-          offset: String(offset++),
-          value: encoder.encode(line),
-        });
-        if (pending) await pending;
-      }
-      this.#resolveFinished();
-    };
-    this.#running = run();
-    return Promise.resolve();
-  }
-
-  #running: Promise<void> | undefined;
-
-  /** @inheritdoc */
-  async drain(): Promise<void> {
-    this.#draining = true;
-    await this.#running;
-  }
-
-  /** Nothing to commit on standard input. */
-  commit(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  /** Nothing to keep alive. */
-  heartbeat(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  /** Nothing to close. */
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-function splitLines(): TransformStream<string, string> {
-  let rest = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop() ?? "";
-      for (const part of parts) controller.enqueue(part.endsWith("\r") ? part.slice(0, -1) : part);
-    },
-    flush(controller) {
-      if (rest !== "") controller.enqueue(rest);
-    },
-  });
 }

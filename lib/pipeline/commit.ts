@@ -1,0 +1,133 @@
+/**
+ * Committing offsets. These are the commit rules of sluice, for every sink:
+ *
+ * - a batch's offsets are committed only after the sink acknowledged it
+ *   (the batcher gives, per partition, the offset after the last message
+ *   whose records are all written or set aside);
+ * - commits run one after the other, in the order of the batches, so a
+ *   later offset never lands before an earlier one;
+ * - a sink that acknowledges before its data is durable (`commitDelayMs`)
+ *   has its offsets held until that delay passed since the acknowledgement;
+ * - a commit that fails is kept and sent with the next one (a later offset
+ *   of a partition supersedes an earlier one): the rows are written, so the
+ *   worst case is reading them again;
+ * - at a stop, held offsets are committed once their delay passed, within
+ *   the stop's deadline; offsets still held then stay uncommitted and are
+ *   read again.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { sleep } from "../retry.ts";
+import type { CommitOffset, MessageSource } from "../source.ts";
+
+/** Commits the offsets of acknowledged batches, in order. */
+export class Commits {
+  readonly #source: MessageSource;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #delayMs: () => number;
+  readonly #clock: () => number;
+  /** Offsets of acknowledged batches waiting for the sink's commit delay, oldest first. */
+  readonly #held: Array<{ offsets: readonly CommitOffset[]; due: number }> = [];
+  #chain: Promise<void> = Promise.resolve();
+  /** Offsets whose commit failed, sent again with the next commit. */
+  #failed = new Map<string, CommitOffset>();
+
+  /**
+   * @param options The source to commit to, where counts and logs go, the
+   *   sink's commit delay (read at each acknowledgement), and the clock.
+   */
+  constructor(options: {
+    source: MessageSource;
+    metrics: Metrics;
+    log: Logger;
+    delayMs: () => number;
+    clock: () => number;
+  }) {
+    this.#source = options.source;
+    this.#metrics = options.metrics;
+    this.#log = options.log;
+    this.#delayMs = options.delayMs;
+    this.#clock = options.clock;
+  }
+
+  /** Whether offsets are held for the commit delay. */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /**
+   * Commits the offsets of a batch the sink acknowledged just now, or holds
+   * them for the sink's commit delay.
+   *
+   * @param offsets The batch's offsets.
+   * @returns Resolves when the commits due now are done.
+   */
+  async acknowledged(offsets: readonly CommitOffset[]): Promise<void> {
+    const delay = this.#delayMs();
+    if (delay <= 0) return await this.#serial(offsets);
+    this.#held.push({ offsets, due: this.#clock() + delay });
+    await this.commitDue();
+  }
+
+  /**
+   * Commits the held offsets whose delay passed (all of them with `all`).
+   *
+   * @param all Whether to commit every held offset regardless of its delay.
+   * @returns Resolves when they are committed (or failed and kept).
+   */
+  async commitDue(all = false): Promise<void> {
+    const now = this.#clock();
+    const ready = all ? this.#held.length : this.#held.findIndex((h) => h.due > now);
+    const count = ready === -1 ? this.#held.length : ready;
+    if (count === 0) return;
+    await this.#serial(this.#held.splice(0, count).flatMap((h) => h.offsets));
+  }
+
+  /**
+   * The last commits of a stop: waits for the last held offsets' delay,
+   * commits everything, and sends again a commit that had failed.
+   *
+   * @param stop The stop's deadline.
+   * @returns Resolves when everything is committed.
+   * @throws {Error} The signal's reason, when the deadline passed with offsets still held.
+   */
+  async finish(stop: AbortSignal): Promise<void> {
+    const last = this.#held.at(-1);
+    if (last !== undefined) {
+      await sleep(Math.max(0, last.due - this.#clock()), stop);
+      if (stop.aborted) throw stop.reason;
+      await this.commitDue(true);
+    }
+    await this.#chain;
+    if (this.#failed.size > 0) await this.#commit([]);
+  }
+
+  /** Commits one after the other: the timer and the write path may both commit. */
+  #serial(offsets: readonly CommitOffset[]): Promise<void> {
+    const next = this.#chain.then(() => this.#commit(offsets));
+    this.#chain = next;
+    return next;
+  }
+
+  async #commit(offsets: readonly CommitOffset[]): Promise<void> {
+    const merged = new Map(this.#failed);
+    for (const o of offsets) merged.set(`${o.topic}\u0000${o.partition}`, o);
+    if (merged.size === 0) return;
+    try {
+      await this.#source.commit([...merged.values()]);
+      this.#failed.clear();
+      this.#metrics.commits.inc({ outcome: "ok" });
+    } catch (error) {
+      this.#failed = merged;
+      this.#metrics.commits.inc({ outcome: "failed" });
+      this.#log.warn("Cannot commit offsets; retrying with the next batch", {
+        error,
+        partitions: merged.size,
+      });
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Where messages come from, as the pipeline sees it: one message at a time,
+ * a handler that may hold the source by returning a promise, offsets
+ * committed only when the pipeline says so. `lib/kafka.ts` is the real
+ * source, `lib/stdin.ts` the one of `--dry-run`.
+ *
+ * @module
+ */
+
+/** An offset to commit: the next message to read on a partition. */
+export interface CommitOffset {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+  /** The offset of the next message to read (last consumed + 1), as a string. */
+  offset: string;
+}
+
+/** One message as the pipeline sees it. */
+export interface SourceMessage {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+  /** Offset, as a decimal string. */
+  offset: string;
+  /** The value; `null` for a tombstone. */
+  value: Uint8Array | null;
+}
+
+/** Handles one message; may return a promise to hold the source. */
+export type MessageHandler = (message: SourceMessage) => void | Promise<void>;
+
+/** Where messages come from. */
+export interface MessageSource {
+  /**
+   * Starts delivering messages to the handler.
+   *
+   * @param handler Called once per message, in order per partition.
+   * @returns Resolves once the source is running.
+   */
+  start(handler: MessageHandler): Promise<void>;
+  /** Resolves when a finite source (stdin) has delivered everything. */
+  readonly finished: Promise<void>;
+  /** Stops handing out messages and waits for the handler in flight. */
+  drain(): Promise<void>;
+  /**
+   * Commits offsets (the next offset to read per partition).
+   *
+   * @param offsets The offsets.
+   */
+  commit(offsets: CommitOffset[]): Promise<void>;
+  /** Keeps the group membership alive during a long write. */
+  heartbeat(): Promise<void>;
+  /** Leaves the group and disconnects. */
+  close(): Promise<void>;
+}
