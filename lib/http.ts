@@ -187,6 +187,28 @@ export function bodyExcerpt(body: string, pick?: (json: unknown) => string | und
   return text.length > MAX_BODY_IN_MESSAGE ? `${text.slice(0, MAX_BODY_IN_MESSAGE)}...` : text;
 }
 
+/**
+ * A one-line description of an answer for an error message: the status,
+ * the server's text (see {@link bodyExcerpt}), where a redirect points, and
+ * what an operator can do about it.
+ *
+ * @param response The answer.
+ * @param hint What to do about it, if known.
+ * @param pick Picks the message out of a JSON error answer (see {@link bodyExcerpt}).
+ * @returns E.g. `HTTP 401: Unauthorized; check VM_USERNAME/VM_PASSWORD`.
+ */
+export function statusText(
+  response: Pick<HttpResponse, "status" | "headers" | "body">,
+  hint?: string,
+  pick?: (json: unknown) => string | undefined,
+): string {
+  const body = bodyExcerpt(response.body, pick);
+  const location = response.headers.get("location");
+  return `HTTP ${response.status}${body ? `: ${body}` : ""}${
+    location === null ? "" : ` (Location: ${location})`
+  }${hint ? `; ${hint}` : ""}`;
+}
+
 /** How a transport treats TLS. */
 export interface TlsOptions {
   /** Verify server certificates (against the system CAs and `caPem`). */

@@ -70,6 +70,11 @@ export interface VarSpec {
    * expects TLS): `is` the value needed, or `not` the value that turns it off.
    */
   onlyWith?: { name: string; is?: string; not?: string };
+  /**
+   * An older name of another variable, read only while that one is unset:
+   * when it is set, this one is not read at all (an invalid value of it included).
+   */
+  supersededBy?: string;
   /** `file`: the file must hold at least one PEM certificate. */
   pem?: boolean;
   /** `url`: where credentials go instead of the URL; unset: `user:password@` is allowed. */
@@ -244,6 +249,7 @@ export class VarReader {
    */
   value(name: string): unknown {
     const spec = this.#spec(name);
+    if (spec.supersededBy !== undefined && this.isSet(spec.supersededBy)) return undefined;
     if (spec.onlyWith !== undefined && this.isSet(name)) this.#checkOnlyWith(spec);
     const text = this.raw(name);
     if (text === undefined) {

@@ -8,7 +8,7 @@
 import { decodePmacct } from "../../lib/decode/pmacct.ts";
 import { errorText } from "../../lib/log.ts";
 import { TimeReader } from "../../lib/time.ts";
-import { compileRowConverter } from "../../sinks/clickhouse/convert.ts";
+import { compileRowConverter } from "../../sinks/clickhouse/encode.ts";
 import { parseSchema } from "../../sinks/clickhouse/schema.ts";
 import type { Dataset } from "../_dataset.ts";
 import { type Baseline, num } from "../_measure.ts";

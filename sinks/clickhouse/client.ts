@@ -1,30 +1,30 @@
 /**
- * Talking to ClickHouse over HTTP with `@clickhouse/client`: the client's
- * options, the deduplication token of an insert, and the classification of
- * a failed insert into "retry" or "split".
+ * The ClickHouse sink's I/O, over the HTTP interface with
+ * `@clickhouse/client` (not lib/http.ts: the client brings its own
+ * connection pool, gzip and query parameters): the client's options, its
+ * logger, the deduplication token of an insert, and the insert, query and
+ * ping calls. Errors are thrown as the client threw them; `classify.ts`
+ * reads them.
  *
- * How the client reports failures (recorded against ClickHouse 18.16 with
- * `@clickhouse/client` 1.23.1 under Deno):
- * - A server exception is a plain `Error` whose message is the server's text,
- *   `Code: 117, e.displayText() = DB::Exception: Unknown field found while
- *   parsing JSONEachRow format: zzz: (at row 1)\n, e.what() = DB::Exception\n`.
- *   Newer servers append `(TYPE_NAME) (version ...)`; the client then throws
- *   a `ClickHouseError` with `code: "117"` and `type: "INCORRECT_DATA"` and
- *   the message without the `Code:` prefix.
- * - A refused connection is an `Error` with `code: "ECONNREFUSED"`, `errno`,
- *   `syscall: "connect"`, `address`, `port`.
- * - A request timeout is `Error("Timeout error.")`.
- * The HTTP status is not kept on the error.
+ * TLS: `CLICKHOUSE_CA_FILE` is the CA the client trusts;
+ * `CLICKHOUSE_TLS_VERIFY=NO` sends through an agent without verification.
  *
  * @module
  */
 
-import type { ClickHouseClientConfigOptions, Logger as ClientLogger } from "@clickhouse/client";
+import {
+  type ClickHouseClient as LibraryClient,
+  type ClickHouseClientConfigOptions,
+  type ClickHouseSettings,
+  createClient,
+  type Logger as ClientLogger,
+} from "@clickhouse/client";
 import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { Logger } from "../../lib/log.ts";
 import type { PreparedRow } from "../../lib/record.ts";
 import type { ClickHouseConfig } from "./config.ts";
+import type { ClickHouseRow } from "./encode.ts";
 
 /**
  * Builds the options of `createClient` for a configuration.
@@ -107,125 +107,118 @@ export function deduplicationToken(rows: readonly PreparedRow[]): string | undef
 }
 
 /**
- * ClickHouse exception codes that mean "the data is bad": splitting the batch
- * isolates the row, retrying it unchanged cannot help. Names and numbers from
- * https://github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp
+ * Sends the sink's statements to one ClickHouse server. The underlying
+ * client is made by {@link reopen} (or by the first {@link ping}), which
+ * reads the CA file, so building it does no I/O.
  */
-export const DATA_ERROR_CODES: ReadonlySet<number> = new Set([
-  6, // CANNOT_PARSE_TEXT
-  25, // CANNOT_PARSE_ESCAPE_SEQUENCE
-  26, // CANNOT_PARSE_QUOTED_STRING
-  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-  32, // ATTEMPT_TO_READ_AFTER_EOF
-  33, // CANNOT_READ_ALL_DATA
-  38, // CANNOT_PARSE_DATE
-  41, // CANNOT_PARSE_DATETIME
-  53, // TYPE_MISMATCH
-  69, // ARGUMENT_OUT_OF_BOUND (Decimal with too many digits, on 18.16)
-  70, // CANNOT_CONVERT_TYPE
-  72, // CANNOT_PARSE_NUMBER
-  117, // INCORRECT_DATA
-  131, // TOO_LARGE_STRING_SIZE (FixedString overflow)
-  190, // SIZES_OF_ARRAYS_DOESNT_MATCH
-  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
-  376, // CANNOT_PARSE_UUID
-  395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
-  407, // DECIMAL_OVERFLOW
-  441, // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING
-  467, // CANNOT_PARSE_BOOL
-  469, // VIOLATED_CONSTRAINT
-  676, // CANNOT_PARSE_IPV4
-  677, // CANNOT_PARSE_IPV6
-  691, // UNKNOWN_ELEMENT_OF_ENUM
-]);
+export class ClickHouseClient {
+  readonly #config: ClickHouseConfig;
+  readonly #log: Logger;
+  #client: LibraryClient | undefined;
 
-/** Node-style codes of network failures worth retrying. */
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EADDRNOTAVAIL",
-  "UND_ERR_SOCKET",
-]);
+  /**
+   * @param config The resolved configuration.
+   * @param log Where the client's own warnings go.
+   */
+  constructor(config: ClickHouseConfig, log: Logger) {
+    this.#config = config;
+    this.#log = log;
+  }
 
-/** What a failed write should lead to. */
-export interface ClickHouseErrorClass {
-  /** `split` for data errors, `retry` for everything else. */
-  action: "retry" | "split";
-  /** Bounded metric label: `code_N`, `network`, `timeout`, `http_N` or `unknown`. */
-  errorType: string;
-  /** The ClickHouse exception code or HTTP status, when known. */
-  status?: number;
-}
+  /**
+   * Closes the connections, if any, and makes a new client (no request is sent).
+   *
+   * @throws {Error} When `CLICKHOUSE_CA_FILE` cannot be read.
+   */
+  async reopen(): Promise<void> {
+    await this.close();
+    await this.#create();
+  }
 
-/**
- * Classifies an error from `@clickhouse/client`. Data errors (a ClickHouse
- * exception code in {@link DATA_ERROR_CODES}) split the batch so the bad row
- * is isolated; everything else (network, timeouts, memory limit 241, too
- * many parts 252, read-only tables, authentication 192/193/516, server
- * errors) is retried unchanged.
- *
- * @param error Anything the client threw.
- * @returns The action, the metric category and the code.
- */
-export function classifyClickHouseError(error: unknown): ClickHouseErrorClass {
-  const code = exceptionCode(error);
-  if (code !== undefined) {
-    return {
-      action: DATA_ERROR_CODES.has(code) ? "split" : "retry",
-      errorType: `code_${code}`,
-      status: code,
-    };
+  /**
+   * Throws unless {@link reopen} made a client that was not closed since.
+   *
+   * @throws {Error} When there is no client.
+   */
+  requireOpen(): void {
+    this.#require();
   }
-  const props = (typeof error === "object" && error !== null ? error : {}) as Record<
-    string,
-    unknown
-  >;
-  const message = typeof props.message === "string" ? props.message : String(error);
-  const sysCode = typeof props.code === "string" ? props.code : undefined;
-  if (sysCode === "ETIMEDOUT" || /^Timeout error/i.test(message) || /timed? ?out/i.test(message)) {
-    return { action: "retry", errorType: "timeout" };
-  }
-  if (sysCode !== undefined && NETWORK_CODES.has(sysCode)) {
-    return { action: "retry", errorType: "network" };
-  }
-  if (/socket hang up|ECONNRESET|ECONNREFUSED|network|EPIPE/i.test(message)) {
-    return { action: "retry", errorType: "network" };
-  }
-  const status = typeof props.status === "number"
-    ? props.status
-    : typeof props.statusCode === "number"
-    ? props.statusCode
-    : undefined;
-  if (status !== undefined) {
-    // 413 from a proxy in front of ClickHouse: the body is too large, halves may pass.
-    return { action: status === 413 ? "split" : "retry", errorType: `http_${status}`, status };
-  }
-  return { action: "retry", errorType: "unknown" };
-}
 
-/**
- * The ClickHouse exception code of an error: the `code` property when it is
- * numeric (newer servers, parsed by the client), else `Code: N` at the start
- * of the message (18.16 style, which the client leaves unparsed).
- *
- * @param error Anything thrown.
- * @returns The code, or `undefined` when the error is not a server exception.
- */
-export function exceptionCode(error: unknown): number | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const props = error as Record<string, unknown>;
-  if (typeof props.code === "string" && /^\d+$/.test(props.code)) return Number(props.code);
-  if (typeof props.code === "number" && Number.isInteger(props.code)) return props.code;
-  if (typeof props.message === "string") {
-    const m = /^\s*Code: (\d+)[.,]/.exec(props.message);
-    if (m) return Number(m[1]);
+  /**
+   * Inserts rows in one `INSERT INTO table FORMAT JSONEachRow`.
+   *
+   * @param table The back-quoted `db`.`table`.
+   * @param rows The rows, in order.
+   * @param deduplicate Send the batch's `insert_deduplication_token` (servers >= 22.2).
+   * @throws {Error} As the client threw it (see `classifyClickHouseError`).
+   */
+  async insert(
+    table: string,
+    rows: readonly PreparedRow<ClickHouseRow>[],
+    deduplicate: boolean,
+  ): Promise<void> {
+    const settings: ClickHouseSettings = {};
+    if (deduplicate) settings.insert_deduplication_token = deduplicationToken(rows);
+    await this.#require().insert({
+      table,
+      values: rows.map((r) => r.row),
+      format: "JSONEachRow",
+      clickhouse_settings: settings,
+    });
   }
-  return undefined;
+
+  /**
+   * Runs a `SELECT` and reads its rows.
+   *
+   * @param query The statement, without a `FORMAT` clause.
+   * @returns The rows.
+   * @throws {Error} As the client threw it.
+   */
+  async select<T>(query: string): Promise<T[]> {
+    const result = await this.#require().query({ query, format: "JSONEachRow" });
+    return await result.json<T>();
+  }
+
+  /**
+   * Runs a statement that returns nothing (DDL).
+   *
+   * @param query The statement.
+   * @param settings Settings for this statement only.
+   * @throws {Error} As the client threw it.
+   */
+  async command(query: string, settings?: ClickHouseSettings): Promise<void> {
+    await this.#require().command({ query, clickhouse_settings: settings });
+  }
+
+  /**
+   * Pings the server (`GET /ping`), making a client first when there is none.
+   *
+   * @returns Whether it answered.
+   * @throws {Error} When `CLICKHOUSE_CA_FILE` cannot be read.
+   */
+  async ping(): Promise<boolean> {
+    const client = this.#client ?? await this.#create();
+    return (await client.ping()).success;
+  }
+
+  /** Closes the connections; the next use needs {@link reopen}. */
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.close();
+  }
+
+  async #create(): Promise<LibraryClient> {
+    const config = this.#config;
+    const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
+    this.#client = createClient(clientOptions(config, this.#log, caCert));
+    return this.#client;
+  }
+
+  #require(): LibraryClient {
+    if (this.#client === undefined) {
+      throw new Error("Cannot use the ClickHouse sink: connect() was not called");
+    }
+    return this.#client;
+  }
 }

@@ -3,11 +3,14 @@
  * MergeTree table over the HTTP interface (`INSERT INTO `db`.`table` FORMAT
  * JSONEachRow`, default port 8123, 8443 with TLS), with
  * `@clickhouse/client`. A drop-in replacement for the ClickHouse side of
- * pmacct-kafka-clickhouse.
+ * pmacct-kafka-clickhouse (`SINK=clickhouse`).
  *
- * Reading order: `config.ts` (variables), `schema.ts` (types and DDL),
- * `convert.ts` (records to rows), `client.ts` (client options, error
- * classification), then the class below doing the I/O.
+ * Files, as in every sink: `config.ts` (variables), `encode.ts` (records to
+ * rows and rows to `JSONEachRow` lines), `classify.ts` (the client's errors
+ * to verdicts), `client.ts` (the client's options and its calls), and this
+ * file: the order of I/O. One more, genuinely ClickHouse's: `schema.ts`
+ * (`CLICKHOUSE_DATA_SCHEMA` parsed into typed columns, types compared with
+ * the server's, and the DDL that creates the table).
  *
  * On ClickHouse >= 22.2 a created table remembers the last
  * {@link DEDUPLICATION_WINDOW} inserts and each insert carries an
@@ -18,10 +21,8 @@
  * @module
  */
 
-import { type ClickHouseClient, type ClickHouseSettings, createClient } from "@clickhouse/client";
-import { errorLine, type Logger } from "../../lib/log.ts";
-import type { TimeReader } from "../../lib/time.ts";
-import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
+import type { ClickHouseSettings } from "@clickhouse/client";
+import type { Logger } from "../../lib/log.ts";
 import {
   allWritten,
   type InputRecord,
@@ -30,10 +31,17 @@ import {
   type RecordOrigin,
   type WriteResult,
 } from "../../lib/record.ts";
-import { type Sink, SinkWriteError } from "../../lib/sink.ts";
-import { classifyClickHouseError, clientOptions, deduplicationToken } from "./client.ts";
-import { CLICKHOUSE_VARIABLES, type ClickHouseConfig, parseClickHouseConfig } from "./config.ts";
-import { type ClickHouseRow, compileRowConverter } from "./convert.ts";
+import {
+  type Sink,
+  type SinkDeps,
+  type SinkModule,
+  SinkWriteError,
+  startupError,
+} from "../../lib/sink.ts";
+import { classifyClickHouseError, failureText } from "./classify.ts";
+import { ClickHouseClient } from "./client.ts";
+import { CLICKHOUSE, type ClickHouseConfig, parseClickHouseConfig } from "./config.ts";
+import { type ClickHouseRow, compileRowConverter, encodeLines } from "./encode.ts";
 import {
   createDatabaseSql,
   createTableSql,
@@ -50,7 +58,7 @@ import {
 } from "./schema.ts";
 
 export type { ClickHouseConfig } from "./config.ts";
-export type { ClickHouseRow } from "./convert.ts";
+export type { ClickHouseRow } from "./encode.ts";
 
 /** A column as `system.columns` describes it. */
 interface TableColumn {
@@ -67,7 +75,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   readonly #log: Logger;
   readonly #convert: (record: InputRecord) => PrepareResult<ClickHouseRow>;
   readonly #table: string;
-  #client: ClickHouseClient | undefined;
+  readonly #client: ClickHouseClient;
   #version = "";
   #deduplicate = false;
 
@@ -75,9 +83,10 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * @param config The resolved configuration.
    * @param deps The time reader (zone of pmacct's local timestamps) and the logger.
    */
-  constructor(config: ClickHouseConfig, deps: { time: TimeReader; log: Logger }) {
+  constructor(config: ClickHouseConfig, deps: SinkDeps) {
     this.#config = config;
     this.#log = deps.log;
+    this.#client = new ClickHouseClient(config, deps.log);
     this.#convert = compileRowConverter(config.columns, {
       time: deps.time,
       timestampTemplate: config.timestampTemplate,
@@ -100,26 +109,28 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * creates the database and table when configured to, and checks that the
    * table has every schema column.
    *
-   * @throws {Error} When the server cannot be reached, lacks a type, or the table does not fit the schema.
+   * @throws {SinkWriteError} From `startupError` when a statement fails:
+   *   `retry` while the server is down or overloaded, `fatal` for a refusal
+   *   (credentials, a certificate, a statement the server cannot run).
+   * @throws {Error} When the server lacks a type, the table does not fit the
+   *   schema, or `CLICKHOUSE_CA_FILE` cannot be read.
    */
   async connect(): Promise<void> {
     const config = this.#config;
-    await this.close();
-    await this.#open();
+    await this.#client.reopen();
     let versionText: string;
     try {
-      versionText = (await this.#select<{ v: string }>("SELECT version() AS v"))[0]?.v ?? "";
+      versionText = (await this.#client.select<{ v: string }>("SELECT version() AS v"))[0]?.v ??
+        "";
     } catch (error) {
-      const message = `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
-        errorLine(error)
-      }`;
-      // An unreachable or overloaded server is waited for; a refusal that
-      // only an operator can fix (wrong password, unknown user) is fatal.
-      const { errorType } = classifyClickHouseError(error);
-      if (errorType === "network" || errorType === "timeout" || /^http_5/.test(errorType)) {
-        throw new SinkWriteError(message, { action: "retry", errorType, cause: error });
-      }
-      throw new Error(message, { cause: error });
+      const verdict = classifyClickHouseError(error);
+      throw startupError(
+        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
+          failureText(error, verdict)
+        }`,
+        verdict,
+        error,
+      );
     }
     this.#version = versionText;
     const version = parseServerVersion(versionText);
@@ -183,7 +194,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * @returns One JSON object per line.
    */
   encode(rows: readonly PreparedRow<ClickHouseRow>[]): string[] {
-    return rows.map((r) => JSON.stringify(r.row));
+    return encodeLines(rows);
   }
 
   /**
@@ -192,26 +203,20 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * @param rows The rows, in order.
    * @returns Everything written (ClickHouse accepts or refuses a whole insert).
    * @throws {SinkWriteError} With `split` for data errors, `retry` for everything else.
+   * @throws {Error} When `connect()` was not called.
    */
   async write(rows: readonly PreparedRow<ClickHouseRow>[]): Promise<WriteResult> {
     if (rows.length === 0) return allWritten();
-    const client = this.#requireClient();
-    const settings: ClickHouseSettings = {};
-    if (this.#deduplicate) settings.insert_deduplication_token = deduplicationToken(rows);
+    this.#client.requireOpen();
     try {
-      await client.insert({
-        table: this.#table,
-        values: rows.map((r) => r.row),
-        format: "JSONEachRow",
-        clickhouse_settings: settings,
-      });
+      await this.#client.insert(this.#table, rows, this.#deduplicate);
     } catch (error) {
-      const kind = classifyClickHouseError(error);
+      const verdict = classifyClickHouseError(error);
       throw new SinkWriteError(
         `Cannot insert ${rows.length} row${
           rows.length === 1 ? "" : "s"
-        } into ClickHouse table ${this.#table}: ${errorLine(error)}`,
-        { ...kind, cause: error },
+        } into ClickHouse table ${this.#table}: ${failureText(error, verdict)}`,
+        { ...verdict, cause: error },
       );
     }
     return allWritten();
@@ -224,48 +229,41 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    */
   async healthcheck(): Promise<boolean> {
     try {
-      const client = this.#client ?? await this.#open();
-      return (await client.ping()).success;
+      return await this.#client.ping();
     } catch {
       return false;
     }
   }
 
-  /** Creates the HTTP client (no request is sent). */
-  async #open(): Promise<ClickHouseClient> {
-    const config = this.#config;
-    const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
-    this.#client = createClient(clientOptions(config, this.#log, caCert));
-    return this.#client;
-  }
-
   /** Closes the client's connections. */
   async close(): Promise<void> {
-    const client = this.#client;
-    this.#client = undefined;
-    await client?.close();
+    await this.#client.close();
   }
 
-  #requireClient(): ClickHouseClient {
-    if (this.#client === undefined) {
-      throw new Error("Cannot use the ClickHouse sink: connect() was not called");
+  /**
+   * Runs a statement of `connect()`; a failure follows the connect rule.
+   *
+   * @throws {SinkWriteError} From `startupError`, naming the statement.
+   */
+  async #run<T>(query: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      const verdict = classifyClickHouseError(error);
+      throw startupError(
+        `Cannot run on ClickHouse ${this.#version}: ${query}: ${failureText(error, verdict)}`,
+        verdict,
+        error,
+      );
     }
-    return this.#client;
   }
 
   async #select<T>(query: string): Promise<T[]> {
-    const result = await this.#requireClient().query({ query, format: "JSONEachRow" });
-    return await result.json<T>();
+    return await this.#run(query, () => this.#client.select<T>(query));
   }
 
   async #command(query: string, settings?: ClickHouseSettings): Promise<void> {
-    try {
-      await this.#requireClient().command({ query, clickhouse_settings: settings });
-    } catch (error) {
-      throw new Error(`Cannot run on ClickHouse ${this.#version}: ${query}: ${errorLine(error)}`, {
-        cause: error,
-      });
-    }
+    await this.#run(query, () => this.#client.command(query, settings));
   }
 
   async #checkTypesExist(): Promise<void> {
@@ -328,7 +326,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
 export const clickhouseSink: SinkModule<ClickHouseConfig> = {
   name: "clickhouse",
   title: "ClickHouse (HTTP, JSONEachRow into a MergeTree table)",
-  variables: CLICKHOUSE_VARIABLES,
+  variables: CLICKHOUSE.specs,
   consumerGroupDefault: "kafka2clickhouse",
   parseConfig: parseClickHouseConfig,
   target: (config) => `${config.url}${config.pathname} table ${config.database}.${config.table}`,

@@ -16,8 +16,9 @@
  * @module
  */
 
-import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
+import { parseEndpoint } from "../../lib/address.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
+import { declareVariables, type VarReader } from "../../lib/variables.ts";
 import BUILT_IN_TEMPLATE from "../../new-index-template.json" with { type: "json" };
 
 /** How index settings and mappings reach the server. */
@@ -33,23 +34,16 @@ export interface IndexTemplate {
   settings: Record<string, unknown>;
 }
 
-/** The resolved Elasticsearch configuration. */
+/** The resolved Elasticsearch configuration; each field names its variable. */
 export interface ElasticConfig {
   /**
    * Base URLs of the nodes, e.g. `http://127.0.0.1:9200`, from `ELASTIC_HOSTS`
    * and `ELASTIC_USE_SSL`.
-   * @default ["http://127.0.0.1:9200"]
    */
   hosts: string[];
-  /**
-   * Whether any host is reached over HTTPS (`ELASTIC_USE_SSL`, or `https://` URLs).
-   * @default false
-   */
+  /** Whether any host is reached over HTTPS (`ELASTIC_USE_SSL`, or `https://` URLs). */
   secure: boolean;
-  /**
-   * Verify the server certificates (`ELASTIC_VERIFY_SSL`).
-   * @default true
-   */
+  /** Verify the server certificates (`ELASTIC_VERIFY_SSL`). */
   tlsVerify: boolean;
   /** PEM file of the CA that signed the server certificates (`ELASTIC_CA_FILE`). */
   caFile?: string;
@@ -57,33 +51,19 @@ export interface ElasticConfig {
   username?: string;
   /** Basic authentication password (`ELASTIC_PASSWORD`); never logged. */
   password?: string;
-  /** API key, base64 `id:key` as Elasticsearch encodes it (`ELASTIC_API_KEY`); never logged. */
+  /** API key, base64 `id:key` as Elasticsearch encodes it, or `id:key` (`ELASTIC_API_KEY`); never logged. */
   apiKey?: string;
-  /**
-   * Daily indexes are named `<indexPrefix>-YYYY-MM-DD` (`ELASTIC_INDEX_PREFIX`).
-   * @default "sflow"
-   */
+  /** Daily indexes are named `<indexPrefix>-YYYY-MM-DD` (`ELASTIC_INDEX_PREFIX`). */
   indexPrefix: string;
   /** Mappings and settings, from `ELASTIC_INDEX_TEMPLATE`. */
   template: IndexTemplate;
-  /**
-   * How the mappings reach the server (`ELASTIC_TEMPLATE_MODE`).
-   * @default "create_index"
-   */
+  /** How the mappings reach the server (`ELASTIC_TEMPLATE_MODE`). */
   templateMode: TemplateMode;
-  /**
-   * Record fields holding the record time, tried in order (`ELASTIC_TIMESTAMP_FIELD`).
-   * @default ["stamp_updated"]
-   */
+  /** Record fields holding the record time, tried in order (`ELASTIC_TIMESTAMP_FIELD`). */
   timestampFields: string[];
-  /**
-   * Request timeout in milliseconds (`ELASTIC_REQUEST_TIMEOUT`).
-   * @default 30000
-   */
+  /** Request timeout in milliseconds (`ELASTIC_REQUEST_TIMEOUT`). */
   requestTimeoutMs: number;
 }
-
-const GROUP = "Elasticsearch";
 
 /** The default of `ELASTIC_INDEX_TEMPLATE`, also the name of the built-in copy. */
 export const DEFAULT_TEMPLATE_FILE = "new-index-template.json";
@@ -94,142 +74,100 @@ export const DEFAULT_INDEX_SETTINGS: Readonly<Record<string, number>> = {
   number_of_replicas: 0,
 };
 
+/** Where credentials go instead of a URL in `ELASTIC_HOSTS`. */
+const CREDENTIALS_IN = "ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY";
+
 /** Every variable the Elasticsearch sink reads. */
-export const ELASTIC_VARIABLES: readonly VarSpec[] = [
-  {
-    name: "ELASTIC_HOSTS",
-    selects: true,
+export const ELASTIC = declareVariables("Elasticsearch", {
+  ELASTIC_HOSTS: {
     type: "list",
+    selects: true,
     default: "127.0.0.1:9200",
-    group: GROUP,
     doc: "Comma-separated Elasticsearch or OpenSearch nodes as host[:port] (port 9200) " +
       "or http(s):// URLs; requests go round-robin and skip a failed node for a while",
   },
-  {
-    name: "ELASTIC_USE_SSL",
+  ELASTIC_USE_SSL: {
     type: "bool",
     default: "NO",
-    group: GROUP,
     doc: "Connect to host[:port] entries of ELASTIC_HOSTS with HTTPS",
   },
-  {
-    name: "ELASTIC_VERIFY_SSL",
+  ELASTIC_VERIFY_SSL: {
     type: "bool",
     default: "YES",
-    group: GROUP,
     doc: "Verify the nodes' TLS certificates and host names (NO accepts any certificate)",
   },
-  {
-    name: "ELASTIC_CA_FILE",
-    type: "string",
-    group: GROUP,
+  ELASTIC_CA_FILE: {
+    type: "file",
+    pem: true,
     doc: "PEM file with the CA certificate(s) that signed the nodes' certificates, " +
       "in addition to the system CAs",
   },
-  {
-    name: "ELASTIC_USERNAME",
+  ELASTIC_USERNAME: {
     type: "string",
-    group: GROUP,
     doc: "User name for HTTP basic authentication (with ELASTIC_PASSWORD)",
   },
-  {
-    name: "ELASTIC_PASSWORD",
+  ELASTIC_PASSWORD: { type: "string", secret: true, doc: "Password of ELASTIC_USERNAME" },
+  ELASTIC_API_KEY: {
     type: "string",
     secret: true,
-    group: GROUP,
-    doc: "Password of ELASTIC_USERNAME",
-  },
-  {
-    name: "ELASTIC_API_KEY",
-    type: "string",
-    secret: true,
-    group: GROUP,
     doc: "API key sent as 'Authorization: ApiKey ...': the encoded value, or id:api_key " +
       "(instead of ELASTIC_USERNAME/ELASTIC_PASSWORD)",
   },
-  {
-    name: "ELASTIC_INDEX_PREFIX",
+  ELASTIC_INDEX_PREFIX: {
     type: "string",
     default: "sflow",
-    group: GROUP,
     doc: "Documents go to daily indexes named <prefix>-YYYY-MM-DD (the UTC day of the record time)",
   },
-  {
-    name: "ELASTIC_INDEX_TEMPLATE",
+  ELASTIC_INDEX_TEMPLATE: {
     type: "string",
     default: DEFAULT_TEMPLATE_FILE,
-    group: GROUP,
     doc: "JSON file whose 'mappings' (and optional 'settings') every daily index gets; " +
       "relative to the working directory; the default falls back to the copy built into sluice",
   },
-  {
-    name: "ELASTIC_TEMPLATE_MODE",
+  ELASTIC_TEMPLATE_MODE: {
     type: "enum",
     choices: ["create_index", "index_template", "none"],
     default: "create_index",
-    group: GROUP,
     doc: "create_index: create each daily index with the mappings before writing to it " +
       "(as pmacct-kafka-elastic); index_template: install an index template <prefix> for " +
       "<prefix>-* at start; none: leave indexes to the server",
   },
-  {
-    name: "ELASTIC_TIMESTAMP_FIELD",
+  ELASTIC_TIMESTAMP_FIELD: {
     type: "list",
     default: "stamp_updated",
-    group: GROUP,
     doc: "Record field holding the record time, which sets @timestamp and the daily index " +
       "(several: comma-separated, the first present is used); records without it are rejected",
   },
-  {
-    name: "ELASTIC_MAX_SAMPLES_PER_SEND",
+  ELASTIC_MAX_SAMPLES_PER_SEND: {
     type: "int",
     default: "1000",
     min: 1,
-    group: GROUP,
     doc: "Send a bulk request when the batch holds this many documents",
   },
-  {
-    name: "ELASTIC_MAX_BYTES_PER_SEND",
+  ELASTIC_MAX_BYTES_PER_SEND: {
     type: "int",
     default: "10485760",
     min: 1,
-    group: GROUP,
     doc: "Send a bulk request when its NDJSON body reaches this many bytes",
   },
-  {
-    name: "ELASTIC_MAX_TIME_TO_SEND",
+  ELASTIC_MAX_TIME_TO_SEND: {
     type: "seconds",
     default: "10",
-    group: GROUP,
     doc: "Send a bulk request when its oldest document has waited this many seconds " +
       "(decimals allowed, > 0)",
   },
-  {
-    name: "ELASTC_MAX_TIME_TO_SEND",
+  ELASTC_MAX_TIME_TO_SEND: {
     type: "seconds",
-    group: GROUP,
+    supersededBy: "ELASTIC_MAX_TIME_TO_SEND",
     doc: "The misspelt name pmacct-kafka-elastic read for ELASTIC_MAX_TIME_TO_SEND; " +
       "still read, ELASTIC_MAX_TIME_TO_SEND wins when both are set",
   },
-  {
-    name: "ELASTIC_REQUEST_TIMEOUT",
+  ELASTIC_REQUEST_TIMEOUT: {
     type: "seconds",
     default: "30",
-    group: GROUP,
     doc: "Give up on one Elasticsearch request after this many seconds (decimals allowed, > 0)",
   },
-];
-
-/**
- * Whether the environment configures the Elasticsearch sink.
- *
- * @param env The environment.
- * @returns `true` when `ELASTIC_HOSTS` is set.
- */
-export function isElasticConfigured(env: Env): boolean {
-  const hosts = env.ELASTIC_HOSTS;
-  return hosts !== undefined && hosts.trim() !== "";
-}
+});
 
 /** A problem found while reading a value, for the caller to report against its variable. */
 export interface ValueProblem {
@@ -243,14 +181,15 @@ export interface ValueProblem {
  * Reads `ELASTIC_HOSTS` into base URLs. Pure: problems are returned.
  *
  * Entries are `host`, `host:port`, `[v6]:port`, a bare IPv6 address, or an
- * `http(s)://host[:port][/path]` URL; the port defaults to 9200 as in the
- * original script. `useSsl` picks the scheme of entries without one; a URL
- * whose scheme contradicts an explicitly set `ELASTIC_USE_SSL` is refused.
+ * `http(s)://host[:port][/path]` URL (see `parseEndpoint` in lib/address.ts);
+ * the port defaults to 9200 as in the original script. `useSsl` picks the
+ * scheme of entries without one; a URL whose scheme contradicts an
+ * explicitly set `ELASTIC_USE_SSL` is refused.
  *
  * @param entries The comma-separated entries, already split and trimmed.
  * @param useSsl `ELASTIC_USE_SSL`.
  * @param useSslSet Whether `ELASTIC_USE_SSL` was set explicitly.
- * @returns The URLs (without trailing slash) and any problems.
+ * @returns The URLs (without trailing slash, duplicates dropped) and any problems.
  */
 export function parseHosts(
   entries: readonly string[],
@@ -260,69 +199,25 @@ export function parseHosts(
   const hosts: string[] = [];
   const problems: ValueProblem[] = [];
   for (const entry of entries) {
-    const parsed = parseHost(entry, useSsl, useSslSet);
-    if (typeof parsed === "string") hosts.push(parsed);
-    else problems.push({ value: entry, message: parsed.message });
+    const parsed = parseEndpoint(entry, { credentialsIn: CREDENTIALS_IN });
+    if (!parsed.ok) {
+      problems.push({ value: entry, message: parsed.message });
+      continue;
+    }
+    const { scheme, host, port, path } = parsed.endpoint;
+    if (scheme !== undefined && useSslSet && (scheme === "https") !== useSsl) {
+      problems.push({
+        value: entry,
+        message: `must agree with ELASTIC_USE_SSL: the URL uses ${scheme} but ELASTIC_USE_SSL is ${
+          useSsl ? "YES" : "NO"
+        }`,
+      });
+      continue;
+    }
+    hosts.push(`${scheme ?? (useSsl ? "https" : "http")}://${host}:${port ?? 9200}${path}`);
   }
   if (entries.length === 0) problems.push({ value: "", message: "must list at least one host" });
   return { hosts: [...new Set(hosts)], problems };
-}
-
-function parseHost(
-  entry: string,
-  useSsl: boolean,
-  useSslSet: boolean,
-): string | { message: string } {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
-    let url: URL;
-    try {
-      url = new URL(entry);
-    } catch {
-      return { message: "must list host[:port] entries or http(s):// URLs" };
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      return { message: "must use http:// or https:// URLs" };
-    }
-    if (url.username !== "" || url.password !== "") {
-      return {
-        message:
-          "must not contain credentials (use ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY)",
-      };
-    }
-    if (url.search !== "" || url.hash !== "") {
-      return { message: "must not contain a query or fragment" };
-    }
-    const https = url.protocol === "https:";
-    if (useSslSet && https !== useSsl) {
-      return {
-        message: `must agree with ELASTIC_USE_SSL: the URL uses ${
-          url.protocol.slice(0, -1)
-        } but ELASTIC_USE_SSL is ${useSsl ? "YES" : "NO"}`,
-      };
-    }
-    // URL drops a scheme's default port (http://es:80): read it from the text.
-    const written = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:?#]*)(?::(\d+))?/i.exec(entry)?.[1];
-    const path = url.pathname.replace(/\/+$/, "");
-    return `${url.protocol}//${url.hostname}:${written ? Number(written) : 9200}${path}`;
-  }
-  let name: string;
-  let port: string | undefined;
-  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(entry);
-  const plain = /^([A-Za-z0-9._-]+)(?::(\d+))?$/.exec(entry);
-  if (bracketed) {
-    name = `[${bracketed[1]}]`;
-    port = bracketed[2];
-  } else if (/^[0-9A-Fa-f:.]+$/.test(entry) && entry.split(":").length > 2) {
-    name = `[${entry}]`; // a bare IPv6 address: no port possible
-  } else if (plain) {
-    name = plain[1]!;
-    port = plain[2];
-  } else {
-    return { message: "must list host[:port] entries or http(s):// URLs" };
-  }
-  const number = port === undefined ? 9200 : Number(port);
-  if (number < 1 || number > 65535) return { message: "must have ports between 1 and 65535" };
-  return `${useSsl ? "https" : "http"}://${name}:${number}`;
 }
 
 /**
@@ -438,42 +333,19 @@ export function loadTemplate(
 export function parseElasticConfig(
   reader: VarReader,
 ): { config: ElasticConfig; batch: BatchLimits } {
-  const useSsl = reader.bool("ELASTIC_USE_SSL");
+  const v = ELASTIC.read(reader);
   const { hosts, problems } = parseHosts(
-    reader.list("ELASTIC_HOSTS"),
-    useSsl,
+    v.ELASTIC_HOSTS,
+    v.ELASTIC_USE_SSL,
     reader.isSet("ELASTIC_USE_SSL"),
   );
   for (const p of problems) reader.problem("ELASTIC_HOSTS", p.value, p.message);
   const secure = hosts.some((h) => h.startsWith("https:"));
-  const tlsVerify = reader.bool("ELASTIC_VERIFY_SSL");
+  reader.requireTls("ELASTIC_CA_FILE", secure, "set ELASTIC_USE_SSL=YES or use https:// hosts");
 
-  const caFile = reader.optional("ELASTIC_CA_FILE");
-  if (caFile !== undefined) {
-    if (!secure) {
-      reader.problem(
-        "ELASTIC_CA_FILE",
-        caFile,
-        "is only used with TLS: set ELASTIC_USE_SSL=YES or use https:// hosts",
-      );
-    } else {
-      try {
-        if (!Deno.readTextFileSync(caFile).includes("-----BEGIN CERTIFICATE-----")) {
-          reader.problem("ELASTIC_CA_FILE", caFile, "must be a PEM file with a certificate");
-        }
-      } catch (error) {
-        reader.problem(
-          "ELASTIC_CA_FILE",
-          caFile,
-          `must be a readable file (${(error as Error).message})`,
-        );
-      }
-    }
-  }
-
-  const username = reader.optional("ELASTIC_USERNAME");
-  const password = reader.raw("ELASTIC_PASSWORD");
-  const apiKey = reader.optional("ELASTIC_API_KEY");
+  const username = v.ELASTIC_USERNAME;
+  const password = v.ELASTIC_PASSWORD;
+  const apiKey = v.ELASTIC_API_KEY;
   if ((username === undefined) !== (password === undefined)) {
     reader.problem("ELASTIC_USERNAME/ELASTIC_PASSWORD", undefined, "must be set together");
   }
@@ -485,18 +357,17 @@ export function parseElasticConfig(
     );
   }
 
-  const indexPrefix = reader.string("ELASTIC_INDEX_PREFIX");
+  const indexPrefix = v.ELASTIC_INDEX_PREFIX;
   const prefixProblem = indexPrefixProblem(indexPrefix);
   if (prefixProblem) reader.problem("ELASTIC_INDEX_PREFIX", indexPrefix, prefixProblem);
 
-  const templatePath = reader.string("ELASTIC_INDEX_TEMPLATE");
+  const templatePath = v.ELASTIC_INDEX_TEMPLATE;
   const loaded = loadTemplate(templatePath);
   let template: IndexTemplate = { source: templatePath, mappings: {}, settings: {} };
   if (loaded.ok) template = loaded.template;
   else reader.problem("ELASTIC_INDEX_TEMPLATE", templatePath, loaded.message);
-  const templateMode = reader.choice("ELASTIC_TEMPLATE_MODE") as TemplateMode;
 
-  const timestampFields = reader.list("ELASTIC_TIMESTAMP_FIELD");
+  const timestampFields = v.ELASTIC_TIMESTAMP_FIELD;
   if (timestampFields.length === 0) {
     reader.problem(
       "ELASTIC_TIMESTAMP_FIELD",
@@ -505,58 +376,27 @@ export function parseElasticConfig(
     );
   }
 
-  // The original read only the misspelt name; its README documented the right one.
-  const timeVariable = !reader.isSet("ELASTIC_MAX_TIME_TO_SEND") &&
-      reader.isSet("ELASTC_MAX_TIME_TO_SEND")
-    ? "ELASTC_MAX_TIME_TO_SEND"
-    : "ELASTIC_MAX_TIME_TO_SEND";
-  const batch: BatchLimits = {
-    maxRows: reader.int("ELASTIC_MAX_SAMPLES_PER_SEND"),
-    maxBytes: reader.int("ELASTIC_MAX_BYTES_PER_SEND"),
-    maxAgeMs: reader.millis(timeVariable),
-  };
-  const requestTimeoutMs = reader.millis("ELASTIC_REQUEST_TIMEOUT");
-
   const config: ElasticConfig = {
     hosts,
     secure,
-    tlsVerify,
-    caFile,
+    tlsVerify: v.ELASTIC_VERIFY_SSL,
+    caFile: v.ELASTIC_CA_FILE,
     username,
     password,
     apiKey,
     indexPrefix,
     template,
-    templateMode,
+    templateMode: v.ELASTIC_TEMPLATE_MODE,
     timestampFields,
-    requestTimeoutMs,
+    requestTimeoutMs: v.ELASTIC_REQUEST_TIMEOUT,
+  };
+  const batch: BatchLimits = {
+    maxRows: v.ELASTIC_MAX_SAMPLES_PER_SEND,
+    maxBytes: v.ELASTIC_MAX_BYTES_PER_SEND,
+    // The misspelt name the original read counts only while the right one is unset.
+    maxAgeMs: v.ELASTC_MAX_TIME_TO_SEND ?? v.ELASTIC_MAX_TIME_TO_SEND,
   };
   return { config, batch };
-}
-
-/**
- * Describes a configuration for `--check-config`, secrets masked.
- *
- * @param config The resolved configuration.
- * @returns Lines of text.
- */
-export function describeElasticConfig(config: ElasticConfig): string[] {
-  const auth = config.apiKey !== undefined
-    ? "api_key=***"
-    : config.username !== undefined
-    ? `user=${config.username} password=***`
-    : "auth=none";
-  const tls = config.secure
-    ? `tls=on verify=${config.tlsVerify ? "yes" : "no"}${
-      config.caFile ? ` ca=${config.caFile}` : ""
-    }`
-    : "tls=off";
-  return [
-    `elastic hosts=${config.hosts.join(",")} ${tls} ${auth}`,
-    `elastic index=${config.indexPrefix}-YYYY-MM-DD template_mode=${config.templateMode} ` +
-    `template=${config.template.source} timestamp_field=${config.timestampFields.join(",")} ` +
-    `request_timeout=${config.requestTimeoutMs / 1000}s`,
-  ];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

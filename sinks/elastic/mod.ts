@@ -1,12 +1,14 @@
 /**
  * The Elasticsearch sink: pmacct flow records written with the bulk API
  * (`POST /_bulk`, NDJSON, default port 9200) into daily indexes
- * `<prefix>-YYYY-MM-DD`, over plain `fetch`. Works with Elasticsearch 7 and
- * 8 and OpenSearch 1 and 2. A drop-in replacement for pmacct-kafka-elastic.
+ * `<prefix>-YYYY-MM-DD`. Works with Elasticsearch 7 and 8 and OpenSearch 1
+ * and 2. A drop-in replacement for pmacct-kafka-elastic.
  *
- * Reading order: `config.ts` (variables), `bulk.ts` (records to documents,
- * the bulk body, reading the answers), `server.ts` (version, template
- * request), `transport.ts` (HTTP, node rotation), then the class below.
+ * Files, as in every sink: `config.ts` (variables, the host list and the
+ * template file), `encode.ts` (records to documents and bulk lines),
+ * `classify.ts` (answers and bulk items to verdicts, what `GET /` tells),
+ * `client.ts` (requests, and the rotation over several nodes), and this
+ * file: the order of I/O.
  *
  * Delivery: each document has an `_id` from its Kafka origin and is written
  * with the `index` action, so sending a batch again (after a timeout, a
@@ -17,9 +19,8 @@
  * @module
  */
 
-import { errorText, type Logger } from "../../lib/log.ts";
-import type { TimeReader } from "../../lib/time.ts";
-import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
+import type { HttpTransport } from "../../lib/http.ts";
+import { errorLine, type Logger } from "../../lib/log.ts";
 import {
   allWritten,
   type InputRecord,
@@ -28,49 +29,44 @@ import {
   type RecordOrigin,
   type WriteResult,
 } from "../../lib/record.ts";
-import { type Sink, SinkWriteError } from "../../lib/sink.ts";
+import {
+  type FailureVerdict,
+  healsByItself,
+  type Sink,
+  type SinkDeps,
+  type SinkModule,
+  SinkWriteError,
+  startupError,
+} from "../../lib/sink.ts";
 import {
   answerSummary,
-  classifyResponse,
-  compileDocumentBuilder,
-  type ElasticRow,
-  encodeBulk,
+  classifyElasticError,
+  classifyElasticResponse,
+  classifySetupResponse,
   readBulkItems,
-} from "./bulk.ts";
-import { ELASTIC_VARIABLES, type ElasticConfig, parseElasticConfig } from "./config.ts";
-import {
   readServerInfo,
   type ServerInfo,
   serverProblem,
-  templateRequest,
+  statusText,
   UNKNOWN_SERVER,
-} from "./server.ts";
-import {
-  authorizationHeader,
-  classifyRequestError,
-  createTransport,
-  HostPool,
-  type HttpAnswer,
-  type Transport,
-} from "./transport.ts";
+} from "./classify.ts";
+import { ElasticClient, type NodeResponse, templateRequest } from "./client.ts";
+import { ELASTIC, type ElasticConfig, parseElasticConfig } from "./config.ts";
+import { compileDocumentBuilder, type ElasticRow, encodeBulk } from "./encode.ts";
 
+export { BULK_PATH } from "./client.ts";
 export type { ElasticConfig } from "./config.ts";
-export type { ElasticRow } from "./bulk.ts";
-export type { ServerInfo } from "./server.ts";
+export type { ElasticRow } from "./encode.ts";
+export type { ServerInfo } from "./classify.ts";
 
-/**
- * The bulk endpoint. `filter_path` keeps only what is read from the answer
- * (a successful item shrinks from ~200 to ~60 bytes).
- */
-export const BULK_PATH =
-  "/_bulk?filter_path=errors,items.*._index,items.*._id,items.*.status,items.*.error";
-
-const AUTH_HINT =
-  "check ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY and the user's privileges";
-
-/** An answer and the node that gave it. */
-interface NodeAnswer extends HttpAnswer {
-  host: string;
+/** What the sink needs besides its configuration. */
+export interface ElasticDeps extends SinkDeps {
+  /** Milliseconds clock of the node cooldown, injected by tests. */
+  clock?: () => number;
+  /** How long a failed node is skipped, in milliseconds (default 30 s). */
+  nodeCooldownMs?: number;
+  /** The transport, injected by tests; by default one for the configuration. */
+  transport?: HttpTransport;
 }
 
 /** Writes prepared documents to Elasticsearch or OpenSearch. */
@@ -80,22 +76,17 @@ export class ElasticSink implements Sink<ElasticRow> {
   readonly #config: ElasticConfig;
   readonly #log: Logger;
   readonly #build: (record: InputRecord, origin: RecordOrigin) => PrepareResult<ElasticRow>;
-  readonly #pool: HostPool;
-  readonly #headers: Record<string, string>;
-  #transport: Transport | undefined;
+  readonly #client: ElasticClient;
   #server: ServerInfo | undefined;
   /** Indexes known to exist (`create_index` mode). */
   readonly #indexes = new Set<string>();
 
   /**
    * @param config The resolved configuration.
-   * @param deps The time reader, the logger, and for tests a clock and the
-   *   time a failed node is skipped (default 30 s).
+   * @param deps The time reader, the logger, and for tests a clock, the
+   *   time a failed node is skipped and a transport.
    */
-  constructor(
-    config: ElasticConfig,
-    deps: { time: TimeReader; log: Logger; clock?: () => number; nodeCooldownMs?: number },
-  ) {
+  constructor(config: ElasticConfig, deps: ElasticDeps) {
     this.#config = config;
     this.#log = deps.log;
     this.#build = compileDocumentBuilder({
@@ -103,13 +94,12 @@ export class ElasticSink implements Sink<ElasticRow> {
       timestampFields: config.timestampFields,
       time: deps.time,
     });
-    this.#pool = new HostPool(config.hosts, {
+    this.#client = new ElasticClient(config, {
+      log: deps.log,
+      transport: deps.transport,
       clock: deps.clock,
       cooldownMs: deps.nodeCooldownMs,
     });
-    this.#headers = { accept: "application/json", "user-agent": "sluice" };
-    const authorization = authorizationHeader(config);
-    if (authorization !== undefined) this.#headers.authorization = authorization;
   }
 
   /** The server read by {@link connect}; `undefined` before. */
@@ -122,44 +112,49 @@ export class ElasticSink implements Sink<ElasticRow> {
    * `index_template` mode installs the index template `<prefix>` for
    * `<prefix>-*` (overwriting an earlier one: the file is the reference).
    *
-   * @throws {SinkWriteError} With `retry` when no node answers or they answer 5xx/429.
-   * @throws {Error} When the server refuses for a reason only an operator can
+   * @throws {SinkWriteError} From `startupError`: `retry` while no node
+   *   answers or they answer 5xx/429, `fatal` for what only an operator can
    *   fix: credentials, a certificate, an old version, a refused template.
    */
   async connect(): Promise<void> {
-    await this.close();
+    this.#client.close();
     this.#indexes.clear();
     const config = this.#config;
-    let answer: NodeAnswer;
-    try {
-      answer = await this.#request("GET", "/");
-    } catch (error) {
-      if (error instanceof SinkWriteError && error.errorType === "tls") {
-        throw new Error(`${error.message}; set ELASTIC_CA_FILE, or ELASTIC_VERIFY_SSL=NO`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    if (answer.status === 200) {
-      this.#server = readServerInfo(parseJson(answer.text));
-    } else if (answer.status === 403) {
+    const response = await this.#connecting(() => this.#client.root());
+    if (response.status === 200) {
+      this.#server = readServerInfo(parseJson(response.body));
+    } else if (response.status === 403) {
       // A user without the `monitor` privilege may still write.
       this.#server = UNKNOWN_SERVER;
       this.#log.warn("Cannot read the Elasticsearch version; assuming a current server", {
-        host: answer.host,
-        status: answer.status,
-        error: answerSummary(answer.text),
+        host: response.host,
+        status: response.status,
+        error: answerSummary(response.body),
       });
     } else {
-      throw this.#refusal("Cannot connect to Elasticsearch", answer, true);
+      const verdict = classifyElasticResponse(response.status);
+      // Any other answer to `GET /`, 2xx included, is not a server sluice can use.
+      const failure: FailureVerdict = verdict.action === "ok"
+        ? { action: "fatal", errorType: `http_${response.status}`, status: response.status }
+        : verdict;
+      throw startupError(
+        `Cannot connect to Elasticsearch at ${response.host}: ${
+          statusText(response, failure.hint)
+        }`,
+        failure,
+      );
     }
     const problem = serverProblem(this.#server);
-    if (problem) throw new Error(`Cannot use Elasticsearch at ${answer.host}: ${problem}`);
+    if (problem) {
+      throw startupError(`Cannot use Elasticsearch at ${response.host}: ${problem}`, {
+        action: "fatal",
+        errorType: "version",
+      });
+    }
 
     if (config.templateMode === "index_template") await this.#installTemplate();
     this.#log.info("Connected to Elasticsearch", {
-      host: answer.host,
+      host: response.host,
       hosts: config.hosts,
       flavour: this.#server.flavour,
       version: this.#server.version,
@@ -198,32 +193,29 @@ export class ElasticSink implements Sink<ElasticRow> {
    * @returns Items refused for good (`server`) and items to send again.
    * @throws {SinkWriteError} `split` when the body is too large (413);
    *   `retry` for everything else that kept the request from being read
-   *   (network, timeout, 429, 5xx, 401/403, 400: see {@link classifyResponse}).
+   *   (network, timeout, 429, 5xx, 401/403, 400: see `classifyElasticResponse`).
    */
   async write(rows: readonly PreparedRow<ElasticRow>[]): Promise<WriteResult> {
     if (rows.length === 0) return allWritten();
     if (this.#config.templateMode === "create_index") await this.#ensureIndexes(rows);
     const documents = `${rows.length} document${rows.length === 1 ? "" : "s"}`;
-    const answer = await this.#request("POST", BULK_PATH, {
-      body: encodeBulk(rows).join("\n") + "\n",
-      contentType: "application/x-ndjson",
-    });
-    const kind = classifyResponse(answer.status);
-    if (kind.action !== "items") {
-      throw this.#refusal(`Cannot write ${documents} to Elasticsearch`, answer);
+    const response = await this.#writing(() => this.#client.bulk(encodeBulk(rows)));
+    const verdict = classifyElasticResponse(response.status);
+    if (verdict.action !== "ok") {
+      throw this.#refused(`Cannot write ${documents} to Elasticsearch`, response, verdict);
     }
-    const reading = readBulkItems(parseJson(answer.text), rows);
+    const reading = readBulkItems(parseJson(response.body), rows);
     if (reading === undefined) {
       throw new SinkWriteError(
-        `Cannot read the bulk answer of ${answer.host} for ${documents}: ` +
-          `it does not hold one item per document, got ${answerSummary(answer.text)}`,
-        { action: "retry", errorType: "bad_response", status: answer.status },
+        `Cannot read the bulk answer of ${response.host} for ${documents}: ` +
+          `it does not hold one item per document, got ${answerSummary(response.body)}`,
+        { action: "retry", errorType: "bad_response", status: response.status },
       );
     }
     for (const index of reading.missingIndexes) this.#indexes.delete(index);
     if (reading.firstRetry) {
       this.#log.limited("elastic_item_retry", "warn", "Elasticsearch asked to resend documents", {
-        host: answer.host,
+        host: response.host,
         documents: reading.result.retry.length,
         error_type: reading.firstRetry.errorType,
         error: reading.firstRetry.error,
@@ -233,122 +225,76 @@ export class ElasticSink implements Sink<ElasticRow> {
   }
 
   /**
-   * Asks the nodes for `GET /` until one answers 200.
+   * Asks the nodes for `GET /` until one answers below 500.
    *
-   * @returns `true` when a node answers.
+   * @returns `true` when a node answers 200.
    */
   async healthcheck(): Promise<boolean> {
     try {
-      return (await this.#request("GET", "/")).status === 200;
+      return (await this.#client.root()).status === 200;
     } catch {
       return false;
     }
   }
 
-  /** Releases connections. */
+  /** Closes the connections (not those of an injected transport). */
   close(): Promise<void> {
-    const transport = this.#transport;
-    this.#transport = undefined;
-    transport?.close();
+    this.#client.close();
     return Promise.resolve();
   }
 
-  async #open(): Promise<Transport> {
-    if (this.#transport) return this.#transport;
-    const config = this.#config;
-    const caPem = config.secure && config.caFile !== undefined
-      ? await Deno.readTextFile(config.caFile)
-      : undefined;
-    this.#transport = createTransport({ verify: !config.secure || config.tlsVerify, caPem });
-    return this.#transport;
+  /** Sends a request while connecting: no answer is a `startupError`. */
+  async #connecting(send: () => Promise<NodeResponse>): Promise<NodeResponse> {
+    try {
+      return await send();
+    } catch (error) {
+      const { message, verdict } = this.#unreachable(error);
+      throw startupError(message, verdict, error);
+    }
+  }
+
+  /** Sends a request while writing: no answer is a `retry`. */
+  async #writing(send: () => Promise<NodeResponse>): Promise<NodeResponse> {
+    try {
+      return await send();
+    } catch (error) {
+      const { message, verdict } = this.#unreachable(error);
+      throw new SinkWriteError(message, { ...verdict, cause: error });
+    }
+  }
+
+  /** What to say when no node answered. */
+  #unreachable(error: unknown): { message: string; verdict: FailureVerdict } {
+    const verdict = classifyElasticError(error);
+    const hint = verdict.hint ? `; ${verdict.hint}` : "";
+    return {
+      message: `Cannot reach Elasticsearch at ${this.#config.hosts.join(", ")}: ${
+        errorLine(error)
+      }${hint}`,
+      verdict,
+    };
   }
 
   /**
-   * Sends one request to the first node that answers below 500, trying each
-   * node once (see {@link HostPool.order}); a node that fails is skipped for
-   * a while.
-   *
-   * @returns The answer (the last 5xx when every node gave one).
-   * @throws {SinkWriteError} `retry` (`network`, `timeout`, `tls`) when no node answered.
+   * The error for a refused request while writing; logged as well when only
+   * an operator can fix it (the pipeline's retry warning is not enough).
    */
-  async #request(
-    method: string,
-    path: string,
-    options: { body?: string; contentType?: string } = {},
-  ): Promise<NodeAnswer> {
-    const transport = await this.#open();
-    const headers = options.contentType === undefined
-      ? this.#headers
-      : { ...this.#headers, "content-type": options.contentType };
-    let last: NodeAnswer | undefined;
-    let lastError: unknown;
-    let lastType: "network" | "timeout" | "tls" = "network";
-    for (const host of this.#pool.order()) {
-      let answer: HttpAnswer;
-      try {
-        answer = await transport.send({
-          method,
-          url: host + path,
-          headers,
-          body: options.body,
-          timeoutMs: this.#config.requestTimeoutMs,
-        });
-      } catch (error) {
-        lastError = error;
-        lastType = classifyRequestError(error);
-        this.#nodeFailed(host, errorText(error));
-        continue;
-      }
-      if (classifyResponse(answer.status).failover) {
-        last = { ...answer, host };
-        this.#nodeFailed(host, `HTTP ${answer.status}: ${answerSummary(answer.text)}`);
-        continue;
-      }
-      if (this.#pool.markOk(host)) this.#log.info("Elasticsearch node answers again", { host });
-      return { ...answer, host };
+  #refused(what: string, response: NodeResponse, verdict: FailureVerdict): SinkWriteError {
+    const message = `${what} at ${response.host}: ${statusText(response, verdict.hint)}`;
+    if (verdict.hint !== undefined) {
+      this.#log.limited(
+        `elastic_${verdict.errorType}`,
+        "error",
+        "Elasticsearch refused the request, retrying",
+        {
+          host: response.host,
+          status: response.status,
+          error: answerSummary(response.body),
+          hint: verdict.hint,
+        },
+      );
     }
-    if (last) return last;
-    throw new SinkWriteError(
-      `Cannot reach Elasticsearch at ${this.#config.hosts.join(", ")}: ${errorText(lastError)}`,
-      { action: "retry", errorType: lastType, cause: lastError },
-    );
-  }
-
-  #nodeFailed(host: string, error: string): void {
-    this.#pool.markFailed(host);
-    // With one node the pipeline's retry log says it all.
-    if (this.#config.hosts.length === 1) return;
-    this.#log.limited(`elastic_node:${host}`, "warn", "Elasticsearch node failed, trying another", {
-      host,
-      error,
-      skipped_for_seconds: this.#pool.cooldownMs / 1000,
-    });
-  }
-
-  /**
-   * The error for a refused request: a {@link SinkWriteError} whose action
-   * the status gives, or when connecting a plain error for what only an
-   * operator can fix (any 4xx but 429).
-   */
-  #refusal(what: string, answer: NodeAnswer, connecting = false): Error {
-    const kind = classifyResponse(answer.status);
-    const detail = answerSummary(answer.text);
-    let message = `${what} at ${answer.host}: HTTP ${answer.status}${detail ? `: ${detail}` : ""}`;
-    if (kind.auth) message += `; ${AUTH_HINT}`;
-    if (connecting && answer.status < 500 && answer.status !== 429) return new Error(message);
-    if (kind.auth) {
-      this.#log.limited("elastic_auth", "error", "Elasticsearch refused the request, retrying", {
-        host: answer.host,
-        status: answer.status,
-        error: detail,
-        hint: AUTH_HINT,
-      });
-    }
-    return new SinkWriteError(message, {
-      action: kind.action === "split" ? "split" : "retry",
-      errorType: kind.errorType,
-      status: answer.status,
-    });
+    return new SinkWriteError(message, verdict);
   }
 
   async #installTemplate(): Promise<void> {
@@ -358,20 +304,15 @@ export class ElasticSink implements Sink<ElasticRow> {
       config.indexPrefix,
       config.template,
     );
-    const answer = await this.#request("PUT", request.path, {
-      body: JSON.stringify(request.body),
-      contentType: "application/json",
-    });
-    if (answer.status < 200 || answer.status >= 300) {
-      const error = this.#refusal(
-        `Cannot install the index template (PUT ${request.path}) on Elasticsearch`,
-        answer,
-        true,
-      );
-      if (error instanceof SinkWriteError) throw error;
-      throw new Error(
-        `${error.message}; the user needs the manage_index_templates privilege, ` +
-          "or set ELASTIC_TEMPLATE_MODE=create_index",
+    const response = await this.#connecting(() => this.#client.putTemplate(request));
+    const verdict = classifyElasticResponse(response.status);
+    if (verdict.action !== "ok") {
+      const what = `Cannot install the index template (PUT ${request.path}) on Elasticsearch`;
+      const fix = healsByItself(verdict) ? "" : "; the user needs the " +
+        "manage_index_templates privilege, or set ELASTIC_TEMPLATE_MODE=create_index";
+      throw startupError(
+        `${what} at ${response.host}: ${statusText(response, verdict.hint)}${fix}`,
+        verdict,
       );
     }
     this.#log.info("Installed Elasticsearch index template", {
@@ -392,38 +333,32 @@ export class ElasticSink implements Sink<ElasticRow> {
   async #createIndex(index: string): Promise<void> {
     // HEAD first, as the original script did: a user allowed to write to an
     // index that exists needs no right to create one.
-    const head = await this.#request("HEAD", `/${index}`);
+    const head = await this.#writing(() => this.#client.headIndex(index));
     if (head.status === 200) {
       this.#indexes.add(index);
       return;
     }
     if (head.status !== 404) {
-      throw this.#retryable(`Cannot check Elasticsearch index ${index}`, head);
+      throw this.#refused(
+        `Cannot check Elasticsearch index ${index}`,
+        head,
+        classifySetupResponse(head.status),
+      );
     }
-    const { settings, mappings } = this.#config.template;
-    const put = await this.#request("PUT", `/${index}`, {
-      body: JSON.stringify({ settings, mappings }),
-      contentType: "application/json",
-    });
+    const put = await this.#writing(() => this.#client.createIndex(index, this.#config.template));
     if (put.status >= 200 && put.status < 300) {
       this.#log.info("Created Elasticsearch index", {
         index,
         template: this.#config.template.source,
       });
-    } else if (!(put.status === 400 && put.text.includes("resource_already_exists_exception"))) {
-      throw this.#retryable(`Cannot create Elasticsearch index ${index}`, put);
+    } else if (!(put.status === 400 && put.body.includes("resource_already_exists_exception"))) {
+      throw this.#refused(
+        `Cannot create Elasticsearch index ${index}`,
+        put,
+        classifySetupResponse(put.status),
+      );
     }
     this.#indexes.add(index);
-  }
-
-  /** Failing to set an index up is never the documents' fault: always `retry`. */
-  #retryable(what: string, answer: NodeAnswer): SinkWriteError {
-    const error = this.#refusal(what, answer);
-    return new SinkWriteError(error.message, {
-      action: "retry",
-      errorType: `http_${answer.status}`,
-      status: answer.status,
-    });
   }
 }
 
@@ -439,7 +374,7 @@ function parseJson(text: string): unknown {
 export const elasticSink: SinkModule<ElasticConfig> = {
   name: "elastic",
   title: "Elasticsearch / OpenSearch (bulk API into daily indexes)",
-  variables: ELASTIC_VARIABLES,
+  variables: ELASTIC.specs,
   consumerGroupDefault: "kafka2elastic",
   parseConfig: parseElasticConfig,
   target: (config) => `${config.hosts.join(",")} indexes ${config.indexPrefix}-YYYY-MM-DD`,

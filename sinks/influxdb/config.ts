@@ -31,9 +31,8 @@
  * @module
  */
 
-import type { Env, VarReader, VarSpec } from "../../lib/variables.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
-import { parseBaseUrl } from "../../lib/address.ts";
+import { declareVariables, type VarReader } from "../../lib/variables.ts";
 import { nameProblem, type Precision } from "./line_protocol.ts";
 
 /** How requests authenticate. */
@@ -41,47 +40,31 @@ export type InfluxDBAuth =
   | { kind: "basic"; username: string; password: string }
   | { kind: "token"; token: string };
 
-/** How flow records become points (`deps.input` "flows"). */
+/** How flow records become points (`deps.input` "flows"); each field names its variable. */
 export interface InfluxDBFlowConfig {
-  /**
-   * The measurement of every point (`INFLUXDB_MEASUREMENT`).
-   * @default "pmacct"
-   */
+  /** The measurement of every point (`INFLUXDB_MEASUREMENT`). */
   measurement: string;
-  /**
-   * Record fields written as point fields (`INFLUXDB_FIELDS`).
-   * @default ["bytes", "packets", "flows"]
-   */
+  /** Record fields written as point fields (`INFLUXDB_FIELDS`). */
   fields: string[];
-  /**
-   * Field patterns that become tags (`INFLUXDB_TAGS`); `*` matches every field.
-   * @default ["*"]
-   */
+  /** Field patterns that become tags (`INFLUXDB_TAGS`); `*` matches every field. */
   tags: string[];
-  /**
-   * Field patterns that never become tags (`INFLUXDB_AVOID_TAGS`).
-   * @default DEFAULT_AVOID_TAGS
-   */
+  /** Field patterns that never become tags (`INFLUXDB_AVOID_TAGS`). */
   avoidTags: string[];
-  /**
-   * Record field holding the point's time (`INFLUXDB_TIMESTAMP_FIELD`).
-   * @default "stamp_updated"
-   */
+  /** Record field holding the point's time (`INFLUXDB_TIMESTAMP_FIELD`). */
   timestampField: string;
 }
 
-/** The resolved InfluxDB configuration. */
+/** The resolved InfluxDB configuration; each field names its variable. */
 export interface InfluxDBConfig {
   /**
    * Which write API: 1 (`/write`, InfluxDB 1.x) or 2 (`/api/v2/write`, 2.x,
-   * 3.x and 1.8+) (`INFLUXDB_API_VERSION`).
-   * @default 1, or 2 when a token, org or bucket is set
+   * 3.x and 1.8+) (`INFLUXDB_API_VERSION`; `auto` picks 2 when a token, org
+   * or bucket is set).
    */
   apiVersion: 1 | 2;
   /**
    * Base URL without credentials and trailing slash (`INFLUXDB_URL`, else
    * `INFLUXDB_USE_SSL`, `INFLUXDB_HOST` and `INFLUXDB_PORT`).
-   * @default "http://localhost:8086"
    */
   url: string;
   /** Where points are written, with the query string (db/rp or org/bucket, precision). */
@@ -90,19 +73,13 @@ export interface InfluxDBConfig {
   pingUrl: string;
   /** Where 1.x databases are created: `${url}/query`. */
   queryUrl: string;
-  /**
-   * Verify the server's TLS certificate (`INFLUXDB_VERIFY_SSL`).
-   * @default false (kafka-influxdb's default; a warning is logged)
-   */
+  /** Verify the server's TLS certificate (`INFLUXDB_VERIFY_SSL`; off, a warning is logged). */
   tlsVerify: boolean;
   /** PEM file of the CA that signed the server certificate (`INFLUXDB_CA_FILE`). */
   caFile?: string;
   /** Credentials: 1.x user and password, or a 2.x/3.x token. */
   auth: InfluxDBAuth;
-  /**
-   * The 1.x database (`INFLUXDB_DBNAME`).
-   * @default "metrics"
-   */
+  /** The 1.x database (`INFLUXDB_DBNAME`). */
   database: string;
   /** The 1.x retention policy, when not the database's default (`INFLUXDB_RETENTION_POLICY`). */
   retentionPolicy?: string;
@@ -110,285 +87,208 @@ export interface InfluxDBConfig {
   org: string;
   /** The 2.x/3.x bucket or database (`INFLUXDB_BUCKET`). */
   bucket: string;
-  /**
-   * The precision of the written timestamps (`INFLUXDB_TIME_PRECISION`).
-   * @default "s"
-   */
+  /** The precision of the written timestamps (`INFLUXDB_TIME_PRECISION`). */
   precision: Precision;
-  /**
-   * Create the 1.x database at start and after it was dropped (`INFLUXDB_CREATE_DATABASE`).
-   * @default true
-   */
+  /** Create the 1.x database at start and after it was dropped (`INFLUXDB_CREATE_DATABASE`). */
   createDatabase: boolean;
-  /**
-   * Request timeout in milliseconds (`INFLUXDB_TIMEOUT`).
-   * @default 5000
-   */
+  /** Request timeout in milliseconds (`INFLUXDB_TIMEOUT`). */
   requestTimeoutMs: number;
-  /**
-   * Gzip request bodies (`INFLUXDB_GZIP`).
-   * @default true
-   */
+  /** Gzip request bodies (`INFLUXDB_GZIP`). */
   gzip: boolean;
   /** How flow records become points. */
   flows: InfluxDBFlowConfig;
 }
 
-const GROUP = "InfluxDB";
-
 /** The default of `INFLUXDB_AVOID_TAGS`: fields whose values change on every purge. */
 export const DEFAULT_AVOID_TAGS = "stamp_inserted,stamp_updated,timestamp_*,writer_id,event_type";
 
-/** The prefix of the variables that select this sink when `SINK` is unset. */
-const PREFIX = "INFLUXDB_";
-
-/** Every variable the InfluxDB sink reads. */
-export const INFLUXDB_VARIABLES: readonly VarSpec[] = [
-  {
-    name: "INFLUXDB_URL",
+/** Every variable the InfluxDB sink reads; each `INFLUXDB_*` one selects it when `SINK` is unset. */
+export const INFLUXDB = declareVariables("InfluxDB", {
+  INFLUXDB_URL: {
+    type: "url",
+    // Credentials in the URL would be printed; the variables for them are masked.
+    urlCredentialsIn: "INFLUXDB_USER/INFLUXDB_PASSWORD or INFLUXDB_TOKEN",
     selects: true,
-    type: "string",
-    group: GROUP,
     example: "http://127.0.0.1:8086",
     doc: "Base http(s):// URL of InfluxDB, optionally with a path prefix; " +
       "instead of INFLUXDB_HOST, INFLUXDB_PORT and INFLUXDB_USE_SSL",
   },
-  {
-    name: "INFLUXDB_HOST",
-    selects: true,
+  INFLUXDB_HOST: {
     type: "string",
     default: "localhost",
-    group: GROUP,
+    selects: true,
     doc: "Host name or IP address of InfluxDB (when INFLUXDB_URL is unset)",
   },
-  {
-    name: "INFLUXDB_PORT",
-    selects: true,
+  INFLUXDB_PORT: {
     type: "int",
     default: "8086",
     min: 1,
     max: 65535,
-    group: GROUP,
+    selects: true,
     doc: "HTTP port of InfluxDB (when INFLUXDB_URL is unset)",
   },
-  {
-    name: "INFLUXDB_USE_SSL",
-    selects: true,
+  INFLUXDB_USE_SSL: {
     type: "bool",
     default: "NO",
-    group: GROUP,
+    selects: true,
     doc: "Connect with https:// (when INFLUXDB_URL is unset)",
   },
-  {
-    name: "INFLUXDB_VERIFY_SSL",
-    selects: true,
+  INFLUXDB_VERIFY_SSL: {
     type: "bool",
     default: "NO",
-    group: GROUP,
+    selects: true,
     doc: "Verify the server's TLS certificate and host name; NO (kafka-influxdb's default) " +
       "accepts any certificate and logs a warning at start",
   },
-  {
-    name: "INFLUXDB_CA_FILE",
+  INFLUXDB_CA_FILE: {
+    type: "file",
+    pem: true,
+    onlyWith: { name: "INFLUXDB_VERIFY_SSL", is: "YES" },
     selects: true,
-    type: "string",
-    group: GROUP,
     doc: "PEM file with the CA certificate(s) that signed the server certificate, " +
       "in addition to the system CAs (needs INFLUXDB_VERIFY_SSL=YES)",
   },
-  {
-    name: "INFLUXDB_USER",
-    selects: true,
+  INFLUXDB_USER: {
     type: "string",
     default: "root",
-    group: GROUP,
+    selects: true,
     doc: "InfluxDB 1.x user, sent as HTTP basic authentication (a server without " +
       "auth-enabled ignores it)",
   },
-  {
-    name: "INFLUXDB_PASSWORD",
-    selects: true,
+  INFLUXDB_PASSWORD: {
     type: "string",
     default: "root",
     secret: true,
-    group: GROUP,
+    selects: true,
     doc: "Password of INFLUXDB_USER",
   },
-  {
-    name: "INFLUXDB_DBNAME",
-    selects: true,
+  INFLUXDB_DBNAME: {
     type: "string",
     default: "metrics",
-    group: GROUP,
+    selects: true,
     doc: "InfluxDB 1.x database to write to",
   },
-  {
-    name: "INFLUXDB_RETENTION_POLICY",
-    selects: true,
+  INFLUXDB_RETENTION_POLICY: {
     type: "string",
-    group: GROUP,
+    selects: true,
     doc: "InfluxDB 1.x retention policy to write to; unset: the database's default policy " +
       "(kafka-influxdb's autogen exists only in databases created with it)",
   },
-  {
-    name: "INFLUXDB_TIME_PRECISION",
-    selects: true,
+  INFLUXDB_TIME_PRECISION: {
+    // Not an enum: 1.x's u and n are read too, and m and h get their own reason.
     type: "string",
     default: "s",
-    group: GROUP,
+    selects: true,
     doc: "Precision of the written timestamps: s, ms, us or ns (u and n as in 1.x); " +
       "times are rounded down to it, and raw lines (ENCODER=echo) must carry times in it",
   },
-  {
-    name: "INFLUXDB_TIMEOUT",
-    selects: true,
+  INFLUXDB_TIMEOUT: {
     type: "seconds",
     default: "5",
-    group: GROUP,
+    selects: true,
     doc: "Give up on one InfluxDB request after this many seconds (decimals allowed, > 0)",
   },
-  {
-    name: "INFLUXDB_USE_UDP",
-    selects: true,
+  INFLUXDB_USE_UDP: {
     type: "bool",
     default: "NO",
-    group: GROUP,
+    selects: true,
     doc: "Not supported: UDP has no acknowledgement, so offsets could not be committed " +
       "safely; sluice writes over HTTP",
   },
-  {
-    name: "INFLUXDB_API_VERSION",
-    selects: true,
+  INFLUXDB_API_VERSION: {
     type: "enum",
     default: "auto",
     choices: ["auto", "1", "2"],
-    group: GROUP,
+    selects: true,
     doc: "Write API: 1 (/write with INFLUXDB_DBNAME, InfluxDB 1.x), 2 (/api/v2/write with " +
       "INFLUXDB_BUCKET and INFLUXDB_TOKEN, InfluxDB 2, 3 and 1.8+); auto: 2 when " +
       "INFLUXDB_TOKEN, INFLUXDB_ORG or INFLUXDB_BUCKET is set, else 1",
   },
-  {
-    name: "INFLUXDB_ORG",
-    selects: true,
+  INFLUXDB_ORG: {
     type: "string",
-    group: GROUP,
+    selects: true,
     doc: "API 2: organisation name, required by InfluxDB 2 (InfluxDB 3 does without)",
   },
-  {
-    name: "INFLUXDB_BUCKET",
-    selects: true,
+  INFLUXDB_BUCKET: {
     type: "string",
-    group: GROUP,
+    selects: true,
     doc: "API 2: bucket (InfluxDB 3: database) to write to; it must exist",
   },
-  {
-    name: "INFLUXDB_TOKEN",
-    selects: true,
+  INFLUXDB_TOKEN: {
     type: "string",
     secret: true,
-    group: GROUP,
+    selects: true,
     doc: "API 2: token with write permission on the bucket, sent as Authorization: Token",
   },
-  {
-    name: "INFLUXDB_CREATE_DATABASE",
-    selects: true,
+  INFLUXDB_CREATE_DATABASE: {
     type: "bool",
     default: "YES",
-    group: GROUP,
+    selects: true,
     doc: "API 1: create INFLUXDB_DBNAME at start (as kafka-influxdb did) and again when " +
       "a write finds it dropped; a user without admin rights needs an existing database",
   },
-  {
-    name: "INFLUXDB_GZIP",
-    selects: true,
+  INFLUXDB_GZIP: {
     type: "bool",
     default: "YES",
-    group: GROUP,
+    selects: true,
     doc: "Gzip the bodies of write requests",
   },
-  {
-    name: "INFLUXDB_MEASUREMENT",
-    selects: true,
+  INFLUXDB_MEASUREMENT: {
     type: "string",
     default: "pmacct",
-    group: GROUP,
+    selects: true,
     doc: "Flow records (ENCODER=pmacct): measurement of the points",
   },
-  {
-    name: "INFLUXDB_FIELDS",
-    selects: true,
+  INFLUXDB_FIELDS: {
     type: "list",
     default: "bytes,packets,flows",
-    group: GROUP,
+    selects: true,
     doc: "Flow records: comma-separated record fields written as point fields " +
       "(integers as integers); missing ones are left out, a record with none is set aside",
   },
-  {
-    name: "INFLUXDB_TAGS",
-    selects: true,
+  INFLUXDB_TAGS: {
     type: "list",
     default: "*",
-    group: GROUP,
+    selects: true,
     doc: "Flow records: comma-separated fields that become tags (name* matches a prefix, * all); " +
       "points with the same tags and time overwrite each other, so keep every flow key",
   },
-  {
-    name: "INFLUXDB_AVOID_TAGS",
-    selects: true,
+  INFLUXDB_AVOID_TAGS: {
     type: "list",
     default: DEFAULT_AVOID_TAGS,
-    group: GROUP,
+    selects: true,
     doc: "Flow records: comma-separated fields that never become tags (name* matches a prefix), " +
       "since their values change on every purge",
   },
-  {
-    name: "INFLUXDB_TIMESTAMP_FIELD",
-    selects: true,
+  INFLUXDB_TIMESTAMP_FIELD: {
     type: "string",
     default: "stamp_updated",
-    group: GROUP,
+    selects: true,
     doc: "Flow records: field holding the point's time, in any pmacct form " +
       "(local times in PMACCT_TIMEZONE)",
   },
-  {
-    name: "BUFFER_SIZE",
+  // kafka-influxdb's names for the batch limits: too generic to select the sink.
+  BUFFER_SIZE: {
     type: "int",
     default: "1000",
     min: 1,
-    group: GROUP,
     doc: "Write a batch when it holds this many points (kafka-influxdb counted messages)",
   },
-  {
-    name: "BUFFER_TIMEOUT",
+  BUFFER_TIMEOUT: {
     type: "seconds",
     default: "10",
-    group: GROUP,
     doc: "Write a batch when its oldest point has waited this many seconds (decimals allowed, " +
       "> 0; kafka-influxdb's False never wrote a partial batch)",
   },
-  {
-    name: "INFLUXDB_MAX_BATCH_BYTES",
-    selects: true,
+  INFLUXDB_MAX_BATCH_BYTES: {
     type: "int",
     default: "10000000",
     min: 1,
-    group: GROUP,
+    selects: true,
     doc: "Write a batch when its lines reach this many bytes (before compression); " +
       "InfluxDB 1.x refuses bodies over its max-body-size, 25000000 by default",
   },
-];
-
-/**
- * Whether the environment configures the InfluxDB sink.
- *
- * @param env The environment.
- * @returns `true` when any `INFLUXDB_*` variable is set.
- */
-export function isInfluxDBConfigured(env: Env): boolean {
-  return Object.entries(env).some(([name, value]) =>
-    name.startsWith(PREFIX) && value !== undefined && value.trim() !== ""
-  );
-}
+});
 
 /**
  * Reads a precision as `INFLUXDB_TIME_PRECISION` gives it.
@@ -450,35 +350,6 @@ export function databaseNameProblem(name: string): string | undefined {
 }
 
 /**
- * Reads `INFLUXDB_URL` with the VictoriaMetrics sink's reader (http or
- * https, a path prefix, no query or fragment), refusing credentials in it:
- * they belong in `INFLUXDB_USER`/`INFLUXDB_PASSWORD` or `INFLUXDB_TOKEN`,
- * which are masked when printed. Pure: the problem is returned, not recorded.
- *
- * @param text The value of `INFLUXDB_URL`.
- * @returns The URL without a trailing slash, or the problem.
- */
-export function parseInfluxDBUrl(
-  text: string,
-): { ok: true; url: string } | { ok: false; message: string } {
-  const parsed = parseBaseUrl(text);
-  if (!parsed.ok) {
-    // Its message for a query names VM_IMPORT_PATH, which means nothing here.
-    return /query/.test(parsed.message)
-      ? { ok: false, message: "must not contain a query or fragment" }
-      : parsed;
-  }
-  if (parsed.username !== undefined || parsed.password !== undefined) {
-    return {
-      ok: false,
-      message:
-        "must not contain credentials; set INFLUXDB_USER/INFLUXDB_PASSWORD or INFLUXDB_TOKEN",
-    };
-  }
-  return { ok: true, url: parsed.url };
-}
-
-/**
  * The base URL from kafka-influxdb's host, port and `use_ssl`.
  *
  * @param host A host name or IP address (IPv6 with or without brackets).
@@ -526,10 +397,17 @@ export function writeUrlOf(
 export function parseInfluxDBConfig(
   reader: VarReader,
 ): { config: InfluxDBConfig; batch: BatchLimits } {
-  const apiVersion = readApiVersion(reader);
-  const { url, secure } = readBaseUrl(reader);
+  const v = INFLUXDB.read(reader);
+  const apiVersion = v.INFLUXDB_API_VERSION === "1"
+    ? 1
+    : v.INFLUXDB_API_VERSION === "2"
+    ? 2
+    : ["INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET"].some((n) => reader.isSet(n))
+    ? 2
+    : 1;
+  const { url, secure } = baseUrl(reader, v);
 
-  if (reader.bool("INFLUXDB_USE_UDP")) {
+  if (v.INFLUXDB_USE_UDP) {
     reader.problem(
       "INFLUXDB_USE_UDP",
       reader.raw("INFLUXDB_USE_UDP"),
@@ -537,27 +415,28 @@ export function parseInfluxDBConfig(
         "safely; use HTTP",
     );
   }
+  if (url !== "") {
+    reader.requireTls(
+      "INFLUXDB_CA_FILE",
+      secure,
+      "give an https:// INFLUXDB_URL or INFLUXDB_USE_SSL=YES",
+    );
+  }
 
-  const tlsVerify = reader.bool("INFLUXDB_VERIFY_SSL");
-  const caFile = reader.optional("INFLUXDB_CA_FILE");
-  if (caFile !== undefined) readCaFile(reader, caFile, url !== "" && !secure, tlsVerify);
+  const precision = parsePrecision(v.INFLUXDB_TIME_PRECISION);
+  if (!precision.ok) {
+    reader.problem("INFLUXDB_TIME_PRECISION", v.INFLUXDB_TIME_PRECISION, precision.message);
+  }
 
-  const precisionText = reader.string("INFLUXDB_TIME_PRECISION");
-  const precision = parsePrecision(precisionText);
-  if (!precision.ok) reader.problem("INFLUXDB_TIME_PRECISION", precisionText, precision.message);
-
-  const database = reader.string("INFLUXDB_DBNAME");
-  const retentionPolicy = reader.optional("INFLUXDB_RETENTION_POLICY");
-  const org = reader.optional("INFLUXDB_ORG") ?? "";
-  const bucket = reader.optional("INFLUXDB_BUCKET") ?? "";
-  const token = reader.optional("INFLUXDB_TOKEN");
-  const createDatabase = reader.bool("INFLUXDB_CREATE_DATABASE");
+  const database = v.INFLUXDB_DBNAME;
+  const retentionPolicy = v.INFLUXDB_RETENTION_POLICY;
+  const token = v.INFLUXDB_TOKEN;
   if (apiVersion === 1) {
     for (
-      const [name, value] of [["INFLUXDB_DBNAME", database], [
-        "INFLUXDB_RETENTION_POLICY",
-        retentionPolicy,
-      ]] as const
+      const [name, value] of [
+        ["INFLUXDB_DBNAME", database],
+        ["INFLUXDB_RETENTION_POLICY", retentionPolicy],
+      ] as const
     ) {
       const problem = value === undefined ? undefined : databaseNameProblem(value);
       if (problem !== undefined) reader.problem(name, value, problem);
@@ -568,7 +447,7 @@ export function parseInfluxDBConfig(
       "is for API version 2, but INFLUXDB_API_VERSION is 1; set it to 2 or auto, or unset this",
     );
   } else {
-    if (bucket === "") {
+    if (v.INFLUXDB_BUCKET === undefined) {
       reader.problem("INFLUXDB_BUCKET", undefined, "is required with API version 2");
     }
     if (token === undefined) {
@@ -584,7 +463,7 @@ export function parseInfluxDBConfig(
       ["INFLUXDB_DBNAME", "INFLUXDB_RETENTION_POLICY"],
       "is for API version 1; with API version 2 name the bucket in INFLUXDB_BUCKET",
     );
-    if (reader.isSet("INFLUXDB_CREATE_DATABASE") && createDatabase) {
+    if (reader.isSet("INFLUXDB_CREATE_DATABASE") && v.INFLUXDB_CREATE_DATABASE) {
       reader.problem(
         "INFLUXDB_CREATE_DATABASE",
         reader.raw("INFLUXDB_CREATE_DATABASE"),
@@ -593,38 +472,39 @@ export function parseInfluxDBConfig(
     }
   }
 
-  const auth: InfluxDBAuth = apiVersion === 2 ? { kind: "token", token: token ?? "" } : {
-    kind: "basic",
-    username: reader.string("INFLUXDB_USER"),
-    password: reader.string("INFLUXDB_PASSWORD"),
-  };
-
-  const flows = readFlows(reader);
-  const resolved = precision.ok ? precision.precision : "s";
+  const flows = checkFlows(reader, {
+    measurement: v.INFLUXDB_MEASUREMENT,
+    fields: v.INFLUXDB_FIELDS,
+    tags: v.INFLUXDB_TAGS,
+    avoidTags: v.INFLUXDB_AVOID_TAGS,
+    timestampField: v.INFLUXDB_TIMESTAMP_FIELD,
+  });
   const config: InfluxDBConfig = {
     apiVersion,
     url,
     writeUrl: "",
     pingUrl: url === "" ? "" : `${url}/ping`,
     queryUrl: url === "" ? "" : `${url}/query`,
-    tlsVerify,
-    caFile,
-    auth,
+    tlsVerify: v.INFLUXDB_VERIFY_SSL,
+    caFile: v.INFLUXDB_CA_FILE,
+    auth: apiVersion === 2
+      ? { kind: "token", token: token ?? "" }
+      : { kind: "basic", username: v.INFLUXDB_USER, password: v.INFLUXDB_PASSWORD },
     database,
     retentionPolicy,
-    org,
-    bucket,
-    precision: resolved,
-    createDatabase: apiVersion === 1 && createDatabase,
-    requestTimeoutMs: reader.millis("INFLUXDB_TIMEOUT"),
-    gzip: reader.bool("INFLUXDB_GZIP"),
+    org: v.INFLUXDB_ORG ?? "",
+    bucket: v.INFLUXDB_BUCKET ?? "",
+    precision: precision.ok ? precision.precision : "s",
+    createDatabase: apiVersion === 1 && v.INFLUXDB_CREATE_DATABASE,
+    requestTimeoutMs: v.INFLUXDB_TIMEOUT,
+    gzip: v.INFLUXDB_GZIP,
     flows,
   };
   if (url !== "") config.writeUrl = writeUrlOf(config);
   const batch: BatchLimits = {
-    maxRows: reader.int("BUFFER_SIZE"),
-    maxBytes: reader.int("INFLUXDB_MAX_BATCH_BYTES"),
-    maxAgeMs: reader.millis("BUFFER_TIMEOUT"),
+    maxRows: v.BUFFER_SIZE,
+    maxBytes: v.INFLUXDB_MAX_BATCH_BYTES,
+    maxAgeMs: v.BUFFER_TIMEOUT,
   };
   return { config, batch };
 }
@@ -636,19 +516,15 @@ function unwanted(reader: VarReader, names: readonly string[], message: string):
   }
 }
 
-function readApiVersion(reader: VarReader): 1 | 2 {
-  const choice = reader.choice("INFLUXDB_API_VERSION");
-  if (choice === "1") return 1;
-  if (choice === "2") return 2;
-  return ["INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET"].some((n) => reader.isSet(n)) ? 2 : 1;
-}
-
-function readBaseUrl(reader: VarReader): { url: string; secure: boolean } {
-  const host = reader.string("INFLUXDB_HOST");
-  const port = reader.int("INFLUXDB_PORT");
-  const ssl = reader.bool("INFLUXDB_USE_SSL");
-  const text = reader.optional("INFLUXDB_URL");
-  if (text !== undefined) {
+/**
+ * The base URL: `INFLUXDB_URL`, or kafka-influxdb's host, port and
+ * `use_ssl`, but not both; `""` when it is invalid (the problem is recorded).
+ */
+function baseUrl(
+  reader: VarReader,
+  v: ReturnType<typeof INFLUXDB.read>,
+): { url: string; secure: boolean } {
+  if (v.INFLUXDB_URL !== undefined) {
     const parts = ["INFLUXDB_HOST", "INFLUXDB_PORT", "INFLUXDB_USE_SSL"].filter((n) =>
       reader.isSet(n)
     );
@@ -659,13 +535,10 @@ function readBaseUrl(reader: VarReader): { url: string; secure: boolean } {
         "are exclusive: INFLUXDB_URL names the host, port and scheme; set one or the other",
       );
     }
-    const parsed = parseInfluxDBUrl(text);
-    if (!parsed.ok) {
-      reader.problem("INFLUXDB_URL", text.replace(/\/\/[^/@]*@/, "//***@"), parsed.message);
-      return { url: "", secure: false };
-    }
-    return { url: parsed.url, secure: parsed.url.startsWith("https:") };
+    return { url: v.INFLUXDB_URL.url, secure: v.INFLUXDB_URL.secure };
   }
+  const host = v.INFLUXDB_HOST;
+  const ssl = v.INFLUXDB_USE_SSL;
   if (host === "" || /[\s/@?#]/.test(host) || (host.includes(":") && !isIpv6(host))) {
     reader.problem(
       "INFLUXDB_HOST",
@@ -674,7 +547,7 @@ function readBaseUrl(reader: VarReader): { url: string; secure: boolean } {
     );
     return { url: "", secure: ssl };
   }
-  return { url: hostUrl(host, port, ssl), secure: ssl };
+  return { url: hostUrl(host, v.INFLUXDB_PORT, ssl), secure: ssl };
 }
 
 function isIpv6(host: string): boolean {
@@ -686,33 +559,14 @@ function isIpv6(host: string): boolean {
   }
 }
 
-function readCaFile(reader: VarReader, path: string, plainHttp: boolean, verify: boolean): void {
-  let why: string | undefined;
-  if (plainHttp) {
-    why = "is only used with TLS: give an https:// INFLUXDB_URL or INFLUXDB_USE_SSL=YES";
-  } else if (!verify) {
-    why = "is set but INFLUXDB_VERIFY_SSL is NO, so certificates are not verified; " +
-      "set INFLUXDB_VERIFY_SSL=YES";
-  } else {
-    try {
-      if (!Deno.readTextFileSync(path).includes("-----BEGIN CERTIFICATE-----")) {
-        why = "must be a PEM file with at least one certificate";
-      }
-    } catch (error) {
-      why = `must be a readable file (${error instanceof Error ? error.message : String(error)})`;
-    }
-  }
-  if (why !== undefined) reader.problem("INFLUXDB_CA_FILE", path, why);
-}
-
-function readFlows(reader: VarReader): InfluxDBFlowConfig {
-  const measurement = reader.string("INFLUXDB_MEASUREMENT");
+/** Checks what only line protocol refuses in the flow settings; returns them. */
+function checkFlows(reader: VarReader, flows: InfluxDBFlowConfig): InfluxDBFlowConfig {
+  const { measurement, fields, tags, avoidTags, timestampField } = flows;
   const measurementProblem = nameProblem("measurement", measurement);
   if (measurementProblem !== undefined) {
     reader.problem("INFLUXDB_MEASUREMENT", measurement, measurementProblem);
   }
 
-  const fields = reader.list("INFLUXDB_FIELDS");
   if (fields.length === 0) {
     reader.problem("INFLUXDB_FIELDS", reader.raw("INFLUXDB_FIELDS"), "must name a field");
   }
@@ -727,13 +581,10 @@ function readFlows(reader: VarReader): InfluxDBFlowConfig {
     reader.problem("INFLUXDB_FIELDS", duplicate, "must not name a field twice");
   }
 
-  const timestampField = reader.string("INFLUXDB_TIMESTAMP_FIELD");
   if (fields.includes(timestampField)) {
     reader.problem("INFLUXDB_TIMESTAMP_FIELD", timestampField, "must not be a field too");
   }
 
-  const tags = reader.list("INFLUXDB_TAGS");
-  const avoidTags = reader.list("INFLUXDB_AVOID_TAGS");
   if (tags.length === 0) {
     reader.problem("INFLUXDB_TAGS", reader.raw("INFLUXDB_TAGS"), "must name a field or be *");
   }
@@ -752,42 +603,5 @@ function readFlows(reader: VarReader): InfluxDBFlowConfig {
       'must not name "time" (InfluxDB refuses it as a tag key)',
     );
   }
-  return { measurement, fields, tags, avoidTags, timestampField };
-}
-
-/**
- * Describes a configuration for `--check-config`, secrets masked.
- *
- * @param config The resolved configuration.
- * @returns Lines of text.
- */
-export function describeInfluxDBConfig(config: InfluxDBConfig): string[] {
-  const auth = config.auth.kind === "token"
-    ? "token=***"
-    : `basic user=${config.auth.username} password=${
-      config.auth.password === "" ? "(none)" : "***"
-    }`;
-  const tls = config.url.startsWith("https:")
-    ? `tls=on verify=${config.tlsVerify ? "yes" : "no"}${
-      config.caFile ? ` ca=${config.caFile}` : ""
-    }`
-    : "tls=off";
-  const target = config.apiVersion === 2
-    ? `org=${JSON.stringify(config.org)} bucket=${JSON.stringify(config.bucket)}`
-    : `db=${JSON.stringify(config.database)} rp=${
-      config.retentionPolicy === undefined ? "(default)" : JSON.stringify(config.retentionPolicy)
-    } create_database=${config.createDatabase ? "yes" : "no"}`;
-  const flows = config.flows;
-  return [
-    `influxdb write=${config.writeUrl} api=${config.apiVersion} ${target}`,
-    `influxdb auth=${auth} ${tls} gzip=${
-      config.gzip ? "on" : "off"
-    } precision=${config.precision} ` +
-    `timeout=${config.requestTimeoutMs / 1000}s`,
-    `influxdb flows: measurement=${JSON.stringify(flows.measurement)} fields=${
-      flows.fields.join(",")
-    } ` +
-    `tags=${flows.tags.join(",")} avoid_tags=${flows.avoidTags.join(",")} ` +
-    `timestamp_field=${flows.timestampField}`,
-  ];
+  return flows;
 }

@@ -1,6 +1,8 @@
 /**
- * InfluxDB line protocol, written from {@link Point}s: pure functions that
- * the sink, the decoders and the benchmark share.
+ * InfluxDB line protocol, written from {@link Point}s: the escaping, the
+ * value formats and the rules of what InfluxDB refuses or changes, pure. A
+ * file of its own because the protocol is the same whatever the records are
+ * (`encode.ts` turns records into points and points into rows).
  *
  * ```text
  * measurement,tag_a=x,tag_b=y field_a=1.5,field_b=42i,field_c="text",field_d=true 1700000000

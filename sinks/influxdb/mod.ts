@@ -10,19 +10,22 @@
  *   that is empty or holds a newline is set aside; their timestamps are read
  *   by the server in `INFLUXDB_TIME_PRECISION`, which must match the
  *   producer's (`ns` for Telegraf; the default `s` is kafka-influxdb's);
- * - `flows` (pmacct): converted to points, see `flows.ts`.
+ * - `flows` (pmacct): converted to points, see `encode.ts`.
  *
- * Reading order: `config.ts` (variables), `line_protocol.ts` (points to
- * lines, and what is checked before sending because the server would refuse
- * or change it), `flows.ts` (pmacct records to points), `client.ts`
- * (requests and the classification of answers), then the class below.
+ * Files, as in every sink: `config.ts` (variables), `encode.ts` (records to
+ * lines, pmacct flows to points), `classify.ts` (answers to verdicts, and
+ * the server's text for messages), `client.ts` (requests and sending), and
+ * this file: the order of I/O. One more pure file, `line_protocol.ts`,
+ * holds the protocol itself (escaping, value formats, and what is checked
+ * before sending because the server would refuse or change it), whatever
+ * the records are.
  *
  * Delivery is at least once, and writes are idempotent: a point with the
  * same measurement, tag set and time as a stored one replaces its fields. So
  * a batch written again (an answer lost, a crash before the commit, the good
  * points of a split batch that 1.x had already written alongside a refused
  * one) changes nothing. The same rule means two distinct records with the
- * same tags and time overwrite each other (last write wins); see `flows.ts`
+ * same tags and time overwrite each other (last write wins); see `encode.ts`
  * for why the flow defaults keep every flow key as a tag.
  *
  * With every flow key as a tag, each address is a tag value: InfluxDB 1.x
@@ -35,10 +38,8 @@
  * @module
  */
 
+import type { HttpResponse, HttpTransport } from "../../lib/http.ts";
 import { errorLine, type Logger } from "../../lib/log.ts";
-import type { Point, RecordKind } from "../../lib/record.ts";
-import { utf8Length } from "../../lib/text.ts";
-import type { SinkDeps, SinkModule } from "../../lib/sink.ts";
 import {
   allWritten,
   type InputRecord,
@@ -47,27 +48,28 @@ import {
   type RecordOrigin,
   type WriteResult,
 } from "../../lib/record.ts";
-import { type Sink, SinkWriteError } from "../../lib/sink.ts";
 import {
-  classifyTransportError,
-  createTransport,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpTransport,
-} from "../../lib/http.ts";
+  type FailureVerdict,
+  healsByItself,
+  type Sink,
+  type SinkDeps,
+  type SinkModule,
+  SinkWriteError,
+  startupError,
+} from "../../lib/sink.ts";
 import {
+  classifyInfluxDBError,
+  classifyInfluxDBQuery,
   classifyInfluxDBResponse,
-  createDatabaseStatement,
   databaseNames,
-  pingRequest,
+  isDatabaseNotFound,
   queryError,
-  queryRequest,
+  queryStatusText,
   statusText,
-  writeRequest,
-} from "./client.ts";
-import { INFLUXDB_VARIABLES, type InfluxDBConfig, parseInfluxDBConfig } from "./config.ts";
-import { compileFlowConverter } from "./flows.ts";
-import { checkRawLine, encodePoint, type EncodeResult } from "./line_protocol.ts";
+} from "./classify.ts";
+import { createDatabaseStatement, InfluxDBClient } from "./client.ts";
+import { INFLUXDB, type InfluxDBConfig, parseInfluxDBConfig } from "./config.ts";
+import { compileRecordEncoder, encodeLines } from "./encode.ts";
 
 export type { InfluxDBConfig } from "./config.ts";
 
@@ -77,12 +79,13 @@ export interface InfluxDBDeps extends SinkDeps {
   transport?: HttpTransport;
 }
 
-/** Why the database could not be made ready; `fatal` when waiting cannot help. */
+/** Why the database could not be made ready. */
 interface SetupFailure {
+  /** What failed, with the value. */
   message: string;
-  errorType: string;
-  fatal: boolean;
-  status?: number;
+  /** How the answer (or its absence) was classified. */
+  verdict: FailureVerdict;
+  /** The underlying error, if any. */
   cause?: unknown;
 }
 
@@ -92,9 +95,8 @@ export class InfluxDBSink implements Sink<string> {
   readonly name = "influxdb";
   readonly #config: InfluxDBConfig;
   readonly #log: Logger;
-  readonly #encode: (record: InputRecord) => EncodeResult;
-  readonly #injected: HttpTransport | undefined;
-  #transport: HttpTransport | undefined;
+  readonly #encode: (record: InputRecord) => PrepareResult<string>;
+  readonly #client: InfluxDBClient;
   /** Set when a write found the database gone; the next write creates it first. */
   #recreate = false;
 
@@ -106,16 +108,23 @@ export class InfluxDBSink implements Sink<string> {
   constructor(config: InfluxDBConfig, deps: InfluxDBDeps) {
     this.#config = config;
     this.#log = deps.log;
-    this.#injected = deps.transport;
-    this.#encode = compileEncoder(config, deps.input ?? "flows", deps);
+    this.#client = new InfluxDBClient(config, deps.transport);
+    this.#encode = compileRecordEncoder({
+      input: deps.input ?? "flows",
+      precision: config.precision,
+      apiVersion: config.apiVersion,
+      flows: config.flows,
+      time: deps.time,
+    });
   }
 
   /**
    * Pings the server (logging its version) and, for API 1 with
    * `INFLUXDB_CREATE_DATABASE`, creates the database (a no-op when it exists).
    *
-   * @throws {SinkWriteError} With `retry` while the server cannot be reached or fails (5xx, 429).
-   * @throws {Error} When it refuses the credentials or the database, or does not serve the API.
+   * @throws {SinkWriteError} From `startupError`: `retry` while the server
+   *   cannot be reached or fails (5xx, 429), `fatal` when it refuses the
+   *   credentials, the certificate or the database, or does not serve the API.
    */
   async connect(): Promise<void> {
     const config = this.#config;
@@ -127,36 +136,37 @@ export class InfluxDBSink implements Sink<string> {
     }
     let response: HttpResponse;
     try {
-      response = await this.#send(pingRequest(config));
+      response = await this.#client.ping();
     } catch (error) {
-      throw setupError(unreachable(`Cannot connect to InfluxDB at ${config.pingUrl}`, error));
+      const { message, verdict } = unanswered(
+        `Cannot connect to InfluxDB at ${config.pingUrl}`,
+        error,
+      );
+      throw startupError(message, verdict, error);
     }
-    if (response.status < 200 || response.status >= 300) {
-      const retry = response.status === 429 || response.status >= 500;
-      const { hint } = classifyInfluxDBResponse(response.status, response.body);
-      throw setupError({
-        message: retry
-          ? `Cannot connect to InfluxDB at ${config.pingUrl}: ${statusText(response)}`
-          : `Cannot start: InfluxDB at ${config.pingUrl} answers the ping with ${
-            statusText(response, hint)
-          }`,
-        errorType: `http_${response.status}`,
-        status: response.status,
-        fatal: !retry,
-      });
+    const verdict = classifyInfluxDBResponse(response.status, response.body);
+    if (verdict.action !== "ok") {
+      const message = healsByItself(verdict)
+        ? `Cannot connect to InfluxDB at ${config.pingUrl}: ${statusText(response)}`
+        : `InfluxDB at ${config.pingUrl} answers the ping with ${
+          statusText(response, verdict.hint)
+        }`;
+      throw startupError(message, verdict);
     }
     const version = response.headers.get("x-influxdb-version") ?? "unknown";
     if (config.apiVersion === 2 && /^v?1\.[0-7]\./.test(version)) {
-      throw new Error(
-        `Cannot start: InfluxDB ${version} at ${config.url} has no API version 2 ` +
+      throw startupError(
+        `InfluxDB ${version} at ${config.url} has no API version 2 ` +
           "(/api/v2/write came with 1.8); set INFLUXDB_API_VERSION=1 with INFLUXDB_DBNAME",
+        { action: "fatal", errorType: "version" },
       );
     }
     if (config.apiVersion === 2 && config.org === "" && /^v?2\./.test(version)) {
       // 2.7.12 answers every write without one: 400 "Please provide either orgID or org".
-      throw new Error(
-        `Cannot start: InfluxDB ${version} at ${config.url} needs an organisation; ` +
+      throw startupError(
+        `InfluxDB ${version} at ${config.url} needs an organisation; ` +
           "set INFLUXDB_ORG (only InfluxDB 3 does without)",
+        { action: "fatal", errorType: "version" },
       );
     }
     this.#log.info("Connected to InfluxDB", {
@@ -170,7 +180,9 @@ export class InfluxDBSink implements Sink<string> {
     });
     if (config.createDatabase) {
       const failure = await this.#createDatabase();
-      if (failure !== undefined) throw setupError(failure);
+      if (failure !== undefined) {
+        throw startupError(failure.message, failure.verdict, failure.cause);
+      }
     }
   }
 
@@ -183,9 +195,7 @@ export class InfluxDBSink implements Sink<string> {
    * @returns The line and its size with the newline, or a `convert` rejection.
    */
   prepare(record: InputRecord, _origin: RecordOrigin): PrepareResult<string> {
-    const result = this.#encode(record);
-    if (!result.ok) return { ok: false, rejection: { reason: "convert", error: result.error } };
-    return { ok: true, row: result.line, bytes: utf8Length(result.line) + 1 };
+    return this.#encode(record);
   }
 
   /**
@@ -195,7 +205,7 @@ export class InfluxDBSink implements Sink<string> {
    * @returns One line per row.
    */
   encode(rows: readonly PreparedRow<string>[]): string[] {
-    return rows.map((r) => r.row);
+    return encodeLines(rows);
   }
 
   /**
@@ -211,10 +221,12 @@ export class InfluxDBSink implements Sink<string> {
     if (this.#recreate) {
       const failure = await this.#createDatabase();
       if (failure !== undefined) {
+        // Whatever refused it, the batch waits: the database may come back.
+        const { errorType, status } = failure.verdict;
         throw new SinkWriteError(failure.message, {
           action: "retry",
-          errorType: failure.errorType,
-          status: failure.status,
+          errorType,
+          status,
           cause: failure.cause,
         });
       }
@@ -225,23 +237,19 @@ export class InfluxDBSink implements Sink<string> {
     } to InfluxDB at ${config.writeUrl}`;
     let response: HttpResponse;
     try {
-      response = await this.#send(await writeRequest(config, this.encode(rows)));
+      response = await this.#client.write(encodeLines(rows));
     } catch (error) {
-      const failure = unreachable(`Cannot write ${what}`, error);
-      throw new SinkWriteError(failure.message, {
-        action: "retry",
-        errorType: failure.errorType,
-        cause: error,
-      });
+      const { message, verdict } = unanswered(`Cannot write ${what}`, error);
+      throw new SinkWriteError(message, { ...verdict, cause: error });
     }
-    const outcome = classifyInfluxDBResponse(
+    const verdict = classifyInfluxDBResponse(
       response.status,
       response.body,
       response.headers.get("retry-after"),
     );
-    if (outcome.action === "ok") return allWritten();
-    let hint = outcome.hint;
-    if (outcome.databaseNotFound) {
+    if (verdict.action === "ok") return allWritten();
+    let hint = verdict.hint;
+    if (isDatabaseNotFound(response.status, response.body)) {
       if (config.createDatabase) {
         this.#recreate = true;
         hint = `${hint}; it is created again before the next write`;
@@ -250,18 +258,13 @@ export class InfluxDBSink implements Sink<string> {
     const message = `Cannot write ${what}: ${statusText(response, hint)}`;
     if (hint !== undefined) {
       // Only an operator can fix most of these; the pipeline's retry warning is not enough.
-      this.#log.limited(`influxdb_${outcome.errorType}`, "error", "InfluxDB refuses writes", {
+      this.#log.limited(`influxdb_${verdict.errorType}`, "error", "InfluxDB refuses writes", {
         status: response.status,
         url: config.writeUrl,
         error: message,
       });
     }
-    throw new SinkWriteError(message, {
-      action: outcome.action,
-      errorType: outcome.errorType,
-      status: response.status,
-      retryAfterMs: outcome.retryAfterMs,
-    });
+    throw new SinkWriteError(message, verdict);
   }
 
   /**
@@ -269,17 +272,18 @@ export class InfluxDBSink implements Sink<string> {
    *
    * @returns `true` when `/ping` answers 2xx (204).
    */
-  healthcheck(): Promise<boolean> {
-    return this.#send(pingRequest(this.#config)).then(
-      (response) => response.status >= 200 && response.status < 300,
-      () => false,
-    );
+  async healthcheck(): Promise<boolean> {
+    try {
+      const response = await this.#client.ping();
+      return response.status >= 200 && response.status < 300;
+    } catch {
+      return false;
+    }
   }
 
-  /** Closes the transport's connections (not an injected one). */
+  /** Closes the connections (not those of an injected transport). */
   close(): Promise<void> {
-    if (this.#transport !== this.#injected) this.#transport?.close();
-    this.#transport = undefined;
+    this.#client.close();
     return Promise.resolve();
   }
 
@@ -291,130 +295,54 @@ export class InfluxDBSink implements Sink<string> {
    */
   async #createDatabase(): Promise<SetupFailure | undefined> {
     const config = this.#config;
-    const statement = createDatabaseStatement(config.database);
-    const what = `InfluxDB database ${JSON.stringify(config.database)} at ${config.queryUrl}`;
+    const name = JSON.stringify(config.database);
     let response: HttpResponse;
     try {
-      response = await this.#send(queryRequest(config, statement));
+      response = await this.#client.query(createDatabaseStatement(config.database));
     } catch (error) {
-      return unreachable(`Cannot create ${what}`, error);
+      return unanswered(`Cannot create InfluxDB database ${name} at ${config.queryUrl}`, error);
     }
-    const error = queryError(response.body);
-    if (response.status === 200 && error === undefined) {
+    const verdict = classifyInfluxDBQuery(response.status, response.body);
+    if (verdict.action === "ok") {
       this.#log.info("InfluxDB database is ready", { database: config.database });
       return undefined;
     }
-    const status = response.status;
-    const fatal = status !== 429 && status < 500;
-    const failure = (detail: string): SetupFailure => ({
-      message: fatal
-        ? `Cannot start: InfluxDB at ${config.queryUrl} refuses to create database ${
-          JSON.stringify(config.database)
-        }: ${detail}`
-        : `Cannot create ${what}: ${detail}`,
-      errorType: `http_${status}`,
-      status,
-      fatal,
-    });
-    if (status === 403) {
-      const shown = await this.#send(queryRequest(config, "SHOW DATABASES")).catch(() => undefined);
+    if (response.status === 403) {
+      const shown = await this.#client.query("SHOW DATABASES").catch(() => undefined);
       if (shown?.status === 200 && databaseNames(shown.body).includes(config.database)) {
         this.#log.warn(
           "InfluxDB user may not create databases; the database exists, writing to it",
           {
             database: config.database,
             user: config.auth.kind === "basic" ? config.auth.username : undefined,
-            error: error ?? statusText(response),
+            error: queryError(response.body) ?? statusText(response),
           },
         );
         return undefined;
       }
-      return failure(
-        `${statusText(response)}; the database does not exist or the user has no rights ` +
-          "on it: create it as an admin and grant the user WRITE on it",
-      );
     }
-    if (status === 200) return failure(`${error}; check INFLUXDB_DBNAME`);
-    return failure(
-      statusText(
-        response,
-        status === 401 ? "check INFLUXDB_USER and INFLUXDB_PASSWORD" : undefined,
-      ),
-    );
-  }
-
-  /**
-   * Sends with the transport, created at first use: `fetch` with
-   * `INFLUXDB_CA_FILE` added to the trusted CAs, or `node:https` without
-   * verification (`INFLUXDB_VERIFY_SSL=NO`).
-   */
-  async #send(request: HttpRequest): Promise<HttpResponse> {
-    this.#transport ??= this.#injected ?? createTransport({
-      verify: this.#config.tlsVerify,
-      caPem: this.#config.caFile === undefined
-        ? undefined
-        : Deno.readTextFileSync(this.#config.caFile),
-    });
-    return await this.#transport.send(request);
+    const detail = queryStatusText(response, verdict.hint);
+    return {
+      message: healsByItself(verdict)
+        ? `Cannot create InfluxDB database ${name} at ${config.queryUrl}: ${detail}`
+        : `InfluxDB at ${config.queryUrl} refuses to create database ${name}: ${detail}`,
+      verdict,
+    };
   }
 }
 
-/** A request that got no answer: retried, except a certificate that does not verify. */
-function unreachable(what: string, error: unknown): SetupFailure {
-  const { errorType } = classifyTransportError(
-    error,
-    "check INFLUXDB_CA_FILE or INFLUXDB_VERIFY_SSL",
-  );
-  const hint = errorType === "tls"
-    ? "; check INFLUXDB_CA_FILE and INFLUXDB_VERIFY_SSL"
-    : errorType === "timeout"
-    ? "; INFLUXDB_TIMEOUT sets the limit"
-    : "";
-  return {
-    message: `${what}: ${errorLine(error)}${hint}`,
-    errorType,
-    fatal: errorType === "tls",
-    cause: error,
-  };
-}
-
-function setupError(failure: SetupFailure): Error {
-  if (failure.fatal) return new Error(failure.message, { cause: failure.cause });
-  return new SinkWriteError(failure.message, {
-    action: "retry",
-    errorType: failure.errorType,
-    status: failure.status,
-    cause: failure.cause,
-  });
-}
-
-/** The conversion of one record into its line, for the configured record kind. */
-function compileEncoder(
-  config: InfluxDBConfig,
-  input: RecordKind,
-  deps: SinkDeps,
-): (record: InputRecord) => EncodeResult {
-  const { precision, apiVersion } = config;
-  switch (input) {
-    case "points":
-      return (record) => encodePoint(record as Point, precision, apiVersion);
-    case "lines":
-      return (record) => checkRawLine(record.line);
-    case "flows": {
-      const convert = compileFlowConverter({ ...config.flows, time: deps.time });
-      return (record) => {
-        const converted = convert(record);
-        return converted.ok ? encodePoint(converted.point, precision, apiVersion) : converted;
-      };
-    }
-  }
+/** A request that got no answer: the message with its hint, and the verdict. */
+function unanswered(what: string, error: unknown): SetupFailure & { cause: unknown } {
+  const verdict = classifyInfluxDBError(error);
+  const hint = verdict.hint === undefined ? "" : `; ${verdict.hint}`;
+  return { message: `${what}: ${errorLine(error)}${hint}`, verdict, cause: error };
 }
 
 /** The InfluxDB backend as the sink registry knows it. */
 export const influxDBSink: SinkModule<InfluxDBConfig> = {
   name: "influxdb",
   title: "InfluxDB (line protocol, /write for 1.x, /api/v2/write for 2.x and 3.x)",
-  variables: INFLUXDB_VARIABLES,
+  variables: INFLUXDB.specs,
   consumerGroupDefault: "kafka-influxdb",
   inputs: ["points", "lines", "flows"],
   // kafka-influxdb's defaults: collectd Graphite from my_topic on localhost:9092.

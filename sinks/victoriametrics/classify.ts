@@ -17,12 +17,7 @@
  * @module
  */
 
-import {
-  bodyExcerpt,
-  classifyTransportError,
-  type HttpResponse,
-  parseRetryAfter,
-} from "../../lib/http.ts";
+import { classifyTransportError, parseRetryAfter } from "../../lib/http.ts";
 import type { RequestVerdict, RetryVerdict } from "../../lib/sink.ts";
 
 const PATH_HINT = "the server does not serve this path; check VM_URL and VM_IMPORT_PATH";
@@ -87,19 +82,4 @@ export function classifyVictoriaMetricsResponse(
  */
 export function classifyVictoriaMetricsError(error: unknown): RetryVerdict {
   return classifyTransportError(error, "check VM_CA_FILE or VM_SSL_VERIFY");
-}
-
-/**
- * A one-line description of an answer for an error message.
- *
- * @param response The answer.
- * @param hint What to do about it, if known.
- * @returns E.g. `HTTP 401: Unauthorized; the server refused the credentials; ...`.
- */
-export function statusText(response: HttpResponse, hint?: string): string {
-  const body = bodyExcerpt(response.body);
-  const location = response.headers.get("location");
-  return `HTTP ${response.status}${body ? `: ${body}` : ""}${
-    location === null ? "" : ` (Location: ${location})`
-  }${hint ? `; ${hint}` : ""}`;
 }

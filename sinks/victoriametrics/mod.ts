@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { HttpResponse, HttpTransport } from "../../lib/http.ts";
+import { type HttpResponse, type HttpTransport, statusText } from "../../lib/http.ts";
 import { errorLine, type Logger } from "../../lib/log.ts";
 import {
   allWritten,
@@ -40,11 +40,7 @@ import {
   SinkWriteError,
   startupError,
 } from "../../lib/sink.ts";
-import {
-  classifyVictoriaMetricsError,
-  classifyVictoriaMetricsResponse,
-  statusText,
-} from "./classify.ts";
+import { classifyVictoriaMetricsError, classifyVictoriaMetricsResponse } from "./classify.ts";
 import { VictoriaMetricsClient } from "./client.ts";
 import {
   parseVictoriaMetricsConfig,

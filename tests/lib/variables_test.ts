@@ -24,6 +24,7 @@ const TABLE = declareVariables("Test", {
   T_CA_FILE: { type: "file", pem: true, onlyWith: { name: "T_SECURE", is: "YES" }, doc: "CA" },
   T_AUTH: { type: "enum", default: "none", choices: ["none", "plain"], doc: "Auth" },
   T_PASSWORD: { type: "string", secret: true, onlyWith: { name: "T_AUTH", not: "none" }, doc: "" },
+  T_OLD_WAIT: { type: "seconds", supersededBy: "T_WAIT", doc: "The old name of T_WAIT" },
 });
 
 function read(env: Env) {
@@ -166,4 +167,14 @@ Deno.test("describeVariables() prints what is set and the defaults in effect, se
     "  T_AUTH=plain",
     "  T_PASSWORD=***",
   ]);
+});
+
+Deno.test("VarReader reads a superseded name only while the new one is unset", () => {
+  assertEquals(read({ T_URL: "http://h", T_OLD_WAIT: "3" }).values.T_OLD_WAIT, 3000);
+  const both = read({ T_URL: "http://h", T_WAIT: "2", T_OLD_WAIT: "junk" });
+  assertEquals([both.values.T_WAIT, both.values.T_OLD_WAIT, both.problems], [2000, undefined, []]);
+  assertMatch(
+    read({ T_URL: "http://h", T_OLD_WAIT: "junk" }).problems.join(),
+    /"T_OLD_WAIT" must be/,
+  );
 });

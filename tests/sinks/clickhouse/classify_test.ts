@@ -1,7 +1,7 @@
 /**
  * Error classification, on error objects shaped exactly as `@clickhouse/client`
  * 1.23.1 under Deno reported them against the real ClickHouse 18.16
- * (see the module doc of sinks/clickhouse/client.ts), and as the client
+ * (see the module doc of sinks/clickhouse/classify.ts), and as the client
  * parses the message format of newer servers.
  *
  * @module
@@ -10,9 +10,9 @@
 import { parseError } from "@clickhouse/client";
 import {
   classifyClickHouseError,
-  deduplicationToken,
   exceptionCode,
-} from "../../../sinks/clickhouse/client.ts";
+  failureText,
+} from "../../../sinks/clickhouse/classify.ts";
 import { assertEquals, assertStrictEquals } from "../../_assert.ts";
 
 /** A server exception as the client rejects with it for ClickHouse 18.16: a plain Error. */
@@ -190,16 +190,26 @@ Deno.test("exceptionCode() reads the code property or the Code: prefix only", ()
   assertStrictEquals(exceptionCode(new Error("value contains Code: 27, but later")), undefined);
 });
 
-Deno.test("deduplicationToken() names the batch by its first and last origins and size", () => {
-  const row = (offset: string, index: number) => ({
-    row: {},
-    bytes: 3,
-    origin: { topic: "flows", partition: 2, offset, index },
+Deno.test("classifyClickHouseError() retries a certificate that does not verify, naming CLICKHOUSE_CA_FILE", () => {
+  const error = Object.assign(new Error("self-signed certificate in certificate chain"), {
+    code: "SELF_SIGNED_CERT_IN_CHAIN",
+  });
+  const verdict = classifyClickHouseError(error);
+  assertEquals(verdict, {
+    action: "retry",
+    errorType: "tls",
+    hint: "the TLS connection failed; check CLICKHOUSE_CA_FILE or CLICKHOUSE_TLS_VERIFY",
   });
   assertStrictEquals(
-    deduplicationToken([row("10", 0), row("10", 1), row("11", 0)]),
-    "sluice:flows/2/10/0-flows/2/11/0:3",
+    failureText(error, verdict),
+    "self-signed certificate in certificate chain; the TLS connection failed; " +
+      "check CLICKHOUSE_CA_FILE or CLICKHOUSE_TLS_VERIFY",
   );
-  assertStrictEquals(deduplicationToken([row("10", 0)]), "sluice:flows/2/10/0-flows/2/10/0:1");
-  assertStrictEquals(deduplicationToken([]), undefined);
+  assertStrictEquals(
+    failureText(server18("Code: 27, e.displayText() =\n x"), {
+      action: "split",
+      errorType: "code_27",
+    }),
+    "Code: 27, e.displayText() = x",
+  );
 });

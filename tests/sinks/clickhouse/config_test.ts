@@ -1,11 +1,10 @@
 import { describeConfig, isSelected, parseConfig } from "../../../lib/config.ts";
 import { REGISTRIES } from "../../../sinks/mod.ts";
-import { Logger } from "../../../lib/log.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import { clientOptions } from "../../../sinks/clickhouse/client.ts";
 import {
-  CLICKHOUSE_VARIABLES,
+  CLICKHOUSE,
   type ClickHouseConfig,
+  parseClickHouseConfig,
   resolveServerAddress,
 } from "../../../sinks/clickhouse/config.ts";
 import { clickhouseSink } from "../../../sinks/clickhouse/mod.ts";
@@ -19,13 +18,13 @@ function parse(env: Record<string, string>): {
 } {
   const reader = new VarReader(
     { CLICKHOUSE_DATA_SCHEMA: "a:String", ...env },
-    CLICKHOUSE_VARIABLES,
+    CLICKHOUSE.specs,
   );
   const { config, batch } = clickhouseSink.parseConfig(reader);
   return { config, batch, problems: reader.problems };
 }
 
-Deno.test("parseConfig() applies the original script's defaults", () => {
+Deno.test("parseClickHouseConfig() applies the original script's defaults", () => {
   const { config, batch, problems } = parse({ CLICKHOUSE_HOST: "127.0.0.1" });
   assertEquals(problems, []);
   assertEquals(batch, { maxRows: 1000, maxBytes: 10485760, maxAgeMs: 10000 });
@@ -44,7 +43,7 @@ Deno.test("parseConfig() applies the original script's defaults", () => {
   assertStrictEquals(config.timestampTemplate, undefined);
 });
 
-Deno.test("parseConfig() reads batch limits, decimal seconds and a non-default template", () => {
+Deno.test("parseClickHouseConfig() reads batch limits, decimal seconds and a non-default template", () => {
   const { config, batch, problems } = parse({
     CLICKHOUSE_HOST: "ch",
     CLICKHOUSE_MAX_SAMPLES_PER_SEND: "50",
@@ -59,7 +58,7 @@ Deno.test("parseConfig() reads batch limits, decimal seconds and a non-default t
   assertStrictEquals(config.timestampTemplate, "%d/%m/%Y %H:%M:%S");
 });
 
-Deno.test("parseConfig() reports every invalid value at once", () => {
+Deno.test("parseClickHouseConfig() reports every invalid value at once", () => {
   const { problems } = parse({
     CLICKHOUSE_DATA_SCHEMA: "",
     CLICKHOUSE_MAX_SAMPLES_PER_SEND: "0",
@@ -108,7 +107,7 @@ Deno.test("resolveServerAddress() reads host, host:port, IPv6 and URLs", () => {
   );
   assertStrictEquals(
     url("http://u:p@ch.example"),
-    "CLICKHOUSE_HOST: must not contain credentials (use CLICKHOUSE_USER and CLICKHOUSE_PASSWORD)",
+    "CLICKHOUSE_HOST: must not contain credentials; set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD",
   );
   assertStrictEquals(
     url("tcp://ch.example"),
@@ -120,7 +119,7 @@ Deno.test("resolveServerAddress() reads host, host:port, IPv6 and URLs", () => {
   );
 });
 
-Deno.test("parseConfig() reports a CA file that is missing or given without TLS", () => {
+Deno.test("parseClickHouseConfig() reports a CA file that is missing or given without TLS", () => {
   assertEquals(
     parse({ CLICKHOUSE_HOST: "ch", CLICKHOUSE_CA_FILE: "/nonexistent/ca.pem" }).problems,
     [{
@@ -133,52 +132,6 @@ Deno.test("parseConfig() reports a CA file that is missing or given without TLS"
     parse({ CLICKHOUSE_HOST: "https://ch", CLICKHOUSE_CA_FILE: "/nonexistent/ca.pem" }).problems;
   assertStrictEquals(problem?.name, "CLICKHOUSE_CA_FILE");
   assertMatch(problem?.message ?? "", /^must be a readable file \(/);
-});
-
-Deno.test("clientOptions() sets credentials, timeout, gzip and TLS as configured", () => {
-  const log = new Logger({ write: () => {} });
-  const config = (env: Record<string, string>) => {
-    const { config, problems } = parse(env);
-    assertEquals(problems, []);
-    return config;
-  };
-  const plain = clientOptions(
-    config({
-      CLICKHOUSE_HOST: "ch.example",
-      CLICKHOUSE_PASSWORD: "s3",
-      CLICKHOUSE_REQUEST_TIMEOUT: "2.5",
-    }),
-    log,
-  );
-  assertStrictEquals(plain.url, "http://ch.example:8123");
-  assertStrictEquals(plain.username, "default");
-  assertStrictEquals(plain.password, "s3");
-  assertStrictEquals(plain.request_timeout, 2500);
-  assertStrictEquals(plain.database, undefined);
-  assertEquals(plain.compression, { request: true, response: false });
-  assertStrictEquals(plain.tls, undefined);
-  assertStrictEquals(plain.http_agent, undefined);
-  const ca = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\n");
-  const verified = clientOptions(
-    config({ CLICKHOUSE_HOST: "https://ch.example", CLICKHOUSE_COMPRESSION: "NO" }),
-    log,
-    ca,
-  );
-  assertStrictEquals(verified.url, "https://ch.example:8443");
-  assertEquals(verified.compression, { request: false, response: false });
-  assert(verified.tls !== undefined && "ca_cert" in verified.tls);
-  const unverified = clientOptions(
-    config({
-      CLICKHOUSE_HOST: "ch.example",
-      CLICKHOUSE_SECURE: "YES",
-      CLICKHOUSE_TLS_VERIFY: "NO",
-    }),
-    log,
-  );
-  const agent = unverified.http_agent as unknown as
-    | { options: { rejectUnauthorized: boolean } }
-    | undefined;
-  assertStrictEquals(agent?.options.rejectUnauthorized, false);
 });
 
 Deno.test("the ClickHouse target and the --check-config summary show the table, the password masked", () => {
@@ -199,7 +152,7 @@ Deno.test("the ClickHouse target and the --check-config summary show the table, 
   assert(!lines.join("\n").includes("hunter2"));
 });
 
-Deno.test("the ClickHouse sink module declares its variables, group and consumer group", () => {
+Deno.test("clickhouseSink declares its variables, group and consumer group", () => {
   assertStrictEquals(clickhouseSink.name, "clickhouse");
   assertStrictEquals(clickhouseSink.consumerGroupDefault, "kafka2clickhouse");
   for (const spec of clickhouseSink.variables) {
@@ -217,4 +170,42 @@ Deno.test("the ClickHouse sink module declares its variables, group and consumer
     isSelected(clickhouseSink, { CLICKHOUSE_HOST: " ", KAFKA_TOPIC: "x" }),
     false,
   );
+});
+
+Deno.test("parseClickHouseConfig() reports schema problems through the reader, naming CLICKHOUSE_DATA_SCHEMA", () => {
+  const reader = new VarReader(
+    {
+      CLICKHOUSE_HOST: "127.0.0.1",
+      CLICKHOUSE_DATA_SCHEMA: "bytes,amount:Decimal(100,2),ok:String",
+    },
+    CLICKHOUSE.specs,
+  );
+  const { config } = parseClickHouseConfig(reader);
+  assertEquals(config.columns.map((c) => c.name), ["ok"]);
+  assertEquals(reader.problems, [
+    {
+      name: "CLICKHOUSE_DATA_SCHEMA",
+      value: "bytes",
+      message: `needs a type for column "bytes" (field:Type)`,
+    },
+    {
+      name: "CLICKHOUSE_DATA_SCHEMA",
+      value: "amount:Decimal(100,2)",
+      message:
+        `has an invalid type for column "amount": Decimal precision P must be between 1 and 76, got 100`,
+    },
+  ]);
+});
+
+Deno.test("parseClickHouseConfig() refuses an unsupported TIMESTAMP_TEMPLATE", () => {
+  const reader = new VarReader(
+    { CLICKHOUSE_HOST: "h", CLICKHOUSE_DATA_SCHEMA: "a:String", TIMESTAMP_TEMPLATE: "%a %b %d" },
+    CLICKHOUSE.specs,
+  );
+  parseClickHouseConfig(reader);
+  assertEquals(reader.problems, [{
+    name: "TIMESTAMP_TEMPLATE",
+    value: "%a %b %d",
+    message: "must use only %Y %m %d %H %M %S %f %z %% (each once) and literals",
+  }]);
 });

@@ -1,5 +1,3 @@
-import { VarReader } from "../../../lib/variables.ts";
-import { CLICKHOUSE_VARIABLES, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import {
   canonicalType,
   type ColumnSpec,
@@ -205,31 +203,6 @@ Deno.test("parseSchema() collects every problem instead of stopping at the first
     "c:String",
     ":UInt8",
     "d:Decimal(100,2)",
-  ]);
-});
-
-Deno.test("parseClickHouseConfig() reports schema problems through the reader, naming CLICKHOUSE_DATA_SCHEMA", () => {
-  const reader = new VarReader(
-    {
-      CLICKHOUSE_HOST: "127.0.0.1",
-      CLICKHOUSE_DATA_SCHEMA: "bytes,amount:Decimal(100,2),ok:String",
-    },
-    CLICKHOUSE_VARIABLES,
-  );
-  const { config } = parseClickHouseConfig(reader);
-  assertEquals(config.columns.map((c) => c.name), ["ok"]);
-  assertEquals(reader.problems, [
-    {
-      name: "CLICKHOUSE_DATA_SCHEMA",
-      value: "bytes",
-      message: `needs a type for column "bytes" (field:Type)`,
-    },
-    {
-      name: "CLICKHOUSE_DATA_SCHEMA",
-      value: "amount:Decimal(100,2)",
-      message:
-        `has an invalid type for column "amount": Decimal precision P must be between 1 and 76, got 100`,
-    },
   ]);
 });
 

@@ -9,7 +9,7 @@
 import { Logger } from "../../../lib/log.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import { CLICKHOUSE_VARIABLES, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
+import { CLICKHOUSE, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import { type ClickHouseRow, ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
 import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
 import { SinkWriteError } from "../../../lib/sink.ts";
@@ -20,22 +20,10 @@ import {
   assertRejects,
   assertStrictEquals,
 } from "../../_assert.ts";
+import { query as sql, rows } from "../../_clickhouse.ts";
 import { clickhouseUrl, uniqueName } from "../../_services.ts";
 
 const SAMPLES = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);
-
-/** Runs SQL on the test server over plain HTTP, independent of the sink. */
-async function sql(query: string): Promise<string> {
-  const response = await fetch(clickhouseUrl(), { method: "POST", body: query });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`Cannot run ${query}: ${text}`);
-  return text;
-}
-
-async function rows<T>(query: string): Promise<T[]> {
-  const text = await sql(`${query} FORMAT JSONEachRow`);
-  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as T);
-}
 
 interface Harness {
   sink: ClickHouseSink;
@@ -52,7 +40,7 @@ function harness(
   const table = env.CLICKHOUSE_TABLE ?? "flows";
   const reader = new VarReader(
     { CLICKHOUSE_HOST: clickhouseUrl(), CLICKHOUSE_DB: database, CLICKHOUSE_TABLE: table, ...env },
-    CLICKHOUSE_VARIABLES,
+    CLICKHOUSE.specs,
   );
   const { config } = parseClickHouseConfig(reader);
   assertEquals(reader.problems, []);
@@ -112,7 +100,7 @@ const FLOW_SCHEMA = [
   "bytes:UInt64",
 ].join(",");
 
-Deno.test("connect() creates the database and a MergeTree table with the schema's columns", async () => {
+Deno.test("ClickHouseSink.connect() creates the database and a MergeTree table with the schema's columns", async () => {
   await withSink({
     CLICKHOUSE_DATA_SCHEMA: FLOW_SCHEMA + ",day:Date,amount:Decimal(10,2),tags:Array(String)",
     CLICKHOUSE_ORDER_BY: "stamp_inserted, ip_src",
@@ -155,7 +143,7 @@ Deno.test("connect() creates the database and a MergeTree table with the schema'
   });
 });
 
-Deno.test("write() inserts the sample flows and they read back with exact values", async () => {
+Deno.test("ClickHouseSink.write() inserts the sample flows and they read back with exact values", async () => {
   await withSink({ CLICKHOUSE_DATA_SCHEMA: FLOW_SCHEMA }, async ({ sink, database, table }) => {
     await sink.connect();
     const records = await samples();
@@ -191,7 +179,7 @@ Deno.test("write() inserts the sample flows and they read back with exact values
   });
 });
 
-Deno.test("write() keeps Int64/UInt64 beyond 2^53, Decimal digits, dates, arrays and nulls exact", async () => {
+Deno.test("ClickHouseSink.write() keeps Int64/UInt64 beyond 2^53, Decimal digits, dates, arrays and nulls exact", async () => {
   await withSink({
     CLICKHOUSE_DATA_SCHEMA:
       "id:UInt32,big:UInt64,neg:Int64,amount:Decimal(20,4),day:Date,at:DateTime," +
@@ -267,7 +255,7 @@ Deno.test("write() keeps Int64/UInt64 beyond 2^53, Decimal digits, dates, arrays
   });
 });
 
-Deno.test("write() reads local timestamps in the configured zone (Europe/Berlin)", async () => {
+Deno.test("ClickHouseSink.write() reads local timestamps in the configured zone (Europe/Berlin)", async () => {
   await withSink({ CLICKHOUSE_DATA_SCHEMA: "stamp_inserted:DateTime,day:Date" }, async (h) => {
     await h.sink.connect();
     await h.sink.write(
@@ -281,7 +269,7 @@ Deno.test("write() reads local timestamps in the configured zone (Europe/Berlin)
   }, { zone: "Europe/Berlin" });
 });
 
-Deno.test("write() with a row ClickHouse refuses throws SinkWriteError with action split", async () => {
+Deno.test("ClickHouseSink.write() with a row ClickHouse refuses throws SinkWriteError with action split", async () => {
   await withSink({ CLICKHOUSE_DATA_SCHEMA: "ip_src:String,bytes:UInt64" }, async (h) => {
     await h.sink.connect();
     const good = prepareAll(h.sink, [{ ip_src: "127.0.0.1", bytes: 1 }, {
@@ -317,7 +305,7 @@ Deno.test("write() with a row ClickHouse refuses throws SinkWriteError with acti
   });
 });
 
-Deno.test("write() into a table whose column type differs from the schema splits on the server's refusal", async () => {
+Deno.test("ClickHouseSink.write() into a table whose column type differs from the schema splits on the server's refusal", async () => {
   const database = uniqueName("t_clickhouse");
   await sql(`CREATE DATABASE \`${database}\``);
   await sql(
@@ -351,7 +339,7 @@ Deno.test("write() into a table whose column type differs from the schema splits
   }
 });
 
-Deno.test("connect() fails clearly on a type the server lacks (IPv4 on ClickHouse 18.16)", async () => {
+Deno.test("ClickHouseSink.connect() fails clearly on a type the server lacks (IPv4 on ClickHouse 18.16)", async () => {
   const [{ v: version }] = await rows<{ v: string }>("SELECT version() AS v") as [{ v: string }];
   const known = new Set(
     (await rows<{ name: string }>("SELECT name FROM system.data_type_families")).map((f) => f.name),
@@ -380,7 +368,7 @@ Deno.test("connect() fails clearly on a type the server lacks (IPv4 on ClickHous
   });
 });
 
-Deno.test("connect() fails when a schema column is MATERIALIZED in the existing table", async () => {
+Deno.test("ClickHouseSink.connect() fails when a schema column is MATERIALIZED in the existing table", async () => {
   const database = uniqueName("t_clickhouse");
   await sql(`CREATE DATABASE \`${database}\``);
   await sql(
@@ -399,7 +387,7 @@ Deno.test("connect() fails when a schema column is MATERIALIZED in the existing 
   }
 });
 
-Deno.test("connect() fails when the existing table lacks a schema column", async () => {
+Deno.test("ClickHouseSink.connect() fails when the existing table lacks a schema column", async () => {
   const database = uniqueName("t_clickhouse");
   await sql(`CREATE DATABASE \`${database}\``);
   await sql(
@@ -421,7 +409,7 @@ Deno.test("connect() fails when the existing table lacks a schema column", async
   }
 });
 
-Deno.test("connect() with CLICKHOUSE_CREATE_TABLE=NO fails when the table does not exist", async () => {
+Deno.test("ClickHouseSink.connect() with CLICKHOUSE_CREATE_TABLE=NO fails when the table does not exist", async () => {
   await withSink(
     { CLICKHOUSE_DATA_SCHEMA: "ip_src:String", CLICKHOUSE_CREATE_TABLE: "NO" },
     async (h) => {
@@ -435,14 +423,14 @@ Deno.test("connect() with CLICKHOUSE_CREATE_TABLE=NO fails when the table does n
 
 /** A sink for the given variables, not connected. */
 function unconnectedSink(env: Record<string, string>): ClickHouseSink {
-  const { config } = parseClickHouseConfig(new VarReader(env, CLICKHOUSE_VARIABLES));
+  const { config } = parseClickHouseConfig(new VarReader(env, CLICKHOUSE.specs));
   return new ClickHouseSink(config, {
     time: new TimeReader(),
     log: new Logger({ write: () => {} }),
   });
 }
 
-Deno.test("connect() to a closed port fails with the address as a retryable error, and healthcheck() says false", async () => {
+Deno.test("ClickHouseSink.connect() to a closed port fails with the address as a retryable error, and healthcheck() says false", async () => {
   const sink = unconnectedSink({
     CLICKHOUSE_HOST: "127.0.0.1:1",
     CLICKHOUSE_DATA_SCHEMA: "a:String",
@@ -490,7 +478,7 @@ function relay(): { port: number; cut: () => void } {
   };
 }
 
-Deno.test("write() to a server that went away throws SinkWriteError with action retry", async () => {
+Deno.test("ClickHouseSink.write() to a server that went away throws SinkWriteError with action retry", async () => {
   const proxy = relay();
   await withSink({
     CLICKHOUSE_HOST: `127.0.0.1:${proxy.port}`,
@@ -511,7 +499,7 @@ Deno.test("write() to a server that went away throws SinkWriteError with action 
   });
 });
 
-Deno.test("connect() with an unknown user fails for good (not retried), naming the server's refusal", async () => {
+Deno.test("ClickHouseSink.connect() with an unknown user fails for good (not retried), naming the server's refusal", async () => {
   const sink = unconnectedSink({
     CLICKHOUSE_HOST: clickhouseUrl(),
     CLICKHOUSE_USER: "no_such_user",
@@ -521,10 +509,26 @@ Deno.test("connect() with an unknown user fails for good (not retried), naming t
     await assertRejects(
       () => sink.connect(),
       (error: unknown) =>
-        error instanceof Error && !(error instanceof SinkWriteError) &&
+        error instanceof SinkWriteError && error.action === "fatal" &&
         /Cannot connect to ClickHouse at .*no_such_user/.test(error.message),
     );
   } finally {
     await sink.close();
   }
+});
+
+Deno.test("ClickHouseSink.connect() fails for good, naming the statement, when the server refuses the CREATE TABLE", async () => {
+  await withSink(
+    { CLICKHOUSE_DATA_SCHEMA: "ip_src:String", CLICKHOUSE_ORDER_BY: "no_such_column" },
+    async (h) => {
+      await assertRejects(
+        () => h.sink.connect(),
+        (error: unknown) =>
+          error instanceof SinkWriteError && error.action === "fatal" &&
+          /^Cannot run on ClickHouse [\d.]+: CREATE TABLE IF NOT EXISTS .*: Code: \d+/.test(
+            error.message,
+          ),
+      );
+    },
+  );
 });

@@ -1,9 +1,15 @@
-import { isSelected, parseConfig } from "../../../lib/config.ts";
+/**
+ * The Elasticsearch sink's variables: the defaults of pmacct-kafka-elastic,
+ * the host list, the template file, and every problem reported at once.
+ *
+ * @module
+ */
+
+import { describeConfig, isSelected, parseConfig } from "../../../lib/config.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import {
   DEFAULT_TEMPLATE_FILE,
-  describeElasticConfig,
-  ELASTIC_VARIABLES,
+  ELASTIC,
   type ElasticConfig,
   indexPrefixProblem,
   loadTemplate,
@@ -22,7 +28,7 @@ function parse(env: Record<string, string>): {
   batch: BatchLimits;
   problems: VarReader["problems"];
 } {
-  const reader = new VarReader(env, ELASTIC_VARIABLES);
+  const reader = new VarReader(env, ELASTIC.specs);
   const { config, batch } = elasticSink.parseConfig(reader);
   return { config, batch, problems: reader.problems };
 }
@@ -40,7 +46,7 @@ async function inEmptyDir(body: (dir: string) => void | Promise<void>): Promise<
   }
 }
 
-Deno.test("parseConfig() applies the defaults of pmacct-kafka-elastic", async () => {
+Deno.test("parseElasticConfig() applies the defaults of pmacct-kafka-elastic", async () => {
   await inEmptyDir(() => {
     const { config, batch, problems } = parse({});
     assertEquals(problems, []);
@@ -61,7 +67,7 @@ Deno.test("parseConfig() applies the defaults of pmacct-kafka-elastic", async ()
   assertStrictEquals(elasticSink.consumerGroupDefault, "kafka2elastic");
 });
 
-Deno.test("the built-in template holds the original script's mappings, as shipped at the repo root", async () => {
+Deno.test("parseElasticConfig() falls back to the built-in template: the original script's mappings, as shipped at the repo root", async () => {
   const shipped = JSON.parse(await Deno.readTextFile(SHIPPED_TEMPLATE));
   await inEmptyDir(() => {
     const { config } = parse({});
@@ -77,18 +83,23 @@ Deno.test("the built-in template holds the original script's mappings, as shippe
   });
 });
 
-Deno.test("parseConfig() reads the misspelt ELASTC_MAX_TIME_TO_SEND, and ELASTIC_MAX_TIME_TO_SEND wins", () => {
+Deno.test("parseElasticConfig() reads the misspelt ELASTC_MAX_TIME_TO_SEND, and ELASTIC_MAX_TIME_TO_SEND wins", () => {
   assertStrictEquals(parse({ ELASTC_MAX_TIME_TO_SEND: "3" }).batch.maxAgeMs, 3000);
   assertStrictEquals(parse({ ELASTIC_MAX_TIME_TO_SEND: "2.5" }).batch.maxAgeMs, 2500);
   const both = parse({ ELASTIC_MAX_TIME_TO_SEND: "7", ELASTC_MAX_TIME_TO_SEND: "3" });
   assertEquals(both.problems, []);
   assertStrictEquals(both.batch.maxAgeMs, 7000);
+  // The misspelt name has no effect then, so its value is not checked either.
+  assertEquals(
+    parse({ ELASTIC_MAX_TIME_TO_SEND: "7", ELASTC_MAX_TIME_TO_SEND: "0" }).problems,
+    [],
+  );
   assertEquals(parse({ ELASTC_MAX_TIME_TO_SEND: "0" }).problems, [
     { name: "ELASTC_MAX_TIME_TO_SEND", value: "0", message: "must be a number of seconds > 0" },
   ]);
 });
 
-Deno.test("parseConfig() reads every variable", async () => {
+Deno.test("parseElasticConfig() reads every variable", async () => {
   await inEmptyDir(async (dir) => {
     await Deno.writeTextFile(
       `${dir}/mine.json`,
@@ -132,7 +143,7 @@ Deno.test("parseConfig() reads every variable", async () => {
   });
 });
 
-Deno.test("parseConfig() reads the default template file from the working directory first", async () => {
+Deno.test("parseElasticConfig() reads the default template file from the working directory first", async () => {
   await inEmptyDir(async (dir) => {
     await Deno.writeTextFile(
       `${dir}/${DEFAULT_TEMPLATE_FILE}`,
@@ -145,7 +156,7 @@ Deno.test("parseConfig() reads the default template file from the working direct
   });
 });
 
-Deno.test("parseConfig() reports every invalid value at once, secrets masked", async () => {
+Deno.test("parseElasticConfig() reports every invalid value at once, secrets masked", async () => {
   await inEmptyDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/broken.json`, '{"settings": {}}');
     const { problems } = parse({
@@ -160,23 +171,43 @@ Deno.test("parseConfig() reports every invalid value at once, secrets masked", a
       ELASTIC_REQUEST_TIMEOUT: "-1",
     });
     assertEquals(problems, [
+      // First the values each declaration checks, in table order, then the rules between them.
       {
         name: "ELASTIC_USE_SSL",
         value: "maybe",
         message: "must be YES or NO (also true/false, 1/0, on/off)",
       },
       {
+        name: "ELASTIC_TEMPLATE_MODE",
+        value: "mapping",
+        message: "must be one of create_index, index_template, none",
+      },
+      {
+        name: "ELASTIC_MAX_SAMPLES_PER_SEND",
+        value: "0",
+        message: "must be an integer >= 1",
+      },
+      {
+        name: "ELASTIC_REQUEST_TIMEOUT",
+        value: "-1",
+        message: "must be a number of seconds > 0",
+      },
+      {
         name: "ELASTIC_HOSTS",
         value: "http://u:***@es1",
         message:
-          "must not contain credentials (use ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY)",
+          "must not contain credentials; set ELASTIC_USERNAME/ELASTIC_PASSWORD or ELASTIC_API_KEY",
       },
       {
         name: "ELASTIC_HOSTS",
         value: "es 2",
-        message: "must list host[:port] entries or http(s):// URLs",
+        message: "must be a host name or IP, optionally with :port, or an http(s):// URL",
       },
-      { name: "ELASTIC_HOSTS", value: "es3:70000", message: "must have ports between 1 and 65535" },
+      {
+        name: "ELASTIC_HOSTS",
+        value: "es3:70000",
+        message: "must have a port between 1 and 65535",
+      },
       {
         name: "ELASTIC_USERNAME/ELASTIC_PASSWORD",
         value: undefined,
@@ -197,27 +228,12 @@ Deno.test("parseConfig() reports every invalid value at once, secrets masked", a
         value: "broken.json",
         message: 'must hold a JSON object with a "mappings" object',
       },
-      {
-        name: "ELASTIC_TEMPLATE_MODE",
-        value: "mapping",
-        message: "must be one of create_index, index_template, none",
-      },
-      {
-        name: "ELASTIC_MAX_SAMPLES_PER_SEND",
-        value: "0",
-        message: "must be an integer >= 1",
-      },
-      {
-        name: "ELASTIC_REQUEST_TIMEOUT",
-        value: "-1",
-        message: "must be a number of seconds > 0",
-      },
     ]);
     assert(!JSON.stringify(problems).includes("hunter2"));
   });
 });
 
-Deno.test("parseConfig() refuses a missing template file it was told to read", async () => {
+Deno.test("parseElasticConfig() refuses a missing template file it was told to read", async () => {
   await inEmptyDir(() => {
     const { problems } = parse({ ELASTIC_INDEX_TEMPLATE: "missing.json" });
     assertStrictEquals(problems.length, 1);
@@ -226,7 +242,7 @@ Deno.test("parseConfig() refuses a missing template file it was told to read", a
   });
 });
 
-Deno.test("parseConfig() refuses ELASTIC_CA_FILE without TLS and an unreadable one with it", () => {
+Deno.test("parseElasticConfig() refuses ELASTIC_CA_FILE without TLS and an unreadable one with it", () => {
   const file = new URL(import.meta.url).pathname;
   assertEquals(parse({ ELASTIC_CA_FILE: file }).problems, [{
     name: "ELASTIC_CA_FILE",
@@ -239,7 +255,7 @@ Deno.test("parseConfig() refuses ELASTIC_CA_FILE without TLS and an unreadable o
   assertEquals(parse({ ELASTIC_USE_SSL: "yes", ELASTIC_CA_FILE: file }).problems, [{
     name: "ELASTIC_CA_FILE",
     value: file,
-    message: "must be a PEM file with a certificate",
+    message: "must be a PEM file with at least one certificate",
   }]);
   // ELASTIC_VERIFY_SSL without TLS is accepted and ignored, as the original did.
   assertEquals(parse({ ELASTIC_VERIFY_SSL: "NO" }).problems, []);
@@ -261,7 +277,7 @@ Deno.test("parseHosts() reads host, host:port, IPv6 and URLs with port 9200 by d
   assertEquals(hosts("http://es1", true, true), [
     "http://es1: must agree with ELASTIC_USE_SSL: the URL uses http but ELASTIC_USE_SSL is YES",
   ]);
-  assertEquals(hosts("ftp://es1"), ["ftp://es1: must use http:// or https:// URLs"]);
+  assertEquals(hosts("ftp://es1"), ["ftp://es1: must use http:// or https:// when it is a URL"]);
   assertEquals(hosts("http://es1/?pretty"), [
     "http://es1/?pretty: must not contain a query or fragment",
   ]);
@@ -306,17 +322,28 @@ Deno.test("loadTemplate() keeps shards and replicas the file sets, in any spelli
   });
 });
 
-Deno.test("describe() masks the password and the API key", () => {
-  const { config } = parse({ ELASTIC_USERNAME: "sluice", ELASTIC_PASSWORD: "hunter2" });
-  const text = describeElasticConfig(config).join("\n");
-  assertMatch(text, /user=sluice password=\*\*\*/);
+Deno.test("the Elasticsearch target and the --check-config summary mask the password and the API key", () => {
+  const kafka = {
+    SINK: "elastic",
+    KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9092",
+    KAFKA_TOPIC: "pmacct.acct",
+  };
+  const basic = parseConfig(
+    { ...kafka, ELASTIC_USERNAME: "sluice", ELASTIC_PASSWORD: "hunter2" },
+    REGISTRIES,
+  );
+  const text = describeConfig(basic).join("\n");
+  assertMatch(text, /ELASTIC_USERNAME=sluice\n/);
+  assertMatch(text, /ELASTIC_PASSWORD=\*\*\*\n/);
+  assertMatch(text, /: http:\/\/127\.0\.0\.1:9200 indexes sflow-YYYY-MM-DD\n/);
   assert(!text.includes("hunter2"));
-  const key = describeElasticConfig(parse({ ELASTIC_API_KEY: "c2VjcmV0" }).config).join("\n");
-  assertMatch(key, /api_key=\*\*\*/);
+  const key = describeConfig(parseConfig({ ...kafka, ELASTIC_API_KEY: "c2VjcmV0" }, REGISTRIES))
+    .join("\n");
+  assertMatch(key, /ELASTIC_API_KEY=\*\*\*/);
   assert(!key.includes("c2VjcmV0"));
 });
 
-Deno.test("the sink is selected by ELASTIC_HOSTS and consumes as group kafka2elastic", () => {
+Deno.test("elasticSink is selected by ELASTIC_HOSTS and consumes as group kafka2elastic", () => {
   const env = { KAFKA_BOOTSTRAP_SERVERS: "k:9092", KAFKA_TOPIC: "t" };
   const config = parseConfig({ ...env, ELASTIC_HOSTS: "es1:9200" }, REGISTRIES);
   assertStrictEquals(config.sink.module.name, "elastic");

@@ -1,4 +1,3 @@
-import { isSelected } from "../../../lib/config.ts";
 /**
  * The InfluxDB sink's variables: kafka-influxdb's defaults, the URLs built
  * from them, the choice between API 1 and 2, and every problem reported at once.
@@ -6,25 +5,25 @@ import { isSelected } from "../../../lib/config.ts";
  * @module
  */
 
+import { describeConfig, isSelected, parseConfig } from "../../../lib/config.ts";
 import { formatProblem, VarReader } from "../../../lib/variables.ts";
 import type { BatchLimits } from "../../../lib/sink.ts";
 import {
   DEFAULT_AVOID_TAGS,
-  describeInfluxDBConfig,
-  INFLUXDB_VARIABLES,
+  INFLUXDB,
   type InfluxDBConfig,
   parsePrecision,
 } from "../../../sinks/influxdb/config.ts";
 import { influxDBSink } from "../../../sinks/influxdb/mod.ts";
-import { SINKS } from "../../../sinks/mod.ts";
-import { assert, assertEquals, assertStrictEquals } from "../../_assert.ts";
+import { REGISTRIES, SINKS } from "../../../sinks/mod.ts";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 function parse(env: Record<string, string>): {
   config: InfluxDBConfig;
   batch: BatchLimits;
   problems: string[];
 } {
-  const reader = new VarReader(env, INFLUXDB_VARIABLES);
+  const reader = new VarReader(env, INFLUXDB.specs);
   const { config, batch } = influxDBSink.parseConfig(reader);
   return { config, batch, problems: reader.problems.map(formatProblem) };
 }
@@ -33,7 +32,7 @@ function problems(env: Record<string, string>): string[] {
   return parse(env).problems;
 }
 
-Deno.test("parseConfig() applies kafka-influxdb's defaults", () => {
+Deno.test("parseInfluxDBConfig() applies kafka-influxdb's defaults", () => {
   const { config, batch, problems } = parse({});
   assertEquals(problems, []);
   // kafka-influxdb: buffer_size 1000 (points here), buffer_timeout False (10 s here).
@@ -70,7 +69,7 @@ Deno.test("parseConfig() applies kafka-influxdb's defaults", () => {
   });
 });
 
-Deno.test("the module takes points, lines and flows, with kafka-influxdb's group, encoder and topic", () => {
+Deno.test("influxDBSink takes points, lines and flows, with kafka-influxdb's group, encoder and topic", () => {
   assertStrictEquals(influxDBSink.name, "influxdb");
   assertStrictEquals(SINKS.influxdb, influxDBSink);
   assertStrictEquals(influxDBSink.consumerGroupDefault, "kafka-influxdb");
@@ -80,7 +79,7 @@ Deno.test("the module takes points, lines and flows, with kafka-influxdb's group
     KAFKA_TOPIC: "my_topic",
     KAFKA_HOST: "localhost",
   });
-  const names = INFLUXDB_VARIABLES.map((v) => v.name);
+  const names = INFLUXDB.specs.map((v) => v.name);
   for (
     const name of [
       "INFLUXDB_HOST",
@@ -99,20 +98,20 @@ Deno.test("the module takes points, lines and flows, with kafka-influxdb's group
     ]
   ) assert(names.includes(name), `kafka-influxdb's ${name} is read`);
   assertEquals(
-    INFLUXDB_VARIABLES.filter((v) => v.secret).map((v) => v.name),
+    INFLUXDB.specs.filter((v) => v.secret).map((v) => v.name),
     ["INFLUXDB_PASSWORD", "INFLUXDB_TOKEN"],
   );
-  assert(INFLUXDB_VARIABLES.every((v) => v.group === "InfluxDB" && v.doc.length > 0));
+  assert(INFLUXDB.specs.every((v) => v.group === "InfluxDB" && v.doc.length > 0));
 });
 
-Deno.test("the InfluxDB sink is selected when any INFLUXDB_ variable is set", () => {
+Deno.test("isSelected() picks the InfluxDB sink when any INFLUXDB_ variable is set", () => {
   assert(isSelected(influxDBSink, { INFLUXDB_HOST: "influx" }));
   assert(isSelected(influxDBSink, { INFLUXDB_URL: "http://influx:8086" }));
   assert(!isSelected(influxDBSink, { INFLUXDB_HOST: " " }));
   assert(!isSelected(influxDBSink, { BUFFER_SIZE: "10", VM_URL: "http://vm:8428" }));
 });
 
-Deno.test("parseConfig() builds the write URL from host, port, TLS, database, policy and precision", () => {
+Deno.test("parseInfluxDBConfig() builds the write URL from host, port, TLS, database, policy and precision", () => {
   const cases: Array<[Record<string, string>, string]> = [
     [
       { INFLUXDB_HOST: "influx", INFLUXDB_PORT: "9086", INFLUXDB_USE_SSL: "YES" },
@@ -149,7 +148,7 @@ Deno.test("parseConfig() builds the write URL from host, port, TLS, database, po
   }
 });
 
-Deno.test("parseConfig() picks API 2 when a token, org or bucket is set, else API 1", () => {
+Deno.test("parseInfluxDBConfig() picks API 2 when a token, org or bucket is set, else API 1", () => {
   const version = (env: Record<string, string>) => parse(env).config.apiVersion;
   assertStrictEquals(version({}), 1);
   assertStrictEquals(version({ INFLUXDB_TOKEN: "t", INFLUXDB_BUCKET: "b" }), 2);
@@ -178,7 +177,7 @@ Deno.test("parseInfluxDBConfig() reports every problem at once, with the value",
     ]],
     [{ INFLUXDB_URL: "http://admin:pw@influx:8086" }, [
       '"INFLUXDB_URL" must not contain credentials; set INFLUXDB_USER/INFLUXDB_PASSWORD or ' +
-      'INFLUXDB_TOKEN, got "http://***@influx:8086"',
+      'INFLUXDB_TOKEN, got "http://admin:***@influx:8086"',
     ]],
     [{ INFLUXDB_URL: "http://influx:8086/?db=x" }, [
       '"INFLUXDB_URL" must not contain a query or fragment, got "http://influx:8086/?db=x"',
@@ -205,8 +204,8 @@ Deno.test("parseInfluxDBConfig() reports every problem at once, with the value",
     [{ INFLUXDB_TIMEOUT: "0" }, ['"INFLUXDB_TIMEOUT" must be a number of seconds > 0, got "0"']],
     [{ BUFFER_SIZE: "0", BUFFER_TIMEOUT: "abc", INFLUXDB_MAX_BATCH_BYTES: "-1" }, [
       '"BUFFER_SIZE" must be an integer >= 1, got "0"',
-      '"INFLUXDB_MAX_BATCH_BYTES" must be an integer >= 1, got "-1"',
       '"BUFFER_TIMEOUT" must be a number, got "abc"',
+      '"INFLUXDB_MAX_BATCH_BYTES" must be an integer >= 1, got "-1"',
     ]],
     [{ INFLUXDB_DBNAME: "a/b" }, [
       '"INFLUXDB_DBNAME" must not be . or .. or contain /, \\ or control characters ' +
@@ -252,9 +251,10 @@ Deno.test("parseInfluxDBConfig() reports every problem at once, with the value",
       '"INFLUXDB_CA_FILE" is only used with TLS: give an https:// INFLUXDB_URL or ' +
       'INFLUXDB_USE_SSL=YES, got "/nonexistent.pem"',
     ]],
-    [{ INFLUXDB_USE_SSL: "YES", INFLUXDB_CA_FILE: "/nonexistent.pem" }, [
-      '"INFLUXDB_CA_FILE" is set but INFLUXDB_VERIFY_SSL is NO, so certificates are not ' +
-      'verified; set INFLUXDB_VERIFY_SSL=YES, got "/nonexistent.pem"',
+    [{ INFLUXDB_USE_SSL: "YES", INFLUXDB_CA_FILE: "/etc/hostname" }, [
+      '"INFLUXDB_CA_FILE" is set but INFLUXDB_VERIFY_SSL is NO; set INFLUXDB_VERIFY_SSL=YES, ' +
+      'got "/etc/hostname"',
+      '"INFLUXDB_CA_FILE" must be a PEM file with at least one certificate, got "/etc/hostname"',
     ]],
     [{ INFLUXDB_MEASUREMENT: "#flows", INFLUXDB_FIELDS: "bytes,time,bytes,pack*" }, [
       '"INFLUXDB_MEASUREMENT" a measurement must not begin with # (InfluxDB reads the line ' +
@@ -306,27 +306,26 @@ Deno.test("parsePrecision() takes 1.x's u and n and refuses minutes and hours", 
   assertStrictEquals(parsePrecision("h").ok, false);
 });
 
-Deno.test("describe() shows the target and masks the password and the token", () => {
-  const v1 = describeInfluxDBConfig(
-    parse({ INFLUXDB_PASSWORD: "hunter2", INFLUXDB_URL: "https://influx:8086" }).config,
+Deno.test("describeConfig() shows the InfluxDB write URL and masks the password and the token", () => {
+  const v1 = describeConfig(
+    parseConfig({ INFLUXDB_PASSWORD: "hunter2", INFLUXDB_URL: "https://influx:8086" }, REGISTRIES),
+  ).join("\n");
+  assertMatch(v1, /^Sink influxdb \(.*\): https:\/\/influx:8086\/write\?db=metrics&precision=s$/m);
+  assertMatch(v1, /^ {2}INFLUXDB_PASSWORD=\*\*\*$/m);
+  assertMatch(v1, /^ {2}INFLUXDB_VERIFY_SSL=NO {2}# default$/m);
+  assertMatch(v1, /^ {2}INFLUXDB_CREATE_DATABASE=YES {2}# default$/m);
+  assert(v1.includes(`\n  INFLUXDB_AVOID_TAGS=${DEFAULT_AVOID_TAGS}  # default\n`), v1);
+  const v2 = describeConfig(
+    parseConfig(
+      { INFLUXDB_TOKEN: "s3cret-token", INFLUXDB_BUCKET: "b", INFLUXDB_GZIP: "NO" },
+      REGISTRIES,
+    ),
+  ).join("\n");
+  assertMatch(
+    v2,
+    /^Sink influxdb \(.*\): http:\/\/localhost:8086\/api\/v2\/write\?bucket=b&precision=s$/m,
   );
-  assertEquals(v1, [
-    'influxdb write=https://influx:8086/write?db=metrics&precision=s api=1 db="metrics" ' +
-    "rp=(default) create_database=yes",
-    "influxdb auth=basic user=root password=*** tls=on verify=no gzip=on precision=s timeout=5s",
-    'influxdb flows: measurement="pmacct" fields=bytes,packets,flows tags=* ' +
-    `avoid_tags=${DEFAULT_AVOID_TAGS} timestamp_field=stamp_updated`,
-  ]);
-  const v2 = describeInfluxDBConfig(
-    parse({ INFLUXDB_TOKEN: "s3cret-token", INFLUXDB_BUCKET: "b", INFLUXDB_GZIP: "NO" }).config,
-  );
-  assertStrictEquals(
-    v2[0],
-    'influxdb write=http://localhost:8086/api/v2/write?bucket=b&precision=s api=2 org="" bucket="b"',
-  );
-  assertStrictEquals(
-    v2[1],
-    "influxdb auth=token=*** tls=off gzip=off precision=s timeout=5s",
-  );
-  assert(![...v1, ...v2].some((l) => l.includes("hunter2") || l.includes("s3cret")));
+  assertMatch(v2, /^ {2}INFLUXDB_TOKEN=\*\*\*$/m);
+  assertMatch(v2, /^ {2}INFLUXDB_GZIP=NO$/m);
+  assert(![v1, v2].some((text) => text.includes("hunter2") || text.includes("s3cret")));
 });

@@ -1,99 +1,31 @@
 /**
- * The InfluxDB sink against an in-process fake server (`Deno.serve({ port: 0 })`)
- * that answers with bodies recorded from InfluxDB 1.6.7: the exact requests
- * for API 1 and 2, gzip, the classification of every answer, the database
- * created at start and again after it was dropped, TLS, and the three record
- * kinds it converts (points, raw lines, pmacct flows). What the real server
- * stores is tested in tests/integration/.
+ * The InfluxDB sink against the shared in-process fake server
+ * (tests/_fake_http.ts) answering with bodies recorded from InfluxDB 1.6.7
+ * and 2.7.12: the exact requests for API 1 and 2, gzip, what each answer
+ * leads to, the database created at start and again after it was dropped,
+ * and TLS. What the real server stores is tested in tests/integration/.
  *
  * @module
  */
 
 import { makeTestCertificates } from "../../_tls.ts";
+import {
+  closedPort,
+  type FakeHandler,
+  fakeHttpServer,
+  type FakeServer,
+  type SeenRequest,
+} from "../../_fake_http.ts";
 import { Logger } from "../../../lib/log.ts";
 import type { RecordKind } from "../../../lib/record.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import {
-  classifyInfluxDBResponse,
-  databaseNames,
-  queryError,
-  serverMessage,
-} from "../../../sinks/influxdb/client.ts";
-import { INFLUXDB_VARIABLES, parseInfluxDBConfig } from "../../../sinks/influxdb/config.ts";
+import { INFLUXDB, parseInfluxDBConfig } from "../../../sinks/influxdb/config.ts";
 import { InfluxDBSink } from "../../../sinks/influxdb/mod.ts";
 import type { PreparedRow, RecordOrigin } from "../../../lib/record.ts";
 import { SinkWriteError } from "../../../lib/sink.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
-
-/** What InfluxDB 1.6.7 answered, status and body, as recorded with curl. */
-const RECORDED = {
-  typeConflict: [
-    400,
-    '{"error":"partial write: field type conflict: input field \\"v\\" on measurement \\"m\\" is type string, already exists as type float dropped=1"}',
-  ],
-  typeConflictInBody: [400, '{"error":"field type conflict"}'],
-  timeField: [
-    400,
-    '{"error":"partial write: invalid field name: input field \\"time\\" on measurement \\"m\\" is invalid dropped=1"}',
-  ],
-  beyondRetention: [400, '{"error":"partial write: points beyond retention policy dropped=1"}'],
-  maxValuesPerTag: [
-    400,
-    '{"error":"partial write: max-values-per-tag limit exceeded (3/3): measurement=\\"card\\" tag=\\"ip\\" value=\\"4\\" dropped=1"}',
-  ],
-  maxSeries: [
-    400,
-    '{"error":"partial write: max-series-per-database limit exceeded: (6) dropped=5"}',
-  ],
-  unparsable: [400, '{"error":"unable to parse \'garbage\': missing fields"}'],
-  partialUnparsable: [
-    400,
-    '{"error":"partial write: unable to parse \'garbage\': missing fields dropped=0"}',
-  ],
-  badGzip: [400, '{"error":"unexpected EOF"}'],
-  tooLarge: [413, '{"error":"Request Entity Too Large"}'],
-  databaseNotFound: [404, '{"error":"database not found: \\"nodb\\""}'],
-  noCredentials: [401, '{"error":"unable to parse authentication credentials"}'],
-  wrongPassword: [401, '{"error":"authorization failed"}'],
-  mayNotWrite: [
-    403,
-    '{"error":"\\"writer\\" user is not authorized to write to database \\"y\\""}',
-  ],
-  policyNotFound: [500, '{"error":"retention policy not found: autogen"}'],
-  noApiV2: [404, "404 page not found\n"],
-  createOk: [200, '{"results":[{"statement_id":0}]}'],
-  createInvalidName: [200, '{"results":[{"statement_id":0,"error":"invalid name"}]}'],
-  createNotAdmin: [
-    403,
-    '{"error":"error authorizing query: writer not authorized to execute statement \'CREATE DATABASE x\', requires admin privilege"}',
-  ],
-  showDatabasesWriter: [
-    200,
-    '{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["x"]]}]}]}',
-  ],
-  showDatabasesNone: [
-    200,
-    '{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"]}]}]}',
-  ],
-} as const satisfies Record<string, readonly [number, string]>;
-
-/** What InfluxDB 2.7.12 answered to /api/v2/write, as recorded with curl. */
-const RECORDED_V2 = {
-  partial: [
-    422,
-    '{"code":"unprocessable entity","message":"failure writing points to database: partial write: field type conflict: input field \\"v\\" on measurement \\"m\\" is type string, already exists as type float dropped=1"}',
-  ],
-  unparsable: [400, '{"code":"invalid","message":"unable to parse \'garbage\': missing fields"}'],
-  reservedTag: [
-    400,
-    '{"code":"invalid","message":"unable to parse \'m,_field=x v=1 1700000004\': cannot use reserved tag key \\"_field\\""}',
-  ],
-  noOrg: [400, '{"code":"invalid","message":"Please provide either orgID or org"}'],
-  unauthorized: [401, '{"code":"unauthorized","message":"unauthorized access"}'],
-  bucketNotFound: [404, '{"code":"not found","message":"bucket \\"nob\\" not found"}'],
-  orgNotFound: [404, '{"code":"not found","message":"organization name \\"noorg\\" not found"}'],
-} as const satisfies Record<string, readonly [number, string]>;
+import { RECORDED, RECORDED_V2 } from "./_recorded.ts";
 
 const VERSION_HEADERS = { "X-Influxdb-Version": "1.6.7~rc0", "X-Influxdb-Build": "OSS" };
 
@@ -109,50 +41,12 @@ const noContent = () => new Response(null, { status: 204, headers: VERSION_HEADE
 const noContentV2 = () =>
   new Response(null, { status: 204, headers: { "X-Influxdb-Version": "v2.7.12" } });
 
-/** A request as the fake server saw it, its body decompressed. */
-interface Seen {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: Headers;
-  body: string;
-}
-
-/** Starts a fake InfluxDB answering `respond` for the n-th request (from 1). */
-function fakeInfluxDB(
-  respond: (seen: Seen, n: number) => Response | Promise<Response>,
-  tls?: { cert: string; key: string },
-) {
-  const seen: Seen[] = [];
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {}, ...tls },
-    async (request) => {
-      const url = new URL(request.url);
-      let stream = request.body;
-      if (stream !== null && request.headers.get("content-encoding") === "gzip") {
-        stream = stream.pipeThrough(new DecompressionStream("gzip"));
-      }
-      const entry = {
-        method: request.method,
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers: request.headers,
-        body: stream === null ? "" : await new Response(stream).text(),
-      };
-      seen.push(entry);
-      return await respond(entry, seen.length);
-    },
-  );
-  const url = `${tls ? "https" : "http"}://127.0.0.1:${server.addr.port}`;
-  return { url, seen, close: () => server.shutdown() };
-}
-
 function makeSink(
   env: Record<string, string>,
   input: RecordKind = "points",
   zone = "UTC",
 ): { sink: InfluxDBSink; logs: Array<Record<string, unknown>> } {
-  const reader = new VarReader(env, INFLUXDB_VARIABLES);
+  const reader = new VarReader(env, INFLUXDB.specs);
   const { config } = parseInfluxDBConfig(reader);
   assertEquals(reader.problems, []);
   const logs: Array<Record<string, unknown>> = [];
@@ -162,17 +56,17 @@ function makeSink(
 
 /** Runs `body` with a fake server and a sink pointed at it, then closes both. */
 async function withInfluxDB(
-  respond: (seen: Seen, n: number) => Response | Promise<Response>,
+  respond: FakeHandler,
   env: Record<string, string>,
   body: (t: {
-    seen: Seen[];
+    seen: SeenRequest[];
     sink: InfluxDBSink;
     logs: Array<Record<string, unknown>>;
     url: string;
   }) => Promise<void>,
   input: RecordKind = "points",
 ): Promise<void> {
-  const server = fakeInfluxDB(respond);
+  const server: FakeServer = fakeHttpServer(respond);
   const { sink, logs } = makeSink({ INFLUXDB_URL: server.url, ...env }, input);
   try {
     await body({ seen: server.seen, sink, logs, url: server.url });
@@ -205,19 +99,17 @@ function rows(
   });
 }
 
-function rejection(sink: InfluxDBSink, record: Record<string, unknown>): string {
-  const result = sink.prepare(record, ORIGIN);
-  if (result.ok) throw new Error(`Expected a rejection, got ${result.row}`);
-  assertStrictEquals(result.rejection.reason, "convert");
-  return result.rejection.error;
-}
-
 /** What a promise rejects with; fails when it resolves. */
 function failureOf(promise: Promise<unknown>): Promise<Error> {
   return promise.then(
     () => Promise.reject(new Error("Expected a rejection, got a result")),
     (error: unknown) => error instanceof Error ? error : new Error(String(error)),
   );
+}
+
+/** Whether `connect()` gave up for good (the connect rule: waiting cannot help). */
+function isFatal(error: Error): boolean {
+  return error instanceof SinkWriteError && error.action === "fatal";
 }
 
 async function writeError(
@@ -229,14 +121,7 @@ async function writeError(
   return error;
 }
 
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-Deno.test("write() posts the lines to /write with db, precision, basic auth and gzip (API 1)", async () => {
+Deno.test("InfluxDBSink.write() posts the lines to /write with db, precision, basic auth and gzip (API 1)", async () => {
   await withInfluxDB(noContent, {}, async ({ seen, sink }) => {
     const batch = rows(sink, POINTS);
     assertEquals(await sink.write(batch), { rejected: [], retry: [] });
@@ -249,20 +134,20 @@ Deno.test("write() posts the lines to /write with db, precision, basic auth and 
     assertStrictEquals(request!.headers.get("content-encoding"), "gzip");
     assertStrictEquals(request!.headers.get("content-type"), "text/plain; charset=utf-8");
     assertStrictEquals(
-      request!.body,
+      request!.text,
       "cpu_value,host=web\\ 1,type_instance=idle value=97.5 1436372292\n" +
         "load,host=web\\ 1 shortterm=0.05",
     );
-    assertStrictEquals(request!.body, sink.encode(batch).join("\n"));
+    assertStrictEquals(request!.text, sink.encode(batch).join("\n"));
     assertStrictEquals(
       batch.reduce((n, r) => n + r.bytes, 0),
-      new TextEncoder().encode(request!.body).length + 1,
+      new TextEncoder().encode(request!.text).length + 1,
       "each row counts its line and its newline",
     );
   });
 });
 
-Deno.test("write() sends rp, the 1.x precision spelling, the user's credentials, and no gzip when off", async () => {
+Deno.test("InfluxDBSink.write() sends rp, the 1.x precision spelling, the user's credentials, and no gzip when off", async () => {
   await withInfluxDB(
     noContent,
     {
@@ -283,14 +168,14 @@ Deno.test("write() sends rp, the 1.x precision spelling, the user's credentials,
         `Basic ${btoa("writer:s\xc3\xa9cret")}`,
       );
       assertStrictEquals(
-        request!.body,
+        request!.text,
         "cpu_value,host=web\\ 1,type_instance=idle value=97.5 1436372292412000",
       );
     },
   );
 });
 
-Deno.test("write() posts to /api/v2/write with org, bucket, precision and the token (API 2)", async () => {
+Deno.test("InfluxDBSink.write() posts to /api/v2/write with org, bucket, precision and the token (API 2)", async () => {
   await withInfluxDB(
     noContentV2,
     {
@@ -307,94 +192,14 @@ Deno.test("write() posts to /api/v2/write with org, bucket, precision and the to
       assertEquals(request.query, { org: "acme", bucket: "metrics/autogen", precision: "ns" });
       assertStrictEquals(request.headers.get("authorization"), "Token t0ken==");
       assertStrictEquals(
-        request.body,
+        request.text,
         "cpu_value,host=web\\ 1,type_instance=idle value=97.5 1436372292412000000",
       );
     },
   );
 });
 
-Deno.test("classifyInfluxDBResponse() splits on refused points and retries the rest (recorded from 1.6.7 and 2.7.12)", () => {
-  const cases: Array<[readonly [number, string], string, string]> = [
-    [[204, ""], "ok", ""],
-    [RECORDED.typeConflict, "split", "http_400"],
-    [RECORDED.typeConflictInBody, "split", "http_400"],
-    [RECORDED.timeField, "split", "http_400"],
-    [RECORDED.beyondRetention, "split", "http_400"],
-    [RECORDED.maxValuesPerTag, "split", "http_400"],
-    [RECORDED.maxSeries, "split", "http_400"],
-    [RECORDED.unparsable, "split", "http_400"],
-    [RECORDED.partialUnparsable, "split", "http_400"],
-    [RECORDED.badGzip, "split", "http_400"],
-    [RECORDED.tooLarge, "split", "http_413"],
-    [RECORDED.databaseNotFound, "retry", "http_404"],
-    [RECORDED.noCredentials, "retry", "http_401"],
-    [RECORDED.wrongPassword, "retry", "http_401"],
-    [RECORDED.mayNotWrite, "retry", "http_403"],
-    [RECORDED.policyNotFound, "retry", "http_500"],
-    [RECORDED.noApiV2, "retry", "http_404"],
-    [RECORDED_V2.partial, "split", "http_422"],
-    [RECORDED_V2.unparsable, "split", "http_400"],
-    [RECORDED_V2.reservedTag, "split", "http_400"],
-    [RECORDED_V2.noOrg, "retry", "http_400"],
-    [RECORDED_V2.unauthorized, "retry", "http_401"],
-    [RECORDED_V2.bucketNotFound, "retry", "http_404"],
-    [RECORDED_V2.orgNotFound, "retry", "http_404"],
-    [[429, ""], "retry", "http_429"],
-    [[503, ""], "retry", "http_503"],
-    [[307, ""], "retry", "http_307"],
-  ];
-  for (const [[status, body], action, errorType] of cases) {
-    const outcome = classifyInfluxDBResponse(status, body);
-    assertEquals([outcome.action, outcome.errorType], [action, errorType], body);
-  }
-  assertStrictEquals(classifyInfluxDBResponse(...RECORDED.databaseNotFound).databaseNotFound, true);
-  assertStrictEquals(
-    classifyInfluxDBResponse(...RECORDED_V2.bucketNotFound).databaseNotFound,
-    undefined,
-  );
-  assertMatch(
-    classifyInfluxDBResponse(...RECORDED.policyNotFound).hint!,
-    /INFLUXDB_RETENTION_POLICY/,
-  );
-  assertMatch(classifyInfluxDBResponse(...RECORDED.noApiV2).hint!, /INFLUXDB_API_VERSION/);
-  assertMatch(classifyInfluxDBResponse(...RECORDED_V2.bucketNotFound).hint!, /create it/);
-  assertMatch(classifyInfluxDBResponse(...RECORDED.wrongPassword).hint!, /INFLUXDB_PASSWORD/);
-  assertStrictEquals(classifyInfluxDBResponse(...RECORDED_V2.noOrg).hint, "set INFLUXDB_ORG");
-  assertStrictEquals(
-    classifyInfluxDBResponse(...RECORDED_V2.orgNotFound).hint,
-    "check INFLUXDB_ORG",
-  );
-});
-
-Deno.test("classifyInfluxDBResponse() passes on Retry-After, in seconds or as a date", () => {
-  const now = Date.UTC(2026, 10, 22, 0, 0, 0);
-  const wait = (status: number, header: string | null) =>
-    classifyInfluxDBResponse(status, "", header, now).retryAfterMs;
-  assertEquals(
-    [wait(429, "7"), wait(503, "Sun, 22 Nov 2026 00:00:30 GMT"), wait(503, null)],
-    [7000, 30_000, undefined],
-  );
-});
-
-Deno.test("serverMessage(), queryError() and databaseNames() read 1.x and 2.x answers", () => {
-  assertStrictEquals(
-    serverMessage(RECORDED.databaseNotFound[1]),
-    'database not found: "nodb"',
-  );
-  assertStrictEquals(serverMessage(RECORDED_V2.unauthorized[1]), "unauthorized access");
-  assertStrictEquals(serverMessage(RECORDED.noApiV2[1]), "404 page not found");
-  assertStrictEquals(serverMessage(""), "");
-  assertStrictEquals(serverMessage("x".repeat(600)), `${"x".repeat(500)}...`);
-  assertStrictEquals(queryError(RECORDED.createOk[1]), undefined);
-  assertStrictEquals(queryError(RECORDED.createInvalidName[1]), "invalid name");
-  assertMatch(queryError(RECORDED.createNotAdmin[1])!, /requires admin privilege/);
-  assertEquals(databaseNames(RECORDED.showDatabasesWriter[1]), ["x"]);
-  assertEquals(databaseNames(RECORDED.showDatabasesNone[1]), []);
-  assertEquals(databaseNames("not json"), []);
-});
-
-Deno.test("write() throws split or retry with the server's message, status and Retry-After", async () => {
+Deno.test("InfluxDBSink.write() throws split or retry with the server's message, status and Retry-After", async () => {
   const cases: Array<[Response, string, string, number | undefined, RegExp]> = [
     [
       answer(RECORDED.typeConflict),
@@ -466,7 +271,7 @@ Deno.test("write() throws split or retry with the server's message, status and R
   }
 });
 
-Deno.test("write() logs an error an operator must act on, rate-limited", async () => {
+Deno.test("InfluxDBSink.write() logs an error an operator must act on, rate-limited", async () => {
   await withInfluxDB(() => answer(RECORDED.wrongPassword), {}, async ({ sink, logs }) => {
     const batch = rows(sink, POINTS.slice(0, 1));
     for (let i = 0; i < 8; i++) await writeError(sink, batch);
@@ -480,7 +285,7 @@ Deno.test("write() logs an error an operator must act on, rate-limited", async (
   });
 });
 
-Deno.test("write() retries on a network failure and a timeout", async () => {
+Deno.test("InfluxDBSink.write() retries on a network failure and a timeout", async () => {
   const { sink } = makeSink({ INFLUXDB_URL: `http://127.0.0.1:${closedPort()}` });
   const refused = await writeError(sink, rows(sink, POINTS.slice(0, 1)));
   assertEquals([refused.action, refused.errorType], ["retry", "network"]);
@@ -501,7 +306,7 @@ Deno.test("write() retries on a network failure and a timeout", async () => {
   });
 });
 
-Deno.test("connect() pings, logs the version and creates the database with a quoted name", async () => {
+Deno.test("InfluxDBSink.connect() pings, logs the version and creates the database with a quoted name", async () => {
   await withInfluxDB(
     (seen) => seen.path === "/ping" ? noContent() : answer(RECORDED.createOk),
     { INFLUXDB_DBNAME: 'we"ird db' },
@@ -512,7 +317,7 @@ Deno.test("connect() pings, logs the version and creates the database with a quo
       assertStrictEquals(seen[1]!.headers.get("content-type"), "application/x-www-form-urlencoded");
       // 1.6.7 created `we"ird db` from this statement.
       assertEquals(
-        Object.fromEntries(new URLSearchParams(seen[1]!.body)),
+        Object.fromEntries(new URLSearchParams(seen[1]!.text)),
         { q: 'CREATE DATABASE "we\\"ird db"' },
       );
       const connected = logs.find((l) => l.msg === "Connected to InfluxDB");
@@ -524,7 +329,7 @@ Deno.test("connect() pings, logs the version and creates the database with a quo
   );
 });
 
-Deno.test("connect() creates nothing with INFLUXDB_CREATE_DATABASE=NO or API 2", async () => {
+Deno.test("InfluxDBSink.connect() creates nothing with INFLUXDB_CREATE_DATABASE=NO or API 2", async () => {
   for (
     const env of [
       { INFLUXDB_CREATE_DATABASE: "NO" },
@@ -539,10 +344,10 @@ Deno.test("connect() creates nothing with INFLUXDB_CREATE_DATABASE=NO or API 2",
   }
 });
 
-Deno.test("connect() lets a user without admin rights through when the database exists", async () => {
-  const respond = (seen: Seen) => {
+Deno.test("InfluxDBSink.connect() lets a user without admin rights through when the database exists", async () => {
+  const respond = (seen: SeenRequest) => {
     if (seen.path === "/ping") return noContent();
-    const q = new URLSearchParams(seen.body).get("q");
+    const q = new URLSearchParams(seen.text).get("q");
     return q === "SHOW DATABASES"
       ? answer(RECORDED.showDatabasesWriter)
       : answer(RECORDED.createNotAdmin);
@@ -553,7 +358,7 @@ Deno.test("connect() lets a user without admin rights through when the database 
     async ({ seen, sink, logs }) => {
       await sink.connect();
       assertEquals(
-        seen.slice(1).map((s) => new URLSearchParams(s.body).get("q")),
+        seen.slice(1).map((s) => new URLSearchParams(s.text).get("q")),
         ['CREATE DATABASE "x"', "SHOW DATABASES"],
       );
       const warning = logs.find((l) => l.level === "warn");
@@ -569,10 +374,10 @@ Deno.test("connect() lets a user without admin rights through when the database 
     { INFLUXDB_DBNAME: "nope", INFLUXDB_USER: "writer" },
     async ({ sink, url }) => {
       const error = await failureOf(sink.connect());
-      assert(!(error instanceof SinkWriteError), "fatal: waiting cannot help");
+      assert(isFatal(error), "fatal: waiting cannot help");
       assertStrictEquals(
         error.message,
-        `Cannot start: InfluxDB at ${url}/query refuses to create database "nope": HTTP 403: ` +
+        `InfluxDB at ${url}/query refuses to create database "nope": HTTP 403: ` +
           "error authorizing query: writer not authorized to execute statement 'CREATE DATABASE x', " +
           "requires admin privilege; the database does not exist or the user has no rights on it: " +
           "create it as an admin and grant the user WRITE on it",
@@ -581,7 +386,7 @@ Deno.test("connect() lets a user without admin rights through when the database 
   );
 });
 
-Deno.test("connect() fails for good on refused credentials and names, and waits for a server that fails", async () => {
+Deno.test("InfluxDBSink.connect() fails for good on refused credentials and names, and waits for a server that fails", async () => {
   const fatal: Array<[readonly [number, string], string]> = [
     [
       RECORDED.wrongPassword,
@@ -595,10 +400,10 @@ Deno.test("connect() fails for good on refused credentials and names, and waits 
       {},
       async ({ sink, url }) => {
         const error = await failureOf(sink.connect());
-        assert(!(error instanceof SinkWriteError), error.message);
+        assert(isFatal(error), error.message);
         assertStrictEquals(
           error.message,
-          `Cannot start: InfluxDB at ${url}/query refuses to create database "metrics": ${detail}`,
+          `InfluxDB at ${url}/query refuses to create database "metrics": ${detail}`,
         );
       },
     );
@@ -618,7 +423,7 @@ Deno.test("connect() fails for good on refused credentials and names, and waits 
   );
 });
 
-Deno.test("connect() waits for an unreachable or failing server, and refuses API 2 without what the server needs", async () => {
+Deno.test("InfluxDBSink.connect() waits for an unreachable or failing server, and refuses API 2 without what the server needs", async () => {
   const { sink } = makeSink({ INFLUXDB_URL: `http://127.0.0.1:${closedPort()}` });
   const down = await failureOf(sink.connect());
   assert(down instanceof SinkWriteError);
@@ -639,10 +444,10 @@ Deno.test("connect() waits for an unreachable or failing server, and refuses API
     { INFLUXDB_TOKEN: "t", INFLUXDB_BUCKET: "b" },
     async ({ sink, url }) => {
       const error = await failureOf(sink.connect());
-      assert(!(error instanceof SinkWriteError));
+      assert(isFatal(error));
       assertStrictEquals(
         error.message,
-        `Cannot start: InfluxDB 1.6.7~rc0 at ${url} has no API version 2 (/api/v2/write came with 1.8); ` +
+        `InfluxDB 1.6.7~rc0 at ${url} has no API version 2 (/api/v2/write came with 1.8); ` +
           "set INFLUXDB_API_VERSION=1 with INFLUXDB_DBNAME",
       );
     },
@@ -651,10 +456,10 @@ Deno.test("connect() waits for an unreachable or failing server, and refuses API
   const v2 = { INFLUXDB_TOKEN: "t", INFLUXDB_BUCKET: "b" };
   await withInfluxDB(noContentV2, v2, async ({ sink, url }) => {
     const error = await failureOf(sink.connect());
-    assert(!(error instanceof SinkWriteError));
+    assert(isFatal(error));
     assertStrictEquals(
       error.message,
-      `Cannot start: InfluxDB v2.7.12 at ${url} needs an organisation; set INFLUXDB_ORG ` +
+      `InfluxDB v2.7.12 at ${url} needs an organisation; set INFLUXDB_ORG ` +
         "(only InfluxDB 3 does without)",
     );
   });
@@ -665,17 +470,17 @@ Deno.test("connect() waits for an unreachable or failing server, and refuses API
 
   await withInfluxDB(() => answer(RECORDED.noApiV2), {}, async ({ sink }) => {
     const error = await failureOf(sink.connect());
-    assert(!(error instanceof SinkWriteError));
+    assert(isFatal(error));
     assertMatch(
       error.message,
-      /^Cannot start: InfluxDB at .*\/ping answers the ping with HTTP 404: 404 page not found; the server does not serve this path/,
+      /^InfluxDB at .*\/ping answers the ping with HTTP 404: 404 page not found; the server does not serve this path/,
     );
   });
 });
 
-Deno.test("a write that finds the database dropped creates it again before the next write", async () => {
+Deno.test("InfluxDBSink.write() that finds the database dropped creates it again before the next write", async () => {
   let dropped = true;
-  const respond = (seen: Seen) => {
+  const respond = (seen: SeenRequest) => {
     if (seen.path === "/query") {
       dropped = false;
       return answer(RECORDED.createOk);
@@ -693,7 +498,7 @@ Deno.test("a write that finds the database dropped creates it again before the n
     assert(logs.some((l) => l.msg === "InfluxDB refuses writes"));
     assertEquals(await sink.write(batch), { rejected: [], retry: [] });
     assertEquals(seen.map((s) => s.path), ["/write", "/query", "/write"]);
-    assertStrictEquals(new URLSearchParams(seen[1]!.body).get("q"), 'CREATE DATABASE "nodb"');
+    assertStrictEquals(new URLSearchParams(seen[1]!.text).get("q"), 'CREATE DATABASE "nodb"');
     await sink.write(batch);
     assertEquals(seen.map((s) => s.path), ["/write", "/query", "/write", "/write"], "created once");
   });
@@ -711,9 +516,9 @@ Deno.test("a write that finds the database dropped creates it again before the n
   );
 });
 
-Deno.test("a failed re-creation fails the write with retry and is tried again next time", async () => {
+Deno.test("InfluxDBSink.write() fails with retry when the re-creation fails, and tries it again next time", async () => {
   let n = 0;
-  const respond = (seen: Seen) => {
+  const respond = (seen: SeenRequest) => {
     if (seen.path === "/query") {
       return ++n === 1 ? answer([503, "busy"]) : answer(RECORDED.createOk);
     }
@@ -733,9 +538,9 @@ Deno.test("a failed re-creation fails the write with retry and is tried again ne
   });
 });
 
-Deno.test("over TLS the certificate is verified with INFLUXDB_CA_FILE, or not at all with a warning", async () => {
+Deno.test("InfluxDBSink over TLS: the certificate is verified with INFLUXDB_CA_FILE, or not at all with a warning", async () => {
   const certs = await makeTestCertificates();
-  const server = fakeInfluxDB(
+  const server = fakeHttpServer(
     (seen) => seen.path === "/ping" ? noContent() : answer(RECORDED.createOk),
     certs,
   );
@@ -759,7 +564,7 @@ Deno.test("over TLS the certificate is verified with INFLUXDB_CA_FILE, or not at
     const strict = makeSink({ INFLUXDB_URL: server.url, INFLUXDB_VERIFY_SSL: "YES" });
     const error = await failureOf(strict.sink.connect());
     await strict.sink.close();
-    assert(!(error instanceof SinkWriteError), "a certificate that does not verify will not heal");
+    assert(isFatal(error), "a certificate that does not verify will not heal");
     assertMatch(error.message, /check INFLUXDB_CA_FILE and INFLUXDB_VERIFY_SSL$/);
     assertEquals(
       server.seen.map((s) => s.path),
@@ -769,115 +574,4 @@ Deno.test("over TLS the certificate is verified with INFLUXDB_CA_FILE, or not at
     await server.close();
     await Deno.remove(certs.dir, { recursive: true });
   }
-});
-
-Deno.test("prepare() encodes points and passes raw lines unchanged", () => {
-  const points = makeSink({}, "points").sink;
-  const prepared = points.prepare(POINTS[0]!, ORIGIN);
-  assertEquals(prepared, {
-    ok: true,
-    row: "cpu_value,host=web\\ 1,type_instance=idle value=97.5 1436372292",
-    bytes: 63,
-  });
-  assertMatch(
-    rejection(points, { measurement: "m", tags: {}, fields: { v: NaN } }),
-    /field "v" is NaN/,
-  );
-  assertMatch(rejection(points, { line: "m v=1" }), /a point needs a measurement name/);
-
-  const lines = makeSink({}, "lines").sink;
-  const line = "weather,location=us-midwest temperature=82 1465839830100400200";
-  assertEquals(lines.prepare({ line }, ORIGIN), { ok: true, row: line, bytes: line.length + 1 });
-  assertEquals(lines.prepare({ line: "€ v=1" }, ORIGIN), { ok: true, row: "€ v=1", bytes: 8 });
-  assertMatch(rejection(lines, { line: "" }), /a line must not be empty/);
-  assertMatch(rejection(lines, { line: "a v=1\nb v=2" }), /a line must not contain a newline/);
-});
-
-/** A pmacct record (tests/testdata/samples/pmacctd-print-json.jsonl) with some extra keys. */
-const FLOW = {
-  event_type: "purge",
-  writer_id: "default_kafka/1",
-  peer_ip_src: "",
-  ip_src: "10.0.0.1",
-  ip_dst: "192.0.2.1",
-  port_src: 54818,
-  port_dst: 8123,
-  ip_proto: "tcp",
-  tos: 0,
-  tag: null,
-  timestamp_start: "2026-11-21 23:25:00.123456",
-  stamp_inserted: "2026-11-21 23:25:00",
-  stamp_updated: "2026-11-21 23:27:47",
-  packets: 6,
-  bytes: 402,
-};
-
-Deno.test("prepare() turns a flow record into a point: counters as integers, other keys as tags, at stamp_updated", () => {
-  const { sink } = makeSink({}, "flows");
-  // The per-purge fields, the counters, the time field, null and empty values are not tags.
-  const row = "pmacct,ip_dst=192.0.2.1,ip_proto=tcp,ip_src=10.0.0.1,port_dst=8123," +
-    "port_src=54818,tos=0 bytes=402i,packets=6i 1795303667";
-  assertEquals(sink.prepare(FLOW, ORIGIN), { ok: true, row, bytes: row.length + 1 });
-});
-
-Deno.test("prepare() converts flows with the configured measurement, fields, tags, time field, zone and precision", () => {
-  const { sink } = makeSink(
-    {
-      INFLUXDB_MEASUREMENT: "flows v4",
-      INFLUXDB_FIELDS: "bytes,flows,rate,up",
-      INFLUXDB_TAGS: "ip_*,port_dst,missing",
-      INFLUXDB_AVOID_TAGS: "ip_proto",
-      INFLUXDB_TIMESTAMP_FIELD: "timestamp_start",
-      INFLUXDB_TIME_PRECISION: "ms",
-    },
-    "flows",
-    "Europe/Berlin",
-  );
-  const result = sink.prepare({ ...FLOW, rate: 0.5, up: true, flows: 2 ** 53 + 2 }, ORIGIN);
-  assert(result.ok);
-  // 23:25:00.123456 in Berlin (UTC+1) is 22:25:00.123 UTC.
-  assertStrictEquals(
-    result.row,
-    "flows\\ v4,ip_dst=192.0.2.1,ip_src=10.0.0.1,port_dst=8123 " +
-      "bytes=402i,flows=9007199254740994i,rate=0.5,up=true 1795299900123",
-  );
-});
-
-Deno.test("prepare() sets aside flow records without counters or a readable time", () => {
-  const { sink } = makeSink({}, "flows");
-  const { bytes: _b, packets: _p, ...noCounters } = FLOW;
-  const cases: Array<[Record<string, unknown>, string]> = [
-    [
-      noCounters,
-      "Cannot write to InfluxDB: the record has none of the fields bytes, packets, flows (INFLUXDB_FIELDS)",
-    ],
-    [
-      { ...FLOW, bytes: null, packets: null },
-      "Cannot write to InfluxDB: the record has none of the fields bytes, packets, flows (INFLUXDB_FIELDS)",
-    ],
-    [
-      (({ stamp_updated: _, ...rest }) => rest)(FLOW),
-      'Cannot write to InfluxDB: the record has no field "stamp_updated" (INFLUXDB_TIMESTAMP_FIELD)',
-    ],
-    [
-      { ...FLOW, stamp_updated: "yesterday" },
-      'Cannot write to InfluxDB: field "stamp_updated" is not a time: Cannot read timestamp: "yesterday" is not a pmacct time',
-    ],
-    [
-      { ...FLOW, bytes: { v: 1 } },
-      'Cannot write to InfluxDB: field "bytes" (INFLUXDB_FIELDS) is {"v":1}, not a number, string or boolean',
-    ],
-    [
-      { ...FLOW, bytes: 1e19 },
-      'Cannot write to InfluxDB: field "bytes" is 10000000000000000000, outside the 64-bit integers InfluxDB stores, got "10000000000000000000"',
-    ],
-    [
-      { ...FLOW, ip_src: "bad\\" },
-      'Cannot write to InfluxDB: a tag value must not have a backslash at its end or before , = or space (InfluxDB would store it changed or refuse the line) (tag "ip_src"), got "bad\\\\"',
-    ],
-  ];
-  for (const [record, message] of cases) assertStrictEquals(rejection(sink, record), message);
-  const { packets: _, ...bytesOnly } = FLOW;
-  const kept = sink.prepare(bytesOnly, ORIGIN);
-  assert(kept.ok && kept.row.includes(" bytes=402i "), "a missing counter is left out");
 });

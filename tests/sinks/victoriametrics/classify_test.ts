@@ -6,19 +6,12 @@
  * @module
  */
 
-import type { RequestVerdict } from "../../../lib/sink.ts";
 import {
   classifyVictoriaMetricsError,
   classifyVictoriaMetricsResponse,
 } from "../../../sinks/victoriametrics/classify.ts";
+import { failure } from "../../_verdict.ts";
 import { assertEquals, assertStrictEquals } from "../../_assert.ts";
-
-/** The fields of a failing verdict (empty for `ok`). */
-function failure(
-  verdict: RequestVerdict,
-): { errorType?: string; hint?: string; retryAfterMs?: number } {
-  return verdict.action === "ok" ? {} : verdict;
-}
 
 Deno.test("classifyVictoriaMetricsResponse() writes on 2xx, splits on 400 and 413, retries the rest", () => {
   const cases: Array<[number, string, string]> = [

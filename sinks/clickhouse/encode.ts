@@ -1,5 +1,6 @@
 /**
- * Type-aware conversion of pmacct records into ClickHouse `JSONEachRow` rows.
+ * Pure: pmacct records into ClickHouse `JSONEachRow` rows, type-aware, and
+ * rows into the body lines of an insert.
  *
  * A converter is compiled once per column when the sink is built, so the
  * per-record work is a loop over the schema's columns calling a closure
@@ -24,7 +25,7 @@
 
 import { utf8Length } from "../../lib/text.ts";
 import { epochText, type TimeReader, type Timestamp } from "../../lib/time.ts";
-import type { InputRecord, PrepareResult } from "../../lib/record.ts";
+import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
 
 /** A row as sent in `JSONEachRow`: column name to JSON value. */
@@ -99,6 +100,18 @@ export function compileRowConverter(
     }
     return { ok: true, row, bytes: utf8Length(JSON.stringify(row)) + 1 };
   };
+}
+
+/**
+ * The body lines of an insert of these rows, exactly as sent (before gzip):
+ * one JSON object per row, in order, as `@clickhouse/client` serialises the
+ * `values` of a `JSONEachRow` insert.
+ *
+ * @param rows The rows.
+ * @returns One JSON object per line.
+ */
+export function encodeLines(rows: readonly PreparedRow<ClickHouseRow>[]): string[] {
+  return rows.map((r) => JSON.stringify(r.row));
 }
 
 /**
@@ -658,5 +671,3 @@ function enumConverter(type: Extract<ClickHouseType, { kind: "enum" }>, ctx: Ctx
     throw new RangeError(`${show(value)} is not one of the values of ${typeText} for ${where}`);
   };
 }
-
-// --- Sizes ---------------------------------------------------------------------------

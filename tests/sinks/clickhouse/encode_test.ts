@@ -2,14 +2,14 @@ import { Logger } from "../../../lib/log.ts";
 import { utf8Length } from "../../../lib/text.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import { CLICKHOUSE_VARIABLES, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
+import { CLICKHOUSE, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import {
   type ClickHouseRow,
   compileRowConverter,
   compileTimestampTemplate,
   isIPv4,
   isIPv6,
-} from "../../../sinks/clickhouse/convert.ts";
+} from "../../../sinks/clickhouse/encode.ts";
 import { ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
 import { parseSchema } from "../../../sinks/clickhouse/schema.ts";
 import type { InputRecord, PrepareResult } from "../../../lib/record.ts";
@@ -54,7 +54,7 @@ async function samples(): Promise<InputRecord[]> {
   );
 }
 
-Deno.test("prepare() with an IPv4 schema rejects the sample's ::1 flows and accepts the others", async () => {
+Deno.test("compileRowConverter() with an IPv4 schema rejects the sample's ::1 flows and accepts the others", async () => {
   const convert = converter("ip_src:IPv4,ip_dst:IPv4,peer_ip_src:IPv4,bytes:UInt64");
   const results = (await samples()).map(convert);
   const rejected = results.filter((r) => !r.ok);
@@ -74,14 +74,14 @@ Deno.test("prepare() with an IPv4 schema rejects the sample's ::1 flows and acce
   });
 });
 
-Deno.test("prepare() with an IPv6 schema accepts every sample flow, mapping IPv4 addresses", async () => {
+Deno.test("compileRowConverter() with an IPv6 schema accepts every sample flow, mapping IPv4 addresses", async () => {
   const convert = converter("ip_src:IPv6,peer_ip_src:IPv6");
   const rows = (await samples()).map(convert).map((r) => (r.ok ? r.row : r.rejection.error));
   assertEquals(rows[0], { ip_src: "::ffff:127.0.0.1" });
   assertEquals(rows[4], { ip_src: "::1" });
 });
 
-Deno.test("prepare() keeps only schema columns and leaves missing fields out", async () => {
+Deno.test("compileRowConverter() keeps only schema columns and leaves missing fields out", async () => {
   const [record] = await samples();
   assertStrictEquals(
     line("bytes:UInt64,packets:UInt64,as_path:String,tcp_flags:UInt8", record!),
@@ -89,7 +89,7 @@ Deno.test("prepare() keeps only schema columns and leaves missing fields out", a
   );
 });
 
-Deno.test("prepare() reads a 2026-11-21 23:25:00 record in Europe/Berlin as 22:25 UTC", async () => {
+Deno.test("compileRowConverter() reads a 2026-11-21 23:25:00 record in Europe/Berlin as 22:25 UTC", async () => {
   const [record] = await samples();
   const expected = Date.UTC(2026, 10, 21, 22, 25) / 1000;
   assertStrictEquals(
@@ -101,7 +101,7 @@ Deno.test("prepare() reads a 2026-11-21 23:25:00 record in Europe/Berlin as 22:2
   assertStrictEquals(one("DateTime", "2026-11-21 23:25:00"), `{"v":${expected + 3600}}`);
 });
 
-Deno.test("prepare() gives the local date of an instant in the configured zone", () => {
+Deno.test("compileRowConverter() gives the local date of an instant in the configured zone", () => {
   assertStrictEquals(
     one("Date", "2026-11-21T23:30:00Z", { zone: "Europe/Berlin" }),
     `{"v":"2026-11-22"}`,
@@ -119,7 +119,7 @@ Deno.test("prepare() gives the local date of an instant in the configured zone",
   );
 });
 
-Deno.test("prepare() writes DateTime as epoch seconds from every pmacct timestamp form", () => {
+Deno.test("compileRowConverter() writes DateTime as epoch seconds from every pmacct timestamp form", () => {
   assertStrictEquals(one("DateTime", "2026-11-21 23:25:00.123456"), `{"v":1795303500}`);
   assertStrictEquals(one("DateTime", "1795303500"), `{"v":1795303500}`);
   assertStrictEquals(one("DateTime", 1795303500.9), `{"v":1795303500}`);
@@ -135,7 +135,7 @@ Deno.test("prepare() writes DateTime as epoch seconds from every pmacct timestam
   );
 });
 
-Deno.test("prepare() writes DateTime64 as epoch text with the column's precision", () => {
+Deno.test("compileRowConverter() writes DateTime64 as epoch text with the column's precision", () => {
   assertStrictEquals(one("DateTime64(3)", "2026-11-21 23:25:00.123456"), `{"v":"1795303500.123"}`);
   assertStrictEquals(
     one("DateTime64(6, 'UTC')", "2026-11-21 23:25:00.000001"),
@@ -144,7 +144,7 @@ Deno.test("prepare() writes DateTime64 as epoch text with the column's precision
   assertStrictEquals(one("DateTime64(0)", "2026-11-21 23:25:00.9"), `{"v":"1795303500"}`);
 });
 
-Deno.test("prepare() reads integers from numbers and numeric strings with a range check", () => {
+Deno.test("compileRowConverter() reads integers from numbers and numeric strings with a range check", () => {
   // pmacct writes tcp_flags as a string.
   assertStrictEquals(one("UInt8", "24"), `{"v":24}`);
   assertStrictEquals(one("UInt8", 255), `{"v":255}`);
@@ -164,7 +164,7 @@ Deno.test("prepare() reads integers from numbers and numeric strings with a rang
   );
 });
 
-Deno.test("prepare() passes 64-bit and wider integers beyond 2^53 as exact digit strings", () => {
+Deno.test("compileRowConverter() passes 64-bit and wider integers beyond 2^53 as exact digit strings", () => {
   assertStrictEquals(one("UInt64", "18446744073709551615"), `{"v":"18446744073709551615"}`);
   assertStrictEquals(
     one("UInt64", "18446744073709551616"),
@@ -185,7 +185,7 @@ Deno.test("prepare() passes 64-bit and wider integers beyond 2^53 as exact digit
   );
 });
 
-Deno.test("prepare() reads floats from numbers and numeric strings and refuses NaN and Infinity", () => {
+Deno.test("compileRowConverter() reads floats from numbers and numeric strings and refuses NaN and Infinity", () => {
   assertStrictEquals(one("Float64", "1.5e3"), `{"v":1500}`);
   assertStrictEquals(one("Float32", 0.25), `{"v":0.25}`);
   assertStrictEquals(
@@ -206,7 +206,7 @@ Deno.test("prepare() reads floats from numbers and numeric strings and refuses N
   );
 });
 
-Deno.test("prepare() writes Decimal digits exactly, unquoted, padded to the scale", () => {
+Deno.test("compileRowConverter() writes Decimal digits exactly, unquoted, padded to the scale", () => {
   assertStrictEquals(one("Decimal(20, 4)", "1234567890123456.7891"), `{"v":1234567890123456.7891}`);
   assertStrictEquals(one("Decimal(10, 2)", "12.3"), `{"v":12.30}`);
   assertStrictEquals(one("Decimal(10, 2)", "12.300"), `{"v":12.30}`);
@@ -232,7 +232,7 @@ Deno.test("prepare() writes Decimal digits exactly, unquoted, padded to the scal
   );
 });
 
-Deno.test("prepare() reads Bool, UUID, Enum and FixedString values", () => {
+Deno.test("compileRowConverter() reads Bool, UUID, Enum and FixedString values", () => {
   assertStrictEquals(one("Bool", "TRUE"), `{"v":true}`);
   assertStrictEquals(one("Boolean", 0), `{"v":false}`);
   assertStrictEquals(
@@ -264,7 +264,7 @@ Deno.test("prepare() reads Bool, UUID, Enum and FixedString values", () => {
   );
 });
 
-Deno.test("prepare() turns numbers, booleans and objects into text for String columns", () => {
+Deno.test("compileRowConverter() turns numbers, booleans and objects into text for String columns", () => {
   assertStrictEquals(
     line("a:String,b:String,c:String,d:String,e:String", {
       a: 1.5,
@@ -277,7 +277,7 @@ Deno.test("prepare() turns numbers, booleans and objects into text for String co
   );
 });
 
-Deno.test("prepare() validates IP addresses and leaves empty ones out", () => {
+Deno.test("compileRowConverter() validates IP addresses and leaves empty ones out", () => {
   assertStrictEquals(one("IPv4", "192.0.2.1"), `{"v":"192.0.2.1"}`);
   assertStrictEquals(one("IPv4", "::ffff:192.0.2.1"), `{"v":"192.0.2.1"}`);
   assertStrictEquals(one("IPv4", 3221225985), `{"v":"192.0.2.1"}`);
@@ -333,7 +333,7 @@ Deno.test("isIPv4() and isIPv6() accept the RFC text forms and refuse the rest",
   assert(!isIPv4("01.2.3.4") && !isIPv4("1.2.3") && !isIPv4("1.2.3.4 "));
 });
 
-Deno.test("prepare() allows null only in Nullable columns", () => {
+Deno.test("compileRowConverter() allows null only in Nullable columns", () => {
   assertStrictEquals(one("Nullable(String)", null), `{"v":null}`);
   assertStrictEquals(one("LowCardinality(Nullable(String))", null), `{"v":null}`);
   assertStrictEquals(one("String", null), `rejected: null in non-Nullable String column "v"`);
@@ -344,7 +344,7 @@ Deno.test("prepare() allows null only in Nullable columns", () => {
   assertStrictEquals(one("Nullable(UInt8)", "7"), `{"v":7}`);
 });
 
-Deno.test("prepare() converts array elements and refuses non-arrays", () => {
+Deno.test("compileRowConverter() converts array elements and refuses non-arrays", () => {
   assertStrictEquals(one("Array(UInt16)", [1, "2"]), `{"v":[1,2]}`);
   assertStrictEquals(one("Array(Nullable(UInt8))", [1, null]), `{"v":[1,null]}`);
   assertStrictEquals(one("Array(IPv4)", ["1.2.3.4", ""]), `{"v":["1.2.3.4","0.0.0.0"]}`);
@@ -363,7 +363,7 @@ Deno.test("prepare() converts array elements and refuses non-arrays", () => {
   );
 });
 
-Deno.test("prepare() reads a column named like an Object.prototype member only from the record", () => {
+Deno.test("compileRowConverter() reads a column named like an Object.prototype member only from the record", () => {
   assertStrictEquals(line("constructor:String,__proto__:String", {}), `{}`);
   assertStrictEquals(
     line("constructor:String,__proto__:String", JSON.parse(`{"constructor":"a","__proto__":"b"}`)),
@@ -371,14 +371,14 @@ Deno.test("prepare() reads a column named like an Object.prototype member only f
   );
 });
 
-Deno.test("prepare() counts the bytes of the UTF-8 JSON line plus its newline", () => {
+Deno.test("compileRowConverter() counts the bytes of the UTF-8 JSON line plus its newline", () => {
   const result = converter("s:String")({ s: "ä€😀" });
   assert(result.ok);
   assertStrictEquals(result.bytes, new TextEncoder().encode(JSON.stringify(result.row)).length + 1);
   assertStrictEquals(utf8Length("ä€😀x"), 2 + 3 + 4 + 1);
 });
 
-Deno.test("a non-default TIMESTAMP_TEMPLATE reads its own format, then falls back to pmacct forms", () => {
+Deno.test("compileRowConverter() with a non-default TIMESTAMP_TEMPLATE reads its own format, then falls back to pmacct forms", () => {
   const template = "%d/%m/%Y %H.%M.%S";
   assertStrictEquals(one("DateTime", "21/11/2026 23.25.00", { template }), `{"v":1795303500}`);
   assertStrictEquals(
@@ -404,26 +404,13 @@ Deno.test("compileTimestampTemplate() supports %Y %m %d %H %M %S %f %z %% and li
   assertThrows(() => compileTimestampTemplate("%Y %Y"), SyntaxError);
 });
 
-Deno.test("parseClickHouseConfig() refuses an unsupported TIMESTAMP_TEMPLATE", () => {
-  const reader = new VarReader(
-    { CLICKHOUSE_HOST: "h", CLICKHOUSE_DATA_SCHEMA: "a:String", TIMESTAMP_TEMPLATE: "%a %b %d" },
-    CLICKHOUSE_VARIABLES,
-  );
-  parseClickHouseConfig(reader);
-  assertEquals(reader.problems, [{
-    name: "TIMESTAMP_TEMPLATE",
-    value: "%a %b %d",
-    message: "must use only %Y %m %d %H %M %S %f %z %% (each once) and literals",
-  }]);
-});
-
-Deno.test("encode() gives exactly the JSONEachRow lines sent", async () => {
+Deno.test("ClickHouseSink.encode() gives exactly the JSONEachRow lines sent", async () => {
   const reader = new VarReader(
     {
       CLICKHOUSE_HOST: "h",
       CLICKHOUSE_DATA_SCHEMA: "ip_src:String,bytes:UInt64,amount:Decimal(9,3)",
     },
-    CLICKHOUSE_VARIABLES,
+    CLICKHOUSE.specs,
   );
   const { config } = parseClickHouseConfig(reader);
   const sink = new ClickHouseSink(config, {

@@ -1,7 +1,17 @@
 /**
- * pmacct flow records as InfluxDB points (`deps.input` "flows"): one point
- * per record in `INFLUXDB_MEASUREMENT`, its counters (`INFLUXDB_FIELDS`) as
- * fields, its other keys as tags, at its `INFLUXDB_TIMESTAMP_FIELD`.
+ * The InfluxDB sink's encoding, pure: each record as one line of line
+ * protocol (the protocol's rules are in `line_protocol.ts`), and rows as the
+ * lines of a write body. What a record is depends on the decoder
+ * (`deps.input`):
+ *
+ * - `points` (collectd decoders): encoded as they are;
+ * - `lines` (kafka-influxdb's echo encoder): passed through, only a line
+ *   that is empty or holds a newline is set aside;
+ * - `flows` (pmacct): converted to points first, as described below.
+ *
+ * pmacct flow records become one point per record in `INFLUXDB_MEASUREMENT`,
+ * its counters (`INFLUXDB_FIELDS`) as fields, its other keys as tags, at its
+ * `INFLUXDB_TIMESTAMP_FIELD`.
  *
  * InfluxDB identifies a point by measurement, tag set and time: a second
  * point with the same three replaces the fields of the first (last write
@@ -28,23 +38,21 @@
  * @module
  */
 
-import type { Point } from "../../lib/record.ts";
-import type { TimeReader } from "../../lib/time.ts";
-import type { InputRecord } from "../../lib/record.ts";
 import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
+import type {
+  InputRecord,
+  Point,
+  PreparedRow,
+  PrepareResult,
+  RecordKind,
+} from "../../lib/record.ts";
+import { utf8Length } from "../../lib/text.ts";
+import type { TimeReader } from "../../lib/time.ts";
+import type { InfluxDBFlowConfig } from "./config.ts";
+import { checkRawLine, encodePoint, type EncodeResult, type Precision } from "./line_protocol.ts";
 
-/** What the conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */
-export interface FlowOptions {
-  /** The measurement of every point. */
-  measurement: string;
-  /** Record fields written as point fields, in this order. */
-  fields: readonly string[];
-  /** Field patterns that become tags (`name` or `prefix*`; `*` for all). */
-  tags: readonly string[];
-  /** Field patterns that never become tags. */
-  avoidTags: readonly string[];
-  /** Record field holding the time. */
-  timestampField: string;
+/** What the flow conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */
+export interface FlowOptions extends Readonly<InfluxDBFlowConfig> {
   /** Reads pmacct timestamps in the configured zone. */
   time: TimeReader;
 }
@@ -130,4 +138,65 @@ export function compileFlowConverter(options: FlowOptions): (record: InputRecord
     }
     return { ok: true, point: { measurement, tags, fields: values, time: nanos } };
   };
+}
+
+/** What the record encoder needs. */
+export interface EncoderOptions {
+  /** What the decoder produces. */
+  input: RecordKind;
+  /** The precision of the write the lines go into (`INFLUXDB_TIME_PRECISION`). */
+  precision: Precision;
+  /** The write API: with 2, the tag keys InfluxDB 2 reserves are refused too. */
+  apiVersion: 1 | 2;
+  /** How flow records become points. */
+  flows: Readonly<InfluxDBFlowConfig>;
+  /** Reads pmacct timestamps in the configured zone. */
+  time: TimeReader;
+}
+
+/**
+ * Compiles the conversion of records into rows: a point encoded, a raw line
+ * checked, or a flow record converted and encoded. A row is one line.
+ *
+ * @param options The record kind, precision, API version, flow settings and time reader.
+ * @returns A function from a record to its line (with its size in UTF-8
+ *   bytes, newline included) or a `convert` rejection.
+ */
+export function compileRecordEncoder(
+  options: EncoderOptions,
+): (record: InputRecord) => PrepareResult<string> {
+  const { precision, apiVersion } = options;
+  let encode: (record: InputRecord) => EncodeResult;
+  switch (options.input) {
+    case "points":
+      encode = (record) => encodePoint(record as Point, precision, apiVersion);
+      break;
+    case "lines":
+      encode = (record) => checkRawLine(record.line);
+      break;
+    case "flows": {
+      const convert = compileFlowConverter({ ...options.flows, time: options.time });
+      encode = (record) => {
+        const converted = convert(record);
+        return converted.ok ? encodePoint(converted.point, precision, apiVersion) : converted;
+      };
+      break;
+    }
+  }
+  return (record) => {
+    const result = encode(record);
+    if (!result.ok) return { ok: false, rejection: { reason: "convert", error: result.error } };
+    return { ok: true, row: result.line, bytes: utf8Length(result.line) + 1 };
+  };
+}
+
+/**
+ * The body lines of a write of these rows, exactly as sent (before gzip):
+ * one line per row, in order.
+ *
+ * @param rows The rows.
+ * @returns The lines, without newlines.
+ */
+export function encodeLines(rows: readonly PreparedRow<string>[]): string[] {
+  return rows.map((r) => r.row);
 }
