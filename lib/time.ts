@@ -195,18 +195,3 @@ function daysInMonth(year: number, month: number): number {
   const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return (DAYS_IN_MONTH[month - 1] ?? 31) + (leap ? 1 : 0);
 }
-
-/**
- * Formats an instant as ClickHouse reads a `DateTime64(precision)` value:
- * epoch seconds with the fraction cut to the precision.
- *
- * @param ts The instant.
- * @param precision Digits after the point, 0 to 6 (sluice keeps microseconds).
- * @returns E.g. `1795303694.123456`.
- */
-export function epochText(ts: Timestamp, precision: number): string {
-  if (precision <= 0) return String(ts.seconds);
-  const digits = Math.min(precision, 9);
-  const frac = String(ts.micros).padStart(6, "0").padEnd(9, "0").slice(0, digits);
-  return `${ts.seconds}.${frac}`;
-}

@@ -2,9 +2,12 @@
 # Local test services for sluice: a single-node Apache Kafka broker (KRaft,
 # jars from Maven Central, no distribution tarball needed), a ClickHouse
 # test instance, a VictoriaMetrics single node and an InfluxDB 1.x server
-# (Debian packages, own config and data dir), and one OpenSearch or
+# (Debian packages, own config and data dir), one OpenSearch or
 # Elasticsearch node (server jars from Maven Central, run by
-# scripts/elasticsearch/Runner.java.tmpl). Loopback only.
+# scripts/elasticsearch/Runner.java.tmpl), and a current ClickHouse (26.x)
+# beside the Debian 18.16: a `clickhouse` binary >= 22 when one is on PATH,
+# else the server inside PyPI's chdb-core wheel (a venv in the state dir,
+# run by scripts/clickhouse26/launcher.py). Loopback only.
 #
 # Besides PLAINTEXT the broker has authenticated listeners for the client
 # tests: SASL_PLAINTEXT and SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
@@ -12,13 +15,14 @@
 # once in the state dir; clients verify with <state>/kafka/tls/ca.pem).
 #
 # Usage: scripts/services.sh start|stop|status|install|env [SERVICE]...
-#   SERVICE: kafka, clickhouse, victoriametrics, elasticsearch, influxdb
+#   SERVICE: kafka, clickhouse, clickhouse26, victoriametrics, elasticsearch,
+#            influxdb
 #   No service named means all of them.
 #   start    install what is missing, start in the background, wait until
 #            ready, then print on stdout the variables a client needs
 #   stop     stop what this script started (pid file), kill -9 after a timeout
 #   status   one line per service; exit 3 if one is not running
-#   install  install what is missing (apt-get, Maven), start nothing
+#   install  install what is missing (apt-get, Maven, pip), start nothing
 #   env      print the client variables only
 #
 # Settings (environment):
@@ -33,6 +37,8 @@
 #   SLUICE_KAFKA_HEAP_OPTS          -Xms256m -Xmx768m
 #   SLUICE_CLICKHOUSE_HTTP_PORT     18123
 #   SLUICE_CLICKHOUSE_TCP_PORT      19000
+#   SLUICE_CLICKHOUSE26_HTTP_PORT   28123 (the current ClickHouse, clickhouse26)
+#   SLUICE_CLICKHOUSE26_TCP_PORT    29000
 #   SLUICE_VM_PORT                  18428 (VictoriaMetrics HTTP)
 #   SLUICE_VM_RETENTION             100y (-retentionPeriod; tests use old timestamps)
 #   SLUICE_ELASTIC_FLAVOR           opensearch (default) or elasticsearch
@@ -67,6 +73,13 @@ KAFKA_PARTITIONS=${SLUICE_KAFKA_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${SLUICE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
 CH_TCP_PORT=${SLUICE_CLICKHOUSE_TCP_PORT:-19000}
+CH26_HTTP_PORT=${SLUICE_CLICKHOUSE26_HTTP_PORT:-28123}
+CH26_TCP_PORT=${SLUICE_CLICKHOUSE26_TCP_PORT:-29000}
+# The PyPI wheel whose library holds the server, when no binary is installed.
+CH26_CHDB_VERSION=26.9.0
+# The oldest major version of a `clickhouse` binary taken instead of
+# chdb-core (insert_deduplication_token came with 22.2).
+CH26_MIN_BINARY_MAJOR=22
 VM_PORT=${SLUICE_VM_PORT:-18428}
 VM_RETENTION=${SLUICE_VM_RETENTION:-100y}
 ES_FLAVOR=${SLUICE_ELASTIC_FLAVOR:-opensearch}
@@ -84,7 +97,7 @@ INFLUX_RPC_PORT=${SLUICE_INFLUXDB_RPC_PORT:-18088}
 START_TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-90}
 STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
 
-ALL_SERVICES=(kafka clickhouse victoriametrics elasticsearch influxdb)
+ALL_SERVICES=(kafka clickhouse clickhouse26 victoriametrics elasticsearch influxdb)
 APT_UPDATED=0
 declare -A T0=() # start time of each service, see cmd_start
 
@@ -103,6 +116,8 @@ pid_marker() {
   case $1 in
     kafka) printf 'kafka.Kafka' ;;
     clickhouse) printf 'clickhouse' ;;
+    # The python launcher and a binary both name a path in the state dir.
+    clickhouse26) printf 'clickhouse26' ;;
     victoriametrics) printf 'victoria-metrics' ;;
     elasticsearch) printf 'Runner.java' ;;
     influxdb) printf 'influxd' ;;
@@ -113,6 +128,7 @@ pid_marker() {
 svc_fn() {
   case $1 in
     clickhouse) printf 'ch' ;;
+    clickhouse26) printf 'ch26' ;;
     victoriametrics) printf 'vm' ;;
     elasticsearch) printf 'es' ;;
     influxdb) printf 'influx' ;;
@@ -125,6 +141,7 @@ svc_port() {
   case $1 in
     kafka) printf '%s' "$KAFKA_PORT" ;;
     clickhouse) printf '%s' "$CH_HTTP_PORT" ;;
+    clickhouse26) printf '%s' "$CH26_HTTP_PORT" ;;
     victoriametrics) printf '%s' "$VM_PORT" ;;
     elasticsearch) printf '%s' "$ES_PORT" ;;
     influxdb) printf '%s' "$INFLUX_PORT" ;;
@@ -479,46 +496,66 @@ ch_install() {
   ch_server_cmd >/dev/null || die "clickhouse-server not found after install"
 }
 
-ch_ready() {
-  [[ $(curl -s --max-time 2 "http://$HOST:$CH_HTTP_PORT/ping" 2>/dev/null) == "Ok." ]]
+# True when a ClickHouse answers /ping on HTTP port $1.
+ch_pings() {
+  [[ $(curl -s --max-time 2 "http://$HOST:$1/ping" 2>/dev/null) == "Ok." ]]
 }
 
-ch_log_tail() {
+ch_ready() { ch_pings "$CH_HTTP_PORT"; }
+
+# The tail of the logs of ClickHouse service $1 (clickhouse, clickhouse26)
+# written since its start: its stdout and the server's error log.
+ch_logs_tail() {
   local f
-  for f in "$(ch_dir)/logs/stdout.log" "$(ch_dir)/logs/clickhouse-server.err.log"; do
-    [[ -s $f && ! $f -ot $(pid_file clickhouse) ]] || continue
+  for f in "$(svc_dir "$1")/logs/stdout.log" "$(svc_dir "$1")/logs/clickhouse-server.err.log"; do
+    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
     log "---- tail of $f"
     tail -n 40 "$f" >&2
   done
 }
 
-ch_write_config() {
+ch_log_tail() { ch_logs_tail clickhouse; }
+
+# The start of launching ClickHouse service $1 with HTTP port $2 and TCP
+# port $3: returns 0 when it already runs (ours, or any ClickHouse answering
+# on $2, reused), fails when a port is taken by something else ($4: the
+# variables that move them), returns 1 when it is to be launched.
+ch_running() {
+  local svc=$1 http=$2 tcp=$3 pid port
+  if pid=$(our_pid "$svc"); then
+    log "$svc already running on $HOST:$http (pid $pid), reusing it"
+    return 0
+  fi
+  if ch_pings "$http"; then
+    log "ClickHouse already answers on $HOST:$http (pid $(port_pid "$http"), not started by services.sh): reusing it as $svc"
+    return 0
+  fi
+  for port in "$http" "$tcp"; do
+    port_open "$port" &&
+      die "port $HOST:$port is taken by pid $(port_pid "$port") (not ClickHouse); set $4"
+  done
+  return 1
+}
+
+# Writes config.xml of ClickHouse service $1 (HTTP port $2, TCP port $3)
+# from scripts/$1/config.xml.tmpl into its state dir, and makes its dirs.
+ch_render_config() {
   local dir data
-  dir=$(ch_dir)
+  dir=$(svc_dir "$1")
   data=$dir/data
   mkdir -p "$data/tmp" "$data/user_files" "$data/format_schemas" "$dir/logs"
-  render "$SCRIPT_DIR/clickhouse/config.xml.tmpl" \
-    "HTTP_PORT=$CH_HTTP_PORT" "TCP_PORT=$CH_TCP_PORT" \
+  render "$SCRIPT_DIR/$1/config.xml.tmpl" "HTTP_PORT=$2" "TCP_PORT=$3" \
     "DATA_DIR=$data" "LOG_DIR=$dir/logs" >"$dir/config.xml"
-  cp "$SCRIPT_DIR/clickhouse/users.xml" "$dir/users.xml"
+}
+
+ch_write_config() {
+  ch_render_config clickhouse "$CH_HTTP_PORT" "$CH_TCP_PORT"
+  cp "$SCRIPT_DIR/clickhouse/users.xml" "$(ch_dir)/users.xml"
 }
 
 ch_launch() {
-  local pid
-  if pid=$(our_pid clickhouse); then
-    log "clickhouse already running on $HOST:$CH_HTTP_PORT (pid $pid), reusing it"
-    return 0
-  fi
-  if ch_ready; then
-    log "ClickHouse already answers on $HOST:$CH_HTTP_PORT (pid $(port_pid "$CH_HTTP_PORT"), not started by services.sh): reusing it"
-    return 0
-  fi
-  local port
-  for port in "$CH_HTTP_PORT" "$CH_TCP_PORT"; do
-    port_open "$port" &&
-      die "port $HOST:$port is taken by pid $(port_pid "$port") (not ClickHouse); set SLUICE_CLICKHOUSE_HTTP_PORT / SLUICE_CLICKHOUSE_TCP_PORT"
-  done
-
+  ch_running clickhouse "$CH_HTTP_PORT" "$CH_TCP_PORT" \
+    "SLUICE_CLICKHOUSE_HTTP_PORT / SLUICE_CLICKHOUSE_TCP_PORT" && return 0
   ch_install
   ch_write_config
   local server_cmd
@@ -528,6 +565,136 @@ ch_launch() {
   (cd "$(ch_dir)" &&
     spawn "$(pid_file clickhouse)" "$(ch_dir)/logs/stdout.log" \
       "${server_cmd[@]}" --config-file="$(ch_dir)/config.xml")
+}
+
+# ----------------------------------------------------------- clickhouse26
+
+# A current ClickHouse beside the Debian 18.16, for the types and settings
+# 18.16 lacks (IPv4/IPv6, DateTime64, Bool, insert_deduplication_token).
+# No Debian, npm or Maven package ships a current
+# server; PyPI's chdb-core does, inside its engine library: launcher.py opens
+# the library's HTTP and TCP listeners (../shared/SERVICES.md has what was
+# seen working). A real `clickhouse` binary on PATH is preferred.
+
+ch26_dir() { svc_dir clickhouse26; }
+ch26_venv() { printf '%s/venv' "$(ch26_dir)"; }
+# Written last by ch26_install, so an interrupted install is redone.
+ch26_venv_marker() { printf '%s/.complete-chdb-core-%s' "$(ch26_venv)" "$CH26_CHDB_VERSION"; }
+
+# The version a `clickhouse` binary prints ("ClickHouse local version
+# 24.3.1.2672 (official build)." gives 24.3.1.2672), empty when it prints
+# none. No `server --version`: a server without that flag would start.
+ch26_binary_version() {
+  timeout 10 "$1" --version </dev/null 2>/dev/null |
+    grep -o '[0-9][0-9]*\.[0-9][0-9.]*[0-9]' | head -n1 || true
+}
+
+# Prints the path of a `clickhouse` binary on PATH of major version >=
+# CH26_MIN_BINARY_MAJOR; fails when there is none.
+ch26_binary() {
+  local bin version
+  bin=$(command -v clickhouse) || return 1
+  version=$(ch26_binary_version "$bin")
+  [[ -n $version && ${version%%.*} -ge $CH26_MIN_BINARY_MAJOR ]] || return 1
+  printf '%s' "$bin"
+}
+
+# What the running server says it is ("26.9.2.1"), or "?".
+ch26_version() {
+  local v
+  v=$(curl -s --max-time 2 "http://$HOST:$CH26_HTTP_PORT/?query=SELECT%20version()" 2>/dev/null || true)
+  [[ $v =~ ^[0-9][0-9.]*$ ]] && printf '%s' "$v" || printf '?'
+}
+
+# Runs pip ("$@"), its output going to $1 and, as it comes, to stderr, with a
+# line every 10 s while it is silent (the 533 MB download of the wheel is).
+ch26_pip() {
+  local out=$1 pid shown waited=0 rc=0
+  shift
+  : >"$out"
+  "$@" >>"$out" 2>&1 &
+  pid=$!
+  tail -n +1 -f --pid="$pid" "$out" 2>/dev/null | sed -u 's/^/  pip: /' >&2 &
+  shown=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    waited=$((waited + 1))
+    if ((waited % 10 == 0)); then log "  ... still installing chdb-core ($waited s)"; fi
+  done
+  wait "$pid" || rc=$?
+  wait "$shown" 2>/dev/null || true
+  return "$rc"
+}
+
+# Nothing to do when a binary will be used; otherwise a venv with chdb-core
+# (Debian's python3, with python3-venv from apt-get when it lacks venv).
+ch26_install() {
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  ch26_binary >/dev/null && return 0
+  [[ -f $(ch26_venv_marker) ]] && return 0
+  local py=/usr/bin/python3 venv logs t0
+  "$py" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+  "$py" -c 'import venv, ensurepip' 2>/dev/null ||
+    die "$py cannot make a venv (import venv, ensurepip failed) after installing python3-venv"
+  venv=$(ch26_venv)
+  logs=$(ch26_dir)/logs
+  mkdir -p "$logs"
+  rm -rf "$venv"
+  log "Installing chdb-core $CH26_CHDB_VERSION (ClickHouse 26.x for clickhouse26: a 182 MB wheel, 533 MB installed, 15 to 30 s) with pip into $venv ..."
+  t0=$(now_us)
+  "$py" -m venv "$venv" >"$logs/venv.log" 2>&1 || {
+    cat "$logs/venv.log" >&2
+    die "$py -m venv $venv failed"
+  }
+  # --no-deps: launcher.py loads the engine library only; the package's
+  # dependencies (pandas, pyarrow, numpy: 280 MB) serve chdb's Python API.
+  ch26_pip "$logs/pip.log" "$venv/bin/python" -m pip install --no-deps --no-input \
+    --progress-bar off "chdb-core==$CH26_CHDB_VERSION" ||
+    die "pip could not install chdb-core==$CH26_CHDB_VERSION (see $logs/pip.log)"
+  "$venv/bin/python" -c 'import importlib.util as u, os, sys; s = u.find_spec("chdb"); sys.exit(not (s and os.path.isfile(os.path.join(list(s.submodule_search_locations)[0], "_chdb.abi3.so"))))' ||
+    die "chdb-core $CH26_CHDB_VERSION in $venv has no chdb/_chdb.abi3.so"
+  touch "$(ch26_venv_marker)"
+  log "chdb-core $CH26_CHDB_VERSION in $venv ($(du -sm "$venv" | cut -f1) MB, $(elapsed_since "$t0") s)"
+}
+
+ch26_ready() { ch_pings "$CH26_HTTP_PORT"; }
+
+ch26_log_tail() { ch_logs_tail clickhouse26; }
+
+# $1: binary or chdb. clickhouse-local (chdb) forces default_format=CSV and
+# implicit_select=1; the users profile sets them back to a server's defaults.
+ch26_write_config() {
+  local local_settings=""
+  ch_render_config clickhouse26 "$CH26_HTTP_PORT" "$CH26_TCP_PORT"
+  if [[ $1 == chdb ]]; then
+    local_settings=$'\n      <default_format>TabSeparated</default_format>'
+    local_settings+=$'\n      <implicit_select>0</implicit_select>'
+  fi
+  render "$SCRIPT_DIR/clickhouse26/users.xml.tmpl" "LOCAL_SETTINGS=$local_settings" \
+    >"$(ch26_dir)/users.xml"
+}
+
+ch26_launch() {
+  ch_running clickhouse26 "$CH26_HTTP_PORT" "$CH26_TCP_PORT" \
+    "SLUICE_CLICKHOUSE26_HTTP_PORT / SLUICE_CLICKHOUSE26_TCP_PORT" && return 0
+  ch26_install
+  local dir bin
+  dir=$(ch26_dir)
+  # cwd is the state dir: clickhouse-local reads ./config.xml, and a server
+  # writes its preprocessed configs next to it.
+  if bin=$(ch26_binary); then
+    ch26_write_config binary
+    log "Starting clickhouse26 ($bin $(ch26_binary_version "$bin")) on $HOST:$CH26_HTTP_PORT (http), $HOST:$CH26_TCP_PORT (tcp) ..."
+    (cd "$dir" &&
+      spawn "$(pid_file clickhouse26)" "$dir/logs/stdout.log" \
+        "$bin" server --config-file="$dir/config.xml")
+  else
+    ch26_write_config chdb
+    log "Starting clickhouse26 (ClickHouse in chdb-core $CH26_CHDB_VERSION) on $HOST:$CH26_HTTP_PORT (http), $HOST:$CH26_TCP_PORT (tcp) ..."
+    (cd "$dir" &&
+      spawn "$(pid_file clickhouse26)" "$dir/logs/stdout.log" \
+        "$(ch26_venv)/bin/python" "$SCRIPT_DIR/clickhouse26/launcher.py" "$dir/data")
+  fi
 }
 
 # -------------------------------------------------------- victoriametrics
@@ -887,6 +1054,11 @@ print_env() {
         printf 'SLUICE_CLICKHOUSE_HTTP_PORT=%s\n' "$CH_HTTP_PORT"
         printf 'SLUICE_CLICKHOUSE_TCP_PORT=%s\n' "$CH_TCP_PORT"
         ;;
+      clickhouse26)
+        printf 'SLUICE_CLICKHOUSE26_URL=http://%s:%s\n' "$HOST" "$CH26_HTTP_PORT"
+        printf 'SLUICE_CLICKHOUSE26_HTTP_PORT=%s\n' "$CH26_HTTP_PORT"
+        printf 'SLUICE_CLICKHOUSE26_TCP_PORT=%s\n' "$CH26_TCP_PORT"
+        ;;
       victoriametrics)
         printf 'VM_URL=http://%s:%s\n' "$HOST" "$VM_PORT"
         printf 'SLUICE_VM_PORT=%s\n' "$VM_PORT"
@@ -910,6 +1082,7 @@ cmd_install() {
     case $svc in
       kafka) kafka_install ;;
       clickhouse) ch_install ;;
+      clickhouse26) ch26_install ;;
       victoriametrics) vm_install ;;
       elasticsearch) es_install ;;
       influxdb) influx_install ;;
@@ -928,6 +1101,7 @@ cmd_start() {
     case $svc in
       kafka) kafka_launch ;;
       clickhouse) ch_launch ;;
+      clickhouse26) ch26_launch ;;
       victoriametrics) vm_launch ;;
       elasticsearch) es_launch ;;
       influxdb) influx_launch ;;
@@ -1000,6 +1174,10 @@ cmd_status() {
         port=$CH_HTTP_PORT
         where="http $HOST:$CH_HTTP_PORT tcp $HOST:$CH_TCP_PORT"
         ;;
+      clickhouse26)
+        port=$CH26_HTTP_PORT
+        where="http $HOST:$CH26_HTTP_PORT tcp $HOST:$CH26_TCP_PORT"
+        ;;
       victoriametrics)
         port=$VM_PORT
         where="http $HOST:$VM_PORT"
@@ -1017,6 +1195,7 @@ cmd_status() {
       state=running
       case $svc in
         kafka) extra=" version $(cat "$(svc_dir kafka)/kafka.version" 2>/dev/null || echo '?')" ;;
+        clickhouse26) extra=" version $(ch26_version)" ;;
         victoriametrics) extra=" version $(vm_version)" ;;
         elasticsearch) extra=" version $(cat "$(es_dir)/elasticsearch.version" 2>/dev/null || echo '?')" ;;
         influxdb) extra=" version $(influx_version)" ;;

@@ -2,8 +2,9 @@
 # Installs everything sluice's tests and demo need on a Debian machine:
 # the pinned Deno (from npm, tools/deno/package.json), the Debian packages of
 # the real servers and producers, the Kafka broker and OpenSearch node jars
-# (Maven), and the npm dependencies recorded in deno.lock. Safe to run again:
-# it skips what is there.
+# (Maven), the current ClickHouse (PyPI's chdb-core 26.9.0 in a venv, unless a
+# `clickhouse` binary >= 22 is installed), and the npm dependencies recorded
+# in deno.lock. Safe to run again: it skips what is there.
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,9 +17,10 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # (pmacct, softflowd, collectd-core), capture tools (tcpdump), Kafka's client
 # (kcat), the runtime of Kafka and of the search node (a JDK:
 # scripts/elasticsearch/Runner.java runs in Java's source-file mode, which
-# needs the compiler) and maven.
+# needs the compiler), maven, and python3-venv (the venv of the current
+# ClickHouse, service clickhouse26).
 PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
-  collectd-core tcpdump kcat default-jdk-headless maven)
+  collectd-core tcpdump kcat default-jdk-headless maven python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -48,7 +50,7 @@ export PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 log "fetching the npm dependencies in deno.lock"
 deno install --frozen >&2
 
-log "installing the local test services (Kafka and search node jars)"
+log "installing the local test services (Kafka and search node jars, ClickHouse 26.x from PyPI)"
 bash scripts/services.sh install
 
 log "ready: put $REPO_DIR/tools/deno/node_modules/.bin on PATH (deno $(deno --version | sed -n '1s/deno \([0-9.]*\).*/\1/p'))"

@@ -20,11 +20,21 @@
  * - Date: only 'YYYY-MM-DD' quoted. String: only a JSON string (Code 26).
  * - UInt8 given 256 wraps silently to 0, so every integer is range-checked here.
  *
+ * And against ClickHouse 26.9 (the types 18.16 lacks):
+ * - DateTime64: epoch seconds with the fraction as an unquoted JSON number,
+ *   exact to 9 digits, independent of the server's and the column's zone and
+ *   of `date_time_input_format`. Quoted, the same text is read by that
+ *   setting, and `best_effort` (the default of some builds, a common profile
+ *   setting) takes "0.001" or "-1.500" for broken dates and "20261121" for
+ *   2026-11-21.
+ * - DateTime as a JSON integer, as for 18.16, whatever `date_time_input_format`.
+ * - IPv4, IPv6: the address as a JSON string. Bool: `true`/`false`.
+ *
  * @module
  */
 
 import { utf8Length } from "../../lib/text.ts";
-import { epochText, type TimeReader, type Timestamp } from "../../lib/time.ts";
+import type { TimeReader, Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
 
@@ -494,11 +504,31 @@ function dateTime64Converter(precision: number, ctx: Ctx): ValueConverter {
     if (ts.seconds < DATETIME64_MIN || ts.seconds > DATETIME64_MAX) {
       throw new RangeError(`${show(value)} is out of range for ${where}`);
     }
-    // Epoch seconds with the fraction, as a string: ClickHouse reads a
-    // DateTime64 from such text independent of its time zone. Not verified
-    // against a real server: 18.16, the one on these machines, has no DateTime64.
-    return epochText(ts, precision);
+    // Unquoted: see the module documentation.
+    return rawJSON(epochDecimal(ts, precision));
   };
+}
+
+/**
+ * An instant as epoch seconds with `precision` digits after the point, cut
+ * towards the past: `1795303500.123`, and `-1.500` for 1969-12-31
+ * 23:59:58.5 (whose `Timestamp` is seconds -2, micros 500000: the sign
+ * applies to the whole number, as ClickHouse reads it).
+ *
+ * @param ts The instant (microseconds; digits beyond the sixth are zeros).
+ * @param precision Digits after the point, 0 to 9.
+ * @returns The decimal text.
+ */
+function epochDecimal(ts: Timestamp, precision: number): string {
+  if (precision <= 0) return String(ts.seconds);
+  const scale = 10n ** BigInt(precision);
+  const fraction = precision >= 6
+    ? BigInt(ts.micros) * 10n ** BigInt(precision - 6)
+    : BigInt(Math.floor(ts.micros / 10 ** (6 - precision)));
+  const units = BigInt(ts.seconds) * scale + fraction;
+  const magnitude = units < 0n ? -units : units;
+  const digits = (magnitude % scale).toString().padStart(precision, "0");
+  return `${units < 0n ? "-" : ""}${magnitude / scale}.${digits}`;
 }
 
 // --- Strptime templates ------------------------------------------------------------------

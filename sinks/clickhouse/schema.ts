@@ -629,6 +629,49 @@ export function usesLowCardinality(columns: readonly ColumnSpec[]): boolean {
   return columns.some((c) => typeFamilies(c.type).includes("LowCardinality"));
 }
 
+/**
+ * The settings the `CREATE TABLE` of these columns needs on a server of
+ * this version, sent with the statement. Before 20.x `LowCardinality` is
+ * experimental (18.16 refuses it without `allow_experimental_low_cardinality_type`).
+ * Since, a `LowCardinality` of anything but `String` or `FixedString`
+ * (`LowCardinality(IPv4)`, `(UInt32)`, `(DateTime)`, ...) is refused as
+ * "suspicious", Code 455 SUSPICIOUS_TYPE_FOR_LOW_CARDINALITY, unless
+ * `allow_suspicious_low_cardinality_types` is on (seen on 26.9; `UUID` is
+ * allowed by newer servers only, so it asks for the setting too). The
+ * schema asked for that type, so the setting is sent rather than the type
+ * changed. Inserting into such a table needs no setting.
+ * https://github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp (455)
+ *
+ * @param columns The columns.
+ * @param version The server version (from {@link parseServerVersion}).
+ * @returns The settings, or `undefined` when none is needed.
+ */
+export function createTableSettings(
+  columns: readonly ColumnSpec[],
+  version: readonly number[],
+): Record<string, 1> | undefined {
+  if (!usesLowCardinality(columns)) return undefined;
+  if (!versionAtLeast(version, [20])) return { allow_experimental_low_cardinality_type: 1 };
+  return columns.some((c) => hasSuspiciousLowCardinality(c.type))
+    ? { allow_suspicious_low_cardinality_types: 1 }
+    : undefined;
+}
+
+function hasSuspiciousLowCardinality(type: ClickHouseType): boolean {
+  switch (type.kind) {
+    case "low_cardinality": {
+      const base = type.inner.kind === "nullable" ? type.inner.inner : type.inner;
+      return base.kind !== "string" && base.kind !== "fixed_string";
+    }
+    case "nullable":
+      return hasSuspiciousLowCardinality(type.inner);
+    case "array":
+      return hasSuspiciousLowCardinality(type.element);
+    default:
+      return false;
+  }
+}
+
 // --- Server versions -------------------------------------------------------------
 
 /**

@@ -1,4 +1,4 @@
-import { epochText, isValidTimeZone, TimeReader } from "../../lib/time.ts";
+import { isValidTimeZone, TimeReader } from "../../lib/time.ts";
 import { assertEquals, assertThrows } from "../_assert.ts";
 
 const utc = new TimeReader("UTC");
@@ -64,12 +64,4 @@ Deno.test("isValidTimeZone() and the constructor refuse unknown zones", () => {
   assertEquals(isValidTimeZone("Europe/Berlin"), true);
   assertEquals(isValidTimeZone("Mars/Olympus"), false);
   assertThrows(() => new TimeReader("Mars/Olympus"), RangeError);
-});
-
-Deno.test("epochText() formats DateTime64 values at the requested precision", () => {
-  const ts = { seconds: 1795303694, micros: 123456 };
-  assertEquals(epochText(ts, 0), "1795303694");
-  assertEquals(epochText(ts, 3), "1795303694.123");
-  assertEquals(epochText(ts, 6), "1795303694.123456");
-  assertEquals(epochText(ts, 9), "1795303694.123456000");
 });

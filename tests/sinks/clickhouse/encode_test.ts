@@ -135,13 +135,34 @@ Deno.test("compileRowConverter() writes DateTime as epoch seconds from every pma
   );
 });
 
-Deno.test("compileRowConverter() writes DateTime64 as epoch text with the column's precision", () => {
-  assertStrictEquals(one("DateTime64(3)", "2026-11-21 23:25:00.123456"), `{"v":"1795303500.123"}`);
+Deno.test("compileRowConverter() writes DateTime64 as an unquoted epoch number cut to the column's precision", () => {
+  // Unquoted: ClickHouse reads quoted text by date_time_input_format, and
+  // best_effort takes "0.001" or "20261121" for dates.
+  assertStrictEquals(one("DateTime64(3)", "2026-11-21 23:25:00.123456"), `{"v":1795303500.123}`);
   assertStrictEquals(
     one("DateTime64(6, 'UTC')", "2026-11-21 23:25:00.000001"),
-    `{"v":"1795303500.000001"}`,
+    `{"v":1795303500.000001}`,
   );
-  assertStrictEquals(one("DateTime64(0)", "2026-11-21 23:25:00.9"), `{"v":"1795303500"}`);
+  assertStrictEquals(one("DateTime64(0)", "2026-11-21 23:25:00.9"), `{"v":1795303500}`);
+  // Nine digits stay exact: the text is written as it is, not through a float.
+  assertStrictEquals(
+    one("DateTime64(9)", "2026-11-21 23:25:00.123456"),
+    `{"v":1795303500.123456000}`,
+  );
+  assertStrictEquals(one("DateTime64(3)", "1970-01-01 00:00:00.001"), `{"v":0.001}`);
+  assertStrictEquals(one("Array(DateTime64(1))", [0, "1795303500.55"]), `{"v":[0.0,1795303500.5]}`);
+});
+
+Deno.test("compileRowConverter() writes a DateTime64 before 1970 with the sign on the whole number", () => {
+  // 1969-12-31 23:59:58.5 is 1.5 s before the epoch: -1.5, not -2 + .5.
+  assertStrictEquals(one("DateTime64(3)", "1969-12-31 23:59:58.5"), `{"v":-1.500}`);
+  assertStrictEquals(one("DateTime64(6)", "1969-12-31 23:59:59.999999"), `{"v":-0.000001}`);
+  assertStrictEquals(one("DateTime64(0)", "1969-12-31 23:59:58.5"), `{"v":-2}`);
+  assertStrictEquals(one("DateTime64(2)", "1900-01-01 00:00:00"), `{"v":-2208988800.00}`);
+  assertStrictEquals(
+    one("DateTime64(1)", "1899-12-31 23:59:59"),
+    `rejected: "1899-12-31 23:59:59" is out of range for DateTime64(1) column "v"`,
+  );
 });
 
 Deno.test("compileRowConverter() reads integers from numbers and numeric strings with a range check", () => {
@@ -389,7 +410,7 @@ Deno.test("compileRowConverter() with a non-default TIMESTAMP_TEMPLATE reads its
   const withZone = "%Y%m%dT%H%M%S.%f%z";
   assertStrictEquals(
     one("DateTime64(6)", "20261121T232500.5+0100", { template: withZone }),
-    `{"v":"1795299900.500000"}`,
+    `{"v":1795299900.500000}`,
   );
 });
 

@@ -2,6 +2,7 @@ import {
   canonicalType,
   type ColumnSpec,
   createDatabaseSql,
+  createTableSettings,
   createTableSql,
   parseSchema,
   parseServerVersion,
@@ -236,6 +237,38 @@ Deno.test("sameType() compares a schema type with the server's spelling", () => 
   assertStrictEquals(sameType(parseType("String"), "UInt8"), false);
   assertStrictEquals(sameType(parseType("String"), "Map(String, String)"), false);
   assertStrictEquals(canonicalType(parseType("Array(Decimal64(3))")), "Array(Decimal(18, 3))");
+});
+
+Deno.test("createTableSettings() allows LowCardinality of other types than String on 20.x and newer, and LowCardinality at all on 18.16", () => {
+  const settings = (schema: string, version: string) =>
+    createTableSettings(parseSchema(schema).columns, parseServerVersion(version));
+  assertStrictEquals(settings("a:String,b:IPv4,c:Nullable(DateTime64(3))", "26.9.2.1"), undefined);
+  // String and FixedString need nothing since LowCardinality left the experiments.
+  assertStrictEquals(
+    settings("a:LowCardinality(String),b:LowCardinality(Nullable(FixedString(2)))", "26.9.2.1"),
+    undefined,
+  );
+  for (
+    const type of [
+      "LowCardinality(IPv4)",
+      "LowCardinality(Nullable(IPv6))",
+      "LowCardinality(UInt32)",
+      "LowCardinality(DateTime)",
+      "LowCardinality(UUID)",
+      "Array(LowCardinality(Float64))",
+    ]
+  ) {
+    assertEquals(settings(`a:String,b:${type}`, "26.9.2.1"), {
+      allow_suspicious_low_cardinality_types: 1,
+    }, type);
+    assertEquals(settings(`b:${type}`, "22.2.1"), { allow_suspicious_low_cardinality_types: 1 });
+  }
+  assertEquals(settings("a:LowCardinality(String)", "18.16.1"), {
+    allow_experimental_low_cardinality_type: 1,
+  });
+  assertEquals(settings("a:LowCardinality(UInt32)", "18.16.1"), {
+    allow_experimental_low_cardinality_type: 1,
+  });
 });
 
 Deno.test("typeFamilies() lists every type name a column needs on the server", () => {
