@@ -8,6 +8,7 @@
  */
 
 import { Kafka, logLevel } from "kafkajs";
+import { registerKafkaCodecs } from "../lib/kafka_codecs.ts";
 import { errorText } from "../lib/log.ts";
 import { flowRecord } from "../scripts/demo_feed.ts";
 import { type Baseline, num, progress } from "./_measure.ts";
@@ -49,6 +50,8 @@ export function generate(records: number): Dataset {
  * @returns The client.
  */
 export function kafkaClient(broker: string, clientId: string): Kafka {
+  // The baseline consumer reads what sluice reads, compressed batches too.
+  registerKafkaCodecs();
   return new Kafka({
     clientId,
     brokers: [broker],

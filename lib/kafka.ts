@@ -14,6 +14,7 @@ import process from "node:process";
 import tls from "node:tls";
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
+import { registerKafkaCodecs } from "./kafka_codecs.ts";
 import { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -176,6 +177,8 @@ export class KafkaSource implements MessageSource {
     this.#metrics = deps.metrics;
     this.#onCrash = deps.onCrash;
     this.#policy = deps.policy;
+    // snappy, lz4 and zstd batches, which kafkajs cannot read by itself.
+    registerKafkaCodecs();
     const kafka = new Kafka(kafkaClientOptions(config, deps.log, deps.policy));
     this.#consumer = kafka.consumer({
       groupId: config.groupId,
