@@ -6,9 +6,15 @@
  * records are all in this batch (or were set aside), so that committing the
  * batch's offsets after the sink acknowledged it never skips a record.
  *
+ * While it is held (a pinned range is being formed again, see
+ * `lib/pipeline/mod.ts`), the caps are four times as large and the age cap
+ * waits: the range must go out whole, as it was first written (it fitted
+ * the caps then, but other partitions' rows may come in between now).
+ *
  * @module
  */
 
+import { formatPin } from "./ranges.ts";
 import type { PreparedRow } from "./record.ts";
 import type { CommitOffset } from "./source.ts";
 import type { BatchLimits } from "./sink.ts";
@@ -26,7 +32,7 @@ export interface Batch<Row = unknown> {
 }
 
 /** Why a batch is due. */
-export type FlushReason = "rows" | "bytes" | "age" | "shutdown";
+export type FlushReason = "rows" | "bytes" | "age" | "shutdown" | "pin";
 
 /** Collects rows and offsets; the pipeline decides when to take a batch. */
 export class Batcher<Row = unknown> {
@@ -36,6 +42,8 @@ export class Batcher<Row = unknown> {
   #bytes = 0;
   #offsets = new Map<string, CommitOffset>();
   #startedAt: number | undefined;
+  /** Whether a pinned range is incomplete (see the module documentation). */
+  held = false;
 
   /**
    * @param limits The caps.
@@ -75,7 +83,7 @@ export class Batcher<Row = unknown> {
    * @returns `true` when the current rows should be flushed first.
    */
   wouldOverflow(bytes: number): boolean {
-    return this.#rows.length > 0 && this.#bytes + bytes > this.#limits.maxBytes;
+    return this.#rows.length > 0 && this.#bytes + bytes > this.#cap().maxBytes;
   }
 
   /**
@@ -88,9 +96,69 @@ export class Batcher<Row = unknown> {
     this.#startedAt ??= this.#clock();
     this.#rows.push(row);
     this.#bytes += row.bytes;
-    if (this.#rows.length >= this.#limits.maxRows) return "rows";
-    if (this.#bytes >= this.#limits.maxBytes) return "bytes";
+    const cap = this.#cap();
+    if (this.#rows.length >= cap.maxRows) return "rows";
+    if (this.#bytes >= cap.maxBytes) return "bytes";
     return undefined;
+  }
+
+  /**
+   * Takes out the rows and offsets of a partition this member no longer
+   * holds: its new owner reads them again from the committed offset.
+   *
+   * @param topic Topic.
+   * @param partition Partition.
+   * @returns How many rows were dropped.
+   */
+  dropPartition(topic: string, partition: number): number {
+    const before = this.#rows.length;
+    this.#rows = this.#rows.filter((r) =>
+      r.origin.partition !== partition || r.origin.topic !== topic
+    );
+    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
+    this.#offsets.delete(`${topic}\u0000${partition}`);
+    if (this.#rows.length === 0 && this.#offsets.size === 0) this.#startedAt = undefined;
+    return before - this.#rows.length;
+  }
+
+  /**
+   * The partitions that have rows or offsets here.
+   *
+   * @returns Keys `topic\u0000partition`.
+   */
+  partitions(): Set<string> {
+    const keys = new Set(this.#offsets.keys());
+    for (const { origin } of this.#rows) keys.add(`${origin.topic}\u0000${origin.partition}`);
+    return keys;
+  }
+
+  /**
+   * Takes out one partition's rows and offsets; the others stay.
+   *
+   * @param key The partition, `topic\u0000partition`.
+   * @returns The partition's batch.
+   */
+  #takePartition(key: string): Batch<Row> {
+    const ofKey = (r: PreparedRow<Row>) => `${r.origin.topic}\u0000${r.origin.partition}`;
+    const rest = { rows: this.#rows, offsets: this.#offsets, startedAt: this.#startedAt };
+    this.#rows = rest.rows.filter((r) => ofKey(r) === key);
+    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
+    const consumed = rest.offsets.get(key);
+    this.#offsets = new Map(consumed === undefined ? [] : [[key, consumed]]);
+    const batch = this.take();
+    batch.startedAt = rest.startedAt ?? batch.startedAt;
+    this.#rows = rest.rows.filter((r) => ofKey(r) !== key);
+    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
+    rest.offsets.delete(key);
+    this.#offsets = rest.offsets;
+    this.#startedAt = this.#rows.length > 0 || this.#offsets.size > 0 ? rest.startedAt : undefined;
+    return batch;
+  }
+
+  /** The caps in force: four times as large while held. */
+  #cap(): { maxRows: number; maxBytes: number } {
+    const { maxRows, maxBytes } = this.#limits;
+    return this.held ? { maxRows: maxRows * 4, maxBytes: maxBytes * 4 } : { maxRows, maxBytes };
   }
 
   /**
@@ -115,7 +183,7 @@ export class Batcher<Row = unknown> {
    * @returns `true` when a flush is due by age.
    */
   isDue(): boolean {
-    return this.#startedAt !== undefined &&
+    return !this.held && this.#startedAt !== undefined &&
       this.#clock() - this.#startedAt >= this.#limits.maxAgeMs;
   }
 
@@ -130,19 +198,39 @@ export class Batcher<Row = unknown> {
   }
 
   /**
-   * Takes everything out, leaving the batcher empty.
+   * Takes everything out, leaving the batcher empty; or, with `only`, one
+   * partition's rows and offsets (a pinned range that is complete), leaving
+   * the others.
    *
+   * @param only The partition to take alone, `topic\u0000partition`.
    * @returns The batch.
    */
-  take(): Batch<Row> {
+  take(only?: string): Batch<Row> {
+    if (only !== undefined) return this.#takePartition(only);
+    const offsets = new Map<string, CommitOffset>();
+    for (const [key, o] of this.#offsets) {
+      const { topic, partition } = o;
+      offsets.set(key, { topic, partition, offset: (BigInt(o.offset) + 1n).toString() });
+    }
+    // A batch that ends inside a message (kafka_multi_values) commits that
+    // message's offset with where its next row is, so that a restart skips
+    // the rows of it this batch wrote.
+    const last = new Map<string, PreparedRow<Row>>();
+    for (const row of this.#rows) last.set(`${row.origin.topic}\u0000${row.origin.partition}`, row);
+    for (const [key, { origin }] of last) {
+      const consumed = this.#offsets.get(key);
+      if (consumed !== undefined && BigInt(origin.offset) <= BigInt(consumed.offset)) continue;
+      offsets.set(key, {
+        topic: origin.topic,
+        partition: origin.partition,
+        offset: origin.offset,
+        metadata: formatPin({ from: { offset: origin.offset, index: origin.index + 1 } }),
+      });
+    }
     const batch: Batch<Row> = {
       rows: this.#rows,
       bytes: this.#bytes,
-      offsets: [...this.#offsets.values()].map((o) => ({
-        topic: o.topic,
-        partition: o.partition,
-        offset: (BigInt(o.offset) + 1n).toString(),
-      })),
+      offsets: [...offsets.values()],
       startedAt: this.#startedAt ?? this.#clock(),
     };
     this.#rows = [];

@@ -12,13 +12,26 @@
 import { isIP } from "node:net";
 import process from "node:process";
 import tls from "node:tls";
-import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs";
+import {
+  type Admin,
+  Kafka,
+  type KafkaConfig as KafkaJsConfig,
+  logLevel,
+  type SASLOptions,
+} from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
 import { registerKafkaCodecs } from "./kafka_codecs.ts";
 import { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { CommitOffset, MessageHandler, MessageSource } from "./source.ts";
+import type {
+  CommitOffset,
+  MessageHandler,
+  MessageSource,
+  Resume,
+  SourceHooks,
+  TopicPartition,
+} from "./source.ts";
 
 let warningSilenced = false;
 
@@ -150,7 +163,11 @@ export class KafkaSource implements MessageSource {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #policy: RetryPolicy;
+  readonly #kafka: Kafka;
   readonly #consumer;
+  #admin: Promise<Admin> | undefined;
+  /** Partitions assigned at the last join whose first message has not been handed out yet. */
+  readonly #unresumed = new Set<string>();
   #draining = false;
   readonly #stopSignal = new AbortController();
   #inFlight: Promise<void> | undefined;
@@ -180,6 +197,7 @@ export class KafkaSource implements MessageSource {
     // snappy, lz4 and zstd batches, which kafkajs cannot read by itself.
     registerKafkaCodecs();
     const kafka = new Kafka(kafkaClientOptions(config, deps.log, deps.policy));
+    this.#kafka = kafka;
     this.#consumer = kafka.consumer({
       groupId: config.groupId,
       sessionTimeout: config.sessionTimeoutMs,
@@ -193,13 +211,21 @@ export class KafkaSource implements MessageSource {
   }
 
   /** @inheritdoc */
-  async start(handler: MessageHandler): Promise<void> {
+  async start(handler: MessageHandler, hooks: SourceHooks = {}): Promise<void> {
     const consumer = this.#consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.#log.info("Joined consumer group", {
-        group: this.#config.groupId,
-        assignment: event.payload.memberAssignment,
-      });
+      const assignment = event.payload.memberAssignment;
+      this.#log.info("Joined consumer group", { group: this.#config.groupId, assignment });
+      // Every join restarts each assigned partition from its committed
+      // offset: its first message then carries what the group had there.
+      const partitions: TopicPartition[] = Object.entries(assignment).flatMap(
+        ([topic, numbers]) => numbers.map((partition) => ({ topic, partition })),
+      );
+      this.#unresumed.clear();
+      for (const { topic, partition } of partitions) {
+        this.#unresumed.add(`${topic}\u0000${partition}`);
+      }
+      hooks.assigned?.(partitions);
     });
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
@@ -246,6 +272,12 @@ export class KafkaSource implements MessageSource {
         this.#heartbeat = heartbeat;
         let last: string | undefined;
         try {
+          const key = `${batch.topic}\u0000${batch.partition}`;
+          let resume: Resume | undefined;
+          if (this.#unresumed.has(key) && batch.messages.length > 0) {
+            resume = await this.#resume(batch.topic, batch.partition);
+            this.#unresumed.delete(key);
+          }
           for (const message of batch.messages) {
             if (this.#draining) break;
             const pending = handler({
@@ -253,7 +285,9 @@ export class KafkaSource implements MessageSource {
               partition: batch.partition,
               offset: message.offset,
               value: message.value,
+              resume,
             });
+            resume = undefined;
             last = message.offset;
             if (pending) {
               await pending;
@@ -296,6 +330,7 @@ export class KafkaSource implements MessageSource {
   /** @inheritdoc */
   async commit(offsets: CommitOffset[]): Promise<void> {
     if (offsets.length === 0) return;
+    // Without metadata kafkajs commits null, which clears an earlier pin.
     await this.#consumer.commitOffsets(offsets);
   }
 
@@ -312,8 +347,40 @@ export class KafkaSource implements MessageSource {
     }
   }
 
+  /**
+   * What the group had committed for a partition (offset and metadata),
+   * read when this member starts on it. A failure to read it costs only the
+   * pin (the range may then be written again, never lost), so it is logged
+   * and the partition starts without it.
+   */
+  async #resume(topic: string, partition: number): Promise<Resume> {
+    try {
+      this.#admin ??= (async () => {
+        const admin = this.#kafka.admin();
+        await admin.connect();
+        return admin;
+      })();
+      const admin = await this.#admin;
+      const [entry] = await admin.fetchOffsets({ groupId: this.#config.groupId, topics: [topic] });
+      const found = entry?.partitions.find((p) => p.partition === partition);
+      if (found === undefined || found.offset === "-1") return {};
+      return { offset: found.offset, metadata: found.metadata ?? undefined };
+    } catch (error) {
+      this.#admin = undefined;
+      this.#log.warn("Cannot read the committed offset of a partition; starting it unpinned", {
+        topic,
+        partition,
+        error,
+      });
+      return {};
+    }
+  }
+
   /** @inheritdoc */
   async close(): Promise<void> {
+    const admin = this.#admin;
+    this.#admin = undefined;
+    if (admin !== undefined) await (await admin).disconnect().catch(() => {});
     await this.#consumer.disconnect();
   }
 }

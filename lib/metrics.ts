@@ -44,6 +44,8 @@ export class Metrics {
   readonly lag: client.Gauge<"topic" | "partition">;
   /** Offset commits, by outcome. */
   readonly commits: client.Counter<"outcome">;
+  /** Messages read again after a rejoin of the consumer group and skipped (already batched). */
+  readonly redelivered: client.Counter<"topic">;
   /** Unix time of the last acknowledged write. */
   readonly lastWrite: client.Gauge<"sink">;
 
@@ -133,6 +135,13 @@ export class Metrics {
       name: "sluice_offset_commits_total",
       help: "Offset commits after acknowledged writes, by outcome",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.redelivered = new client.Counter({
+      name: "sluice_messages_redelivered_total",
+      help:
+        "Messages the consumer read again after a rejoin and skipped: already batched or written",
+      labelNames: ["topic"],
       registers,
     });
     this.lastWrite = new client.Gauge({

@@ -167,6 +167,15 @@ export interface Sink<Row = unknown> {
    */
   readonly commitDelayMs?: number;
   /**
+   * Whether `write()` makes each partition's rows a repeatable write: an
+   * idempotency token derived from the rows' first and last position
+   * (`rangeToken` in lib/ranges.ts), so that the same range written twice is
+   * stored once. The pipeline then pins each batch's ranges in the offset
+   * commit before the write and forms them again exactly after a restart or
+   * a rebalance (see `lib/pipeline/mod.ts`). Read after `connect()`.
+   */
+  readonly pinsRanges?: boolean;
+  /**
    * Reaches the backend and makes it ready (database, table, template).
    *
    * @throws {SinkWriteError} Made by {@link startupError}: `retry` to wait, `fatal` to give up.

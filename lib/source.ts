@@ -15,6 +15,24 @@ export interface CommitOffset {
   partition: number;
   /** The offset of the next message to read (last consumed + 1), as a string. */
   offset: string;
+  /** Metadata stored with the offset: a pinned range (`lib/ranges.ts`), or none. */
+  metadata?: string;
+}
+
+/** A topic partition. */
+export interface TopicPartition {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+}
+
+/** Where the consumer group left a partition, as it was when this member got it. */
+export interface Resume {
+  /** The committed offset; `undefined` when the group has none. */
+  offset?: string;
+  /** The metadata committed with it, if any. */
+  metadata?: string;
 }
 
 /** One message as the pipeline sees it. */
@@ -27,6 +45,20 @@ export interface SourceMessage {
   offset: string;
   /** The value; `null` for a tombstone. */
   value: Uint8Array | null;
+  /**
+   * Set on the first message of a partition after this member was assigned
+   * it: what the group had committed for it then.
+   */
+  resume?: Resume;
+}
+
+/** What a source tells besides messages. */
+export interface SourceHooks {
+  /**
+   * The partitions this member holds now, after every (re)join of the
+   * consumer group; the others' unwritten rows belong to their new owner.
+   */
+  assigned?(partitions: readonly TopicPartition[]): void;
 }
 
 /** Handles one message; may return a promise to hold the source. */
@@ -38,9 +70,10 @@ export interface MessageSource {
    * Starts delivering messages to the handler.
    *
    * @param handler Called once per message, in order per partition.
+   * @param hooks Told of assignments (a source without groups never calls them).
    * @returns Resolves once the source is running.
    */
-  start(handler: MessageHandler): Promise<void>;
+  start(handler: MessageHandler, hooks?: SourceHooks): Promise<void>;
   /** Resolves when a finite source (stdin) has delivered everything. */
   readonly finished: Promise<void>;
   /** Stops handing out messages and waits for the handler in flight. */

@@ -8,7 +8,14 @@
 
 import { allWritten, type InputRecord, type PreparedRow, type WriteResult } from "../lib/record.ts";
 import { type Sink, SinkWriteError } from "../lib/sink.ts";
-import type { CommitOffset, MessageHandler, MessageSource, SourceMessage } from "../lib/source.ts";
+import type {
+  CommitOffset,
+  MessageHandler,
+  MessageSource,
+  SourceHooks,
+  SourceMessage,
+  TopicPartition,
+} from "../lib/source.ts";
 
 /** A source fed by the test with {@link MemorySource.push}; records commits and heartbeats. */
 export class MemorySource implements MessageSource {
@@ -19,13 +26,24 @@ export class MemorySource implements MessageSource {
   /** Whether `close()` was called. */
   closed = false;
   #handler: MessageHandler | undefined;
+  #hooks: SourceHooks = {};
   /** Resolved: the test decides when messages end. */
   finished: Promise<void> = Promise.resolve();
 
   /** @inheritdoc */
-  start(handler: MessageHandler): Promise<void> {
+  start(handler: MessageHandler, hooks: SourceHooks = {}): Promise<void> {
     this.#handler = handler;
+    this.#hooks = hooks;
     return Promise.resolve();
+  }
+
+  /**
+   * Tells the pipeline which partitions it holds, as a consumer group join does.
+   *
+   * @param partitions The partitions held now.
+   */
+  assign(partitions: TopicPartition[]): void {
+    this.#hooks.assigned?.(partitions);
   }
 
   /**

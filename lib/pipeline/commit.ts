@@ -13,7 +13,12 @@
  *   worst case is reading them again;
  * - at a stop, held offsets are committed once their delay passed, within
  *   the stop's deadline; offsets still held then stay uncommitted and are
- *   read again.
+ *   read again;
+ * - for a sink that makes its writes repeatable (`Sink.pinsRanges`), each
+ *   batch's ranges are committed as pins before the write ({@link Commits.pin}):
+ *   that commit must succeed, so it is retried like a write;
+ * - offsets of partitions this member no longer holds are not committed:
+ *   their new owner's commits must not be overwritten by older ones.
  *
  * @module
  */
@@ -68,7 +73,7 @@ export class Commits {
    */
   async acknowledged(offsets: readonly CommitOffset[]): Promise<void> {
     const delay = this.#delayMs();
-    if (delay <= 0) return await this.#serial(offsets);
+    if (delay <= 0) return void await this.#serial(offsets);
     this.#held.push({ offsets, due: this.#clock() + delay });
     await this.commitDue();
   }
@@ -106,21 +111,45 @@ export class Commits {
     if (this.#failed.size > 0) await this.#commit([]);
   }
 
+  /**
+   * Commits the pins of a batch about to be written (offset and pinned
+   * range per partition), after every earlier commit.
+   *
+   * @param offsets One pin per partition of the batch.
+   * @returns Whether the commit succeeded (a failed one is kept for the next commit).
+   */
+  async pin(offsets: readonly CommitOffset[]): Promise<boolean> {
+    return await this.#serial(offsets);
+  }
+
+  /**
+   * Forgets what is kept of partitions this member no longer holds.
+   *
+   * @param holds Whether this member holds a partition (`topic\u0000partition`).
+   */
+  keepOnly(holds: (key: string) => boolean): void {
+    for (const key of [...this.#failed.keys()]) if (!holds(key)) this.#failed.delete(key);
+    for (const h of this.#held) {
+      h.offsets = h.offsets.filter((o) => holds(`${o.topic}\u0000${o.partition}`));
+    }
+  }
+
   /** Commits one after the other: the timer and the write path may both commit. */
-  #serial(offsets: readonly CommitOffset[]): Promise<void> {
+  #serial(offsets: readonly CommitOffset[]): Promise<boolean> {
     const next = this.#chain.then(() => this.#commit(offsets));
-    this.#chain = next;
+    this.#chain = next.then(() => {});
     return next;
   }
 
-  async #commit(offsets: readonly CommitOffset[]): Promise<void> {
+  async #commit(offsets: readonly CommitOffset[]): Promise<boolean> {
     const merged = new Map(this.#failed);
     for (const o of offsets) merged.set(`${o.topic}\u0000${o.partition}`, o);
-    if (merged.size === 0) return;
+    if (merged.size === 0) return true;
     try {
       await this.#source.commit([...merged.values()]);
       this.#failed.clear();
       this.#metrics.commits.inc({ outcome: "ok" });
+      return true;
     } catch (error) {
       this.#failed = merged;
       this.#metrics.commits.inc({ outcome: "failed" });
@@ -128,6 +157,7 @@ export class Commits {
         error,
         partitions: merged.size,
       });
+      return false;
     }
   }
 }

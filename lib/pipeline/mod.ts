@@ -17,6 +17,27 @@
  * sink is retried. A message that cannot be decoded, or a record that
  * cannot be converted, is set aside without costing its neighbours.
  *
+ * Rebalances. After every join of the consumer group the client reads each
+ * partition again from its committed offset. A message of a partition this
+ * member kept, at or before the last one it already batched, is skipped
+ * (its rows are batched or written); the unwritten rows of a partition it
+ * lost are dropped (the new owner reads them), and their offsets are no
+ * longer committed (the new owner's commits must not be overwritten).
+ *
+ * Pinned ranges (effectively once, for sinks with `pinsRanges`). Before a
+ * batch is written, each of its partitions' range of rows (first and last
+ * position: offset and index in the message) is committed as the metadata
+ * of the offset where the range starts (`lib/ranges.ts`); the write carries
+ * a token made from the same range, and the sink stores a range written
+ * twice once. After the write the batch's offsets are committed as usual,
+ * which clears the pins. When a member starts on a partition whose
+ * committed offset carries a pin (a crash, a kill, a rebalance between the
+ * pin and the commit), it forms that range again exactly: rows before its
+ * first position are skipped, the batch is not cut by the caps or the age
+ * until the range is complete (the caps are four times as large meanwhile), and it is
+ * cut right after the range's last row. The write then carries the same
+ * token, so a write that had landed is not stored twice.
+ *
  * @module
  */
 
@@ -29,7 +50,15 @@ import type { Health, Metrics } from "../metrics.ts";
 import type { PreparedRow, RecordOrigin } from "../record.ts";
 import type { RetryPolicy } from "../retry.ts";
 import type { BatchLimits, Sink } from "../sink.ts";
-import type { MessageSource, SourceMessage } from "../source.ts";
+import {
+  comparePositions,
+  formatPin,
+  parsePin,
+  partitionRows,
+  type Pin,
+  type RowPosition,
+} from "../ranges.ts";
+import type { CommitOffset, MessageSource, SourceMessage, TopicPartition } from "../source.ts";
 import { Commits } from "./commit.ts";
 import { Delivery } from "./deliver.ts";
 import { type PipelineStats, Tally } from "./stats.ts";
@@ -110,6 +139,16 @@ export class Pipeline {
   #givenUp: unknown;
   /** Rows of batches given up on at shutdown (never committed). */
   #abandonedRows = 0;
+  /** Per partition, the offset of the last message batched (`topic\u0000partition`). */
+  readonly #positions = new Map<string, bigint>();
+  /** Pinned ranges being formed again, per partition. */
+  readonly #pins = new Map<string, Required<Pin>>();
+  /** Where a partition's rows start again after a restart: rows before were written. */
+  readonly #starts = new Map<string, RowPosition>();
+  /** Partitions whose pinned range has rows in the batch but is not complete yet. */
+  readonly #openPins = new Set<string>();
+  /** The partitions this member holds; `undefined` until the source says (then: all). */
+  #assigned: Set<string> | undefined;
 
   /**
    * @param source Where messages come from.
@@ -163,7 +202,9 @@ export class Pipeline {
   async start(): Promise<void> {
     const tick = this.#opts.tickMs ?? Math.max(10, Math.min(1000, this.#opts.batch.maxAgeMs / 4));
     this.#timer = setInterval(() => void this.tick(), tick);
-    await this.#source.start((message) => this.handle(message));
+    await this.#source.start((message) => this.handle(message), {
+      assigned: (partitions) => this.assigned(partitions),
+    });
   }
 
   /**
@@ -196,6 +237,13 @@ export class Pipeline {
    */
   handle(message: SourceMessage): void | Promise<void> {
     if (this.#givenUp !== undefined) return Promise.reject(this.#givenUp);
+    const key = keyOf(message);
+    if (message.resume !== undefined) this.#resume(key, message);
+    const position = this.#positions.get(key);
+    if (position !== undefined && BigInt(message.offset) <= position) {
+      this.#opts.metrics.redelivered.inc({ topic: message.topic });
+      return;
+    }
     const decoded = this.#opts.decoder(message.value);
     this.#tally.message(message.topic, decoded);
     for (const error of decoded.errors) {
@@ -219,8 +267,24 @@ export class Pipeline {
     records: DecodeResult["records"],
     from: number,
   ): void | Promise<void> {
+    const key = keyOf(message);
+    let pin = this.#pins.get(key);
+    const start = this.#starts.get(key);
+    if (start !== undefined && BigInt(message.offset) >= BigInt(start.offset)) {
+      this.#starts.delete(key);
+    }
+    if (pin !== undefined && BigInt(message.offset) > BigInt(pin.to.offset)) {
+      // The pinned range ended with a message that is not there (compaction).
+      const wait = this.#closePin(key);
+      if (wait) return this.#batchAfter(wait, message, records, from);
+      pin = undefined;
+    }
     for (let i = from; i < records.length; i++) {
       const { index, record } = records[i]!;
+      const at: RowPosition = { offset: message.offset, index };
+      // Rows before the start (of a pinned range, or after a batch that
+      // ended inside this message) were written by an earlier batch.
+      if (start !== undefined && comparePositions(at, start) < 0) continue;
       const origin = originOf(message, index);
       const prepared = this.#sink.prepare(record, origin);
       if (!prepared.ok) {
@@ -232,13 +296,113 @@ export class Pipeline {
         // Record i is prepared again after the wait: prepare() is pure.
         if (wait) return this.#batchAfter(wait, message, records, i);
       }
-      const due = this.#batcher.add({ row: prepared.row, bytes: prepared.bytes, origin });
+      if (pin !== undefined && !this.#openPins.has(key)) {
+        this.#openPins.add(key);
+        this.#batcher.held = true;
+      }
+      let due: FlushReason | undefined = this.#batcher.add({
+        row: prepared.row,
+        bytes: prepared.bytes,
+        origin,
+      });
+      let only: string | undefined;
+      if (pin !== undefined && comparePositions(at, pin.to) >= 0) {
+        this.#pins.delete(key);
+        this.#holdFor(key);
+        pin = undefined;
+        // The range goes out alone: other partitions' pinned ranges in this
+        // batch may not be complete yet.
+        due = "pin";
+        only = key;
+      }
       if (due) {
-        const wait = this.#flush(due);
-        if (wait) return this.#batchAfter(wait, message, records, i + 1);
+        // A message whose last row fills the batch goes out with it, so its
+        // offset is committed with this batch and not one batch late.
+        const last = i === records.length - 1;
+        if (last) this.#consumed(message);
+        const wait = this.#flush(due, only);
+        if (wait) return this.#batchAfter(wait, message, records, i + 1, last);
+        if (last) return;
       }
     }
+    this.#consumed(message);
+  }
+
+  /** Marks a message consumed: every record of it is batched or set aside. */
+  #consumed(message: SourceMessage): void {
     this.#batcher.markConsumed(message.topic, message.partition, message.offset);
+    this.#positions.set(keyOf(message), BigInt(message.offset));
+  }
+
+  /**
+   * Reads where the group left a partition this member just got: a pin is
+   * formed again when the committed offset is where the pinned range starts.
+   */
+  #resume(key: string, message: SourceMessage): void {
+    // A partition this member kept through a rejoin: what it holds in
+    // memory (a pinned range half formed again, say) is the truth.
+    if (this.#positions.has(key)) return;
+    this.#pins.delete(key);
+    this.#starts.delete(key);
+    const { resume } = message;
+    const pin = parsePin(resume?.metadata);
+    if (pin !== undefined && resume?.offset === pin.from.offset) {
+      this.#starts.set(key, pin.from);
+      if (pin.to !== undefined && this.#sink.pinsRanges) {
+        this.#pins.set(key, { from: pin.from, to: pin.to });
+        this.#opts.log.info("Forming a pinned range again", {
+          topic: message.topic,
+          partition: message.partition,
+          from: `${pin.from.offset}.${pin.from.index}`,
+          to: `${pin.to.offset}.${pin.to.index}`,
+        });
+      }
+    }
+    this.#holdFor(key);
+  }
+
+  /** Forgets a partition's pin; the batcher is held while any pinned range is open. */
+  #holdFor(key: string): void {
+    if (!this.#pins.has(key)) this.#openPins.delete(key);
+    this.#batcher.held = this.#openPins.size > 0;
+  }
+
+  /** Ends a pinned range whose last row never came: the batch goes out as it is. */
+  #closePin(key: string): Promise<void> | undefined {
+    this.#pins.delete(key);
+    this.#holdFor(key);
+    return this.#flush("pin", key);
+  }
+
+  /**
+   * Takes note of the partitions this member holds after a (re)join: the
+   * unwritten rows of the others are dropped, their positions and pins
+   * forgotten, and their offsets no longer committed.
+   *
+   * @param partitions The partitions held now.
+   */
+  assigned(partitions: readonly TopicPartition[]): void {
+    const held = new Set(partitions.map(keyOf));
+    this.#assigned = held;
+    const known = [...this.#positions.keys(), ...this.#pins.keys(), ...this.#batcher.partitions()];
+    for (const key of new Set(known)) {
+      if (held.has(key)) continue;
+      const [topic, partition] = key.split("\u0000") as [string, string];
+      const dropped = this.#batcher.dropPartition(topic, Number(partition));
+      if (dropped > 0) {
+        this.#opts.log.info("Dropped the unwritten rows of a partition this member lost", {
+          topic,
+          partition: Number(partition),
+          rows: dropped,
+        });
+      }
+      this.#positions.delete(key);
+      this.#pins.delete(key);
+      this.#starts.delete(key);
+      this.#openPins.delete(key);
+    }
+    this.#batcher.held = this.#openPins.size > 0;
+    this.#commits.keepOnly((key) => held.has(key));
   }
 
   async #batchAfter(
@@ -246,9 +410,10 @@ export class Pipeline {
     message: SourceMessage,
     records: DecodeResult["records"],
     from: number,
+    consumed = false,
   ): Promise<void> {
     await wait;
-    await this.#batch(message, records, from);
+    if (!consumed) await this.#batch(message, records, from);
   }
 
   /**
@@ -256,12 +421,12 @@ export class Pipeline {
    * overlap, so offsets are committed in order: when one is in flight, the
    * returned promise resolves once it ended and this one started.
    */
-  #flush(reason: FlushReason): Promise<void> | undefined {
+  #flush(reason: FlushReason, only?: string): Promise<void> | undefined {
     if (this.#givenUp !== undefined) return Promise.reject(this.#givenUp);
-    if (this.#writing !== undefined) return this.#flushAfterWrite(reason);
+    if (this.#writing !== undefined) return this.#flushAfterWrite(reason, only);
     if (this.#batcher.empty) return undefined;
     this.#tally.sync();
-    const batch = this.#batcher.take();
+    const batch = this.#batcher.take(only);
     this.#writingSince = batch.startedAt;
     this.#writingRows = batch.rows.length;
     this.#writing = this.#write(batch, reason).catch((error) => {
@@ -276,9 +441,9 @@ export class Pipeline {
     return undefined;
   }
 
-  async #flushAfterWrite(reason: FlushReason): Promise<void> {
+  async #flushAfterWrite(reason: FlushReason, only?: string): Promise<void> {
     await this.settled();
-    await this.#flush(reason);
+    await this.#flush(reason, only);
   }
 
   /** Delivers a batch, reports it, and commits (or holds) its offsets. */
@@ -286,6 +451,7 @@ export class Pipeline {
     const { metrics, log } = this.#opts;
     const sink = this.#sink.name;
     const started = this.#clock();
+    if (this.#sink.pinsRanges && batch.rows.length > 0) await this.#pin(batch);
     if (batch.rows.length > 0) {
       const before = this.#tally.stats.written;
       await this.#delivery.deliver(batch.rows, this.#deadline.signal);
@@ -308,8 +474,41 @@ export class Pipeline {
     } else {
       metrics.batches.inc({ sink, outcome: "empty" });
     }
-    await this.#commits.acknowledged(batch.offsets);
+    await this.#commits.acknowledged(batch.offsets.filter((o) => this.#holds(keyOf(o))));
     this.#lastProgress = this.#clock();
+  }
+
+  /** Whether this member holds a partition (all, until the source said otherwise). */
+  #holds(key: string): boolean {
+    return this.#assigned === undefined || this.#assigned.has(key);
+  }
+
+  /**
+   * Commits the batch's pins, retrying until the group has them; rows of a
+   * partition lost meanwhile are taken out of the batch (its new owner
+   * writes them).
+   */
+  async #pin(batch: Batch): Promise<void> {
+    const { retry, log } = this.#opts;
+    const signal = this.#deadline.signal;
+    for (let attempt = 1;; attempt++) {
+      batch.rows = batch.rows.filter((r) => this.#holds(keyOf(r.origin)));
+      const pins: CommitOffset[] = partitionRows(batch.rows).map((range) => ({
+        topic: range.topic,
+        partition: range.partition,
+        offset: range.from.offset,
+        metadata: formatPin(range),
+      }));
+      if (pins.length === 0 || await this.#commits.pin(pins)) return;
+      if (signal.aborted) throw signal.reason;
+      const delay = retry.delay(attempt);
+      log.limited("pin", "warn", "Cannot record the batch's ranges before writing; retrying", {
+        attempt,
+        retry_in_seconds: delay / 1000,
+      });
+      await retry.wait(delay, { signal, heartbeat: () => this.#source.heartbeat() });
+      if (signal.aborted) throw signal.reason;
+    }
   }
 
   /**
@@ -410,6 +609,10 @@ export class Pipeline {
     });
     this.#lastFlush = now;
   }
+}
+
+function keyOf(at: TopicPartition): string {
+  return `${at.topic}\u0000${at.partition}`;
 }
 
 function originOf(message: SourceMessage, index: number): RecordOrigin {

@@ -91,22 +91,6 @@ export function clientLoggerClass(log: Logger): new () => ClientLogger {
 }
 
 /**
- * The `insert_deduplication_token` of a batch: its first and last origins
- * and its size. A retried insert that did land carries the same token and is
- * dropped by the server; a bisected half has other ends, so another token.
- *
- * @param rows The batch.
- * @returns E.g. `sluice:flows/0/1234/0-flows/3/99/2:500`, or `undefined` for no rows.
- */
-export function deduplicationToken(rows: readonly PreparedRow[]): string | undefined {
-  const first = rows[0], last = rows[rows.length - 1];
-  if (first === undefined || last === undefined) return undefined;
-  const o = (r: PreparedRow) =>
-    `${r.origin.topic}/${r.origin.partition}/${r.origin.offset}/${r.origin.index}`;
-  return `sluice:${o(first)}-${o(last)}:${rows.length}`;
-}
-
-/**
  * Sends the sink's statements to one ClickHouse server. The underlying
  * client is made by {@link reopen} (or by the first {@link ping}), which
  * reads the CA file, so building it does no I/O.
@@ -149,16 +133,22 @@ export class ClickHouseClient {
    *
    * @param table The back-quoted `db`.`table`.
    * @param rows The rows, in order.
-   * @param deduplicate Send the batch's `insert_deduplication_token` (servers >= 22.2).
+   * @param token The insert's `insert_deduplication_token` (servers >= 22.2), if any.
    * @throws {Error} As the client threw it (see `classifyClickHouseError`).
    */
   async insert(
     table: string,
     rows: readonly PreparedRow<ClickHouseRow>[],
-    deduplicate: boolean,
+    token?: string,
   ): Promise<void> {
     const settings: ClickHouseSettings = {};
-    if (deduplicate) settings.insert_deduplication_token = deduplicationToken(rows);
+    if (token !== undefined) {
+      settings.insert_deduplication_token = token;
+      // The acknowledgement must mean stored: no asynchronous insert
+      // (some builds enable it by default), and deduplication on.
+      settings.async_insert = 0;
+      settings.insert_deduplicate = 1;
+    }
     await this.#require().insert({
       table,
       values: rows.map((r) => r.row),

@@ -13,16 +13,19 @@
  * the server's, and the DDL that creates the table).
  *
  * On ClickHouse >= 22.2 a created table remembers the last
- * {@link DEDUPLICATION_WINDOW} inserts and each insert carries an
- * `insert_deduplication_token` made from its first and last Kafka origins,
- * so an insert that landed but whose answer was lost is not duplicated
- * when the pipeline sends it again.
+ * {@link DEDUPLICATION_WINDOW} inserts, and a batch is inserted one
+ * partition's range at a time, each insert carrying an
+ * `insert_deduplication_token` made from that range (`rangeToken` in
+ * lib/ranges.ts). The sink says so with `pinsRanges`, so the pipeline pins
+ * the ranges before the write and forms them again exactly after a crash
+ * or a rebalance: a range whose insert had landed is not stored twice.
  *
  * @module
  */
 
 import type { ClickHouseSettings } from "@clickhouse/client";
 import type { Logger } from "../../lib/log.ts";
+import { partitionRows, rangeToken } from "../../lib/ranges.ts";
 import {
   allWritten,
   type InputRecord,
@@ -44,6 +47,7 @@ import { CLICKHOUSE, type ClickHouseConfig, parseClickHouseConfig } from "./conf
 import { type ClickHouseRow, compileRowConverter, encodeLines } from "./encode.ts";
 import {
   createDatabaseSql,
+  createTableSettings,
   createTableSql,
   DEDUPLICATION_SINCE,
   DEDUPLICATION_WINDOW,
@@ -53,7 +57,6 @@ import {
   renderType,
   sameType,
   typeFamilies,
-  usesLowCardinality,
   versionAtLeast,
 } from "./schema.ts";
 
@@ -104,6 +107,11 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     return this.#deduplicate;
   }
 
+  /** Each partition's range is inserted with its own token: see the module documentation. */
+  get pinsRanges(): boolean {
+    return this.#deduplicate;
+  }
+
   /**
    * Reads the server version, checks that it knows every schema type,
    * creates the database and table when configured to, and checks that the
@@ -145,10 +153,10 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
           `Cannot use ClickHouse table ${this.#table}: it does not exist and "CLICKHOUSE_CREATE_TABLE" is NO`,
         );
       }
-      // LowCardinality was experimental before 19.x (18.16 refuses it without this setting).
-      const settings = usesLowCardinality(config.columns) && !versionAtLeast(version, [20])
-        ? { allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings
-        : undefined;
+      // LowCardinality needs a setting on some versions (see createTableSettings).
+      const settings = createTableSettings(config.columns, version) as
+        | ClickHouseSettings
+        | undefined;
       await this.#command(
         createTableSql({
           database: config.database,
@@ -167,6 +175,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       columns = await this.#tableColumns();
     }
     this.#compareColumns(columns);
+    if (this.#deduplicate) this.#deduplicate = await this.#tableDeduplicates();
     this.#log.info("Connected to ClickHouse", {
       url: config.url,
       version: versionText,
@@ -209,7 +218,14 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     if (rows.length === 0) return allWritten();
     this.#client.requireOpen();
     try {
-      await this.#client.insert(this.#table, rows, this.#deduplicate);
+      if (!this.#deduplicate) await this.#client.insert(this.#table, rows);
+      else {
+        // One insert per partition's range, each with the range's token; a
+        // retry of the batch sends the same ranges, so the landed ones are dropped.
+        for (const range of partitionRows(rows)) {
+          await this.#client.insert(this.#table, range.rows, rangeToken(range));
+        }
+      }
     } catch (error) {
       const verdict = classifyClickHouseError(error);
       throw new SinkWriteError(
@@ -284,6 +300,33 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
         );
       }
     }
+  }
+
+  /**
+   * Whether the table drops an insert whose token it has seen: a Replicated
+   * engine does by default; a plain MergeTree only with a
+   * `non_replicated_deduplication_window` (sluice sets it on the tables it
+   * creates). Otherwise tokens are ignored, which is said once at start.
+   */
+  async #tableDeduplicates(): Promise<boolean> {
+    const [table] = await this.#select<{ engine: string; engine_full: string }>(
+      `SELECT engine, engine_full FROM system.tables WHERE database = ${
+        quoteString(this.#config.database)
+      } AND name = ${quoteString(this.#config.table)}`,
+    );
+    if (table === undefined || table.engine.startsWith("Replicated")) return true;
+    const window = /non_replicated_deduplication_window\s*=\s*(\d+)/.exec(table.engine_full);
+    if (window !== null && Number(window[1]) > 0) return true;
+    this.#log.warn(
+      "The ClickHouse table does not deduplicate inserts: a record may be stored twice after a crash",
+      {
+        table: this.#table,
+        engine: table.engine,
+        fix: `ALTER TABLE ${this.#table} MODIFY SETTING non_replicated_deduplication_window = ` +
+          String(DEDUPLICATION_WINDOW),
+      },
+    );
+    return false;
   }
 
   async #tableColumns(): Promise<TableColumn[]> {

@@ -7,6 +7,8 @@ import { decodePmacct } from "../../lib/decode/pmacct.ts";
 import { Logger } from "../../lib/log.ts";
 import { Metrics } from "../../lib/metrics.ts";
 import { Pipeline } from "../../lib/pipeline/mod.ts";
+import { partitionRows, rangeToken } from "../../lib/ranges.ts";
+import { allWritten } from "../../lib/record.ts";
 import { RetryPolicy } from "../../lib/retry.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
 import type { SourceMessage } from "../../lib/source.ts";
@@ -51,8 +53,8 @@ Deno.test("Pipeline commits a batch's offsets only after the sink acknowledged i
   await source.push(messages([good(3), good(4)], 0, 3));
   await pipeline.settled();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3]);
-  // Message 3 filled the batch before it was marked consumed: offset 3 is committed, not 4.
-  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
+  // Message 3 filled the batch and went out with it: its offset is committed with it.
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "4" }]]);
   const result = await pipeline.stop();
   assertEquals(result, { clean: true, unwritten: 0 });
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4]);
@@ -188,8 +190,8 @@ Deno.test("Pipeline fills the next batch during a write and holds the source onl
   await pushing;
   await pipeline.settled();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3]);
-  // A message is committed once it is wholly in a written batch: 0 with the first, 1 and 2 with the second.
-  assertEquals(source.commits.map((c) => c[0]!.offset), ["1", "3"]);
+  // A message is committed with the batch its last row went out in: 0 and 1, then 2 and 3.
+  assertEquals(source.commits.map((c) => c[0]!.offset), ["2", "4"]);
   await pipeline.stop();
   assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2, 3, 4]);
 });
@@ -206,10 +208,10 @@ Deno.test("Pipeline retries a failed offset commit with the next batch", async (
   assertEquals(source.commits, []);
   await source.push(messages([good(2), good(3)], 1));
   await pipeline.settled();
-  // The failed commit (partition 0 at 1) is superseded by the later offset of its partition.
+  // The failed commit (partition 0 at 2) goes out with the next batch's.
   assertEquals(source.commits, [[
     { topic: "flows", partition: 0, offset: "2" },
-    { topic: "flows", partition: 1, offset: "1" },
+    { topic: "flows", partition: 1, offset: "2" },
   ]]);
   await pipeline.stop();
 });
@@ -228,8 +230,142 @@ Deno.test("Pipeline holds commits for the sink's commit delay, and waits for the
   assertEquals(source.commits, []);
   now = 40;
   await pipeline.tick();
-  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "1" }]]);
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "2" }]]);
   const result = await pipeline.stop();
   assertEquals(result, { clean: true, unwritten: 0 });
   assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "3" }]);
+});
+
+Deno.test("Pipeline skips messages read again after a rejoin, and drops the rows of a partition it lost", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 10 });
+  await pipeline.start();
+  source.assign([{ topic: "flows", partition: 0 }, { topic: "flows", partition: 1 }]);
+  await source.push(messages([good(0), good(1)], 0));
+  await source.push(messages([good(10), good(11)], 1));
+  // A rejoin: partition 1 moved to another member, partition 0 is read again from offset 0.
+  source.assign([{ topic: "flows", partition: 0 }]);
+  await source.push(messages([good(0), good(1), good(2)], 0));
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 1, 2]);
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
+});
+
+/** A sink that pins ranges and, like ClickHouse with tokens, stores a range written twice once. */
+function pinningSink(sink: MemorySink, store: Set<string>, tokens: string[]) {
+  Object.assign(sink, { pinsRanges: true });
+  const write = sink.write.bind(sink);
+  sink.write = async (rows) => {
+    for (const range of partitionRows(rows)) {
+      const token = rangeToken(range);
+      tokens.push(token);
+      if (store.has(token)) continue;
+      await write(range.rows);
+      store.add(token);
+    }
+    return allWritten();
+  };
+}
+
+Deno.test("Pipeline pins each partition's range in the commit before the write, and the commit after clears it", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 4 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  await pipeline.start();
+  await source.push(messages([good(0), good(1)], 0, 7));
+  await source.push(messages([good(10), good(11)], 1));
+  await pipeline.settled();
+  assertEquals(source.commits, [
+    [
+      { topic: "flows", partition: 0, offset: "7", metadata: "sluice-range:7.0-8.0" },
+      { topic: "flows", partition: 1, offset: "0", metadata: "sluice-range:0.0-1.0" },
+    ],
+    [
+      { topic: "flows", partition: 0, offset: "9" },
+      { topic: "flows", partition: 1, offset: "2" },
+    ],
+  ]);
+  assertEquals(tokens, ["flows/0/7.0-8.0", "flows/1/0.0-1.0"]);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline forms a pinned range again exactly after a restart, so a landed write is stored once", async () => {
+  const store = new Set<string>();
+  // The first run wrote rows 4.1 to 6.0 with this pin, then died before its commit.
+  store.add("flows/0/4.1-6.0");
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const tokens: string[] = [];
+  pinningSink(sink, store, tokens);
+  await pipeline.start();
+  const [first, ...rest] = messages(
+    [
+      // Message 4 holds two records (kafka_multi_values); its first went out before the pin.
+      `${good(40)}\n${good(41)}`,
+      good(5),
+      good(6),
+      good(7),
+      good(8),
+    ],
+    0,
+    4,
+  );
+  await source.push([{ ...first!, resume: { offset: "4", metadata: "sluice-range:4.1-6.0" } }]);
+  await source.push(rest);
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  // The pinned range went out whole despite maxRows 2, with the same token, and was dropped.
+  assertEquals(tokens, ["flows/0/4.1-6.0", "flows/0/7.0-8.0"]);
+  assertEquals(sink.rows.map((r) => r["n"]), [7, 8]);
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "9" }]);
+});
+
+Deno.test("Pipeline ignores a pin whose range does not start at the committed offset", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  await pipeline.start();
+  const [first, ...rest] = messages([good(4), good(5), good(6)], 0, 4);
+  await source.push([{ ...first!, resume: { offset: "4", metadata: "sluice-range:3.0-6.0" } }]);
+  await source.push(rest);
+  await pipeline.stop();
+  assertEquals(tokens, ["flows/0/4.0-5.0", "flows/0/6.0-6.0"]);
+  assertEquals(sink.rows.map((r) => r["n"]), [4, 5, 6]);
+});
+
+Deno.test("Pipeline commits where the next row is when a batch ends inside a message, and a restart skips the rows before it", async () => {
+  const first = setup({ maxRows: 2 });
+  await first.pipeline.start();
+  // One message of three records (kafka_multi_values): the batch of 2 ends inside it.
+  await first.source.push(messages([`${good(0)}\n${good(1)}\n${good(2)}`], 0, 7));
+  await first.pipeline.settled();
+  assertEquals(first.sink.rows.map((r) => r["n"]), [0, 1]);
+  assertEquals(first.source.commits, [[
+    { topic: "flows", partition: 0, offset: "7", metadata: "sluice-range:7.2-" },
+  ]]);
+  // A restart reads offset 7 again with that metadata: rows 0 and 1 are not written twice.
+  const second = setup({ maxRows: 2 });
+  await second.pipeline.start();
+  const [again] = messages([`${good(0)}\n${good(1)}\n${good(2)}`], 0, 7);
+  await second.source.push([{ ...again!, resume: { offset: "7", metadata: "sluice-range:7.2-" } }]);
+  await second.pipeline.stop();
+  assertEquals(second.sink.rows.map((r) => r["n"]), [2]);
+  assertEquals(second.source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "8" }]);
+});
+
+Deno.test("Pipeline writes a pinned range alone when it completes while another partition's is still open", async () => {
+  const store = new Set<string>(["flows/0/0.0-1.0", "flows/1/0.0-2.0"]);
+  const { source, sink, pipeline } = setup({ maxRows: 10 });
+  const tokens: string[] = [];
+  pinningSink(sink, store, tokens);
+  await pipeline.start();
+  const p0 = messages([good(0), good(1), good(2)], 0);
+  const p1 = messages([good(10), good(11), good(12), good(13)], 1);
+  await source.push([{ ...p1[0]!, resume: { offset: "0", metadata: "sluice-range:0.0-2.0" } }]);
+  await source.push([{ ...p0[0]!, resume: { offset: "0", metadata: "sluice-range:0.0-1.0" } }]);
+  // Partition 0's range completes first; partition 1's is open with one row in the batch.
+  await source.push([p0[1]!, p1[1]!, p1[2]!, p0[2]!, p1[3]!]);
+  await pipeline.stop();
+  // Both ranges went out exactly as pinned (and were dropped as written), the rest after.
+  assertEquals(tokens.slice(0, 2), ["flows/0/0.0-1.0", "flows/1/0.0-2.0"]);
+  assertEquals(sink.rows.map((r) => r["n"]).sort((a, b) => Number(a) - Number(b)), [2, 13]);
 });

@@ -7,7 +7,7 @@
 
 import { Logger } from "../../../lib/log.ts";
 import { VarReader } from "../../../lib/variables.ts";
-import { clientOptions, deduplicationToken } from "../../../sinks/clickhouse/client.ts";
+import { clientOptions } from "../../../sinks/clickhouse/client.ts";
 import {
   CLICKHOUSE,
   type ClickHouseConfig,
@@ -61,18 +61,4 @@ Deno.test("clientOptions() sets credentials, timeout, gzip and TLS as configured
     | { options: { rejectUnauthorized: boolean } }
     | undefined;
   assertStrictEquals(agent?.options.rejectUnauthorized, false);
-});
-
-Deno.test("deduplicationToken() names the batch by its first and last origins and size", () => {
-  const row = (offset: string, index: number) => ({
-    row: {},
-    bytes: 3,
-    origin: { topic: "flows", partition: 2, offset, index },
-  });
-  assertStrictEquals(
-    deduplicationToken([row("10", 0), row("10", 1), row("11", 0)]),
-    "sluice:flows/2/10/0-flows/2/11/0:3",
-  );
-  assertStrictEquals(deduplicationToken([row("10", 0)]), "sluice:flows/2/10/0-flows/2/10/0:1");
-  assertStrictEquals(deduplicationToken([]), undefined);
 });
