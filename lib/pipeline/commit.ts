@@ -8,9 +8,10 @@
  *   later offset never lands before an earlier one;
  * - a sink that acknowledges before its data is durable (`commitDelayMs`)
  *   has its offsets held until that delay passed since the acknowledgement;
- * - a commit that fails is kept and sent with the next one (a later offset
- *   of a partition supersedes an earlier one): the rows are written, so the
- *   worst case is reading them again;
+ * - a commit that fails is kept and sent with the next one, or by the
+ *   timer when no next one comes (a later offset of a partition supersedes
+ *   an earlier one): the rows are written, so the worst case is reading
+ *   them again;
  * - at a stop, held offsets are committed once their delay passed, within
  *   the stop's deadline; offsets still held then stay uncommitted and are
  *   read again;
@@ -57,6 +58,21 @@ export class Commits {
     this.#log = options.log;
     this.#delayMs = options.delayMs;
     this.#clock = options.clock;
+  }
+
+  /** Whether a commit failed and waits to be sent again. */
+  get failing(): boolean {
+    return this.#failed.size > 0;
+  }
+
+  /**
+   * Sends a failed commit again (the timer does, so that it does not wait
+   * for a next batch that may not come on a quiet topic).
+   *
+   * @returns Resolves when it is done (or failed and kept).
+   */
+  async retryFailed(): Promise<void> {
+    if (this.#failed.size > 0) await this.#serial([]);
   }
 
   /** Whether offsets are held for the commit delay. */

@@ -11,7 +11,8 @@
  * - rows the sink asks to send again (per-item 429 in a bulk answer) are
  *   sent again the same way, alone;
  * - `split` sends each half on its own, down to a single row, which is
- *   then set aside with the sink's message (`reason="server"`);
+ *   then set aside with the sink's message (`reason="server"`); for a sink
+ *   with `pinsRanges`, each partition's range goes alone first;
  * - rows the sink refused in its answer are set aside, the others counted
  *   as written;
  * - only a stop's deadline ends the attempts (the stop signal aborts).
@@ -21,6 +22,7 @@
 
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { partitionRows } from "../ranges.ts";
 import type { PreparedRow } from "../record.ts";
 import type { RetryPolicy } from "../retry.ts";
 import { type Sink, SinkWriteError } from "../sink.ts";
@@ -104,6 +106,13 @@ export class Delivery {
         if (pending.length === 1) {
           const row = pending[0]!;
           this.#tally.setAside(row.origin, { reason: "server", error: error.message }, row.row);
+          return;
+        }
+        // A sink that writes each partition's range with its own token is
+        // split by partition first: a range that landed keeps its token.
+        const parts = this.#sink.pinsRanges ? partitionRows(pending) : [];
+        if (parts.length > 1) {
+          for (const part of parts) await this.deliver(part.rows, stop);
           return;
         }
         const middle = Math.ceil(pending.length / 2);

@@ -215,6 +215,9 @@ export class Pipeline {
    */
   async tick(): Promise<void> {
     if (this.#commits.holding && !this.#stopping) await this.#commits.commitDue();
+    if (this.#commits.failing && !this.#writing && !this.#stopping) {
+      await this.#commits.retryFailed();
+    }
     if (this.#writing || this.#stopping || !this.#batcher.isDue()) return;
     this.#flush("age");
     await this.settled();

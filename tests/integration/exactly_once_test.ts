@@ -151,7 +151,10 @@ Deno.test("sluice writes every record once into ClickHouse 26.x while members jo
       const logs = members.slice(1).map((m, i) =>
         `member ${i + 1}:\n${m.logs.slice(-40).map((l) => JSON.stringify(l)).join("\n")}`
       );
-      const committed = JSON.stringify(await offsets(f.group, f.topic));
+      const committed = JSON.stringify(await offsets(f.group, f.topic)) + "\n" + await query26(
+        `SELECT count() AS dups, min(seq), max(seq), groupArray(seq) FROM (SELECT seq FROM ` +
+          `${f.env["CLICKHOUSE_DB"]}.flows GROUP BY seq HAVING count() > 1) FORMAT JSONEachRow`,
+      );
       throw new Error(`${error}\n${committed}\n${logs.join("\n")}`);
     }
     for (const m of members.slice(1)) assertEquals(await stopSluice(m), 0);

@@ -369,3 +369,18 @@ Deno.test("Pipeline writes a pinned range alone when it completes while another 
   assertEquals(tokens.slice(0, 2), ["flows/0/0.0-1.0", "flows/1/0.0-2.0"]);
   assertEquals(sink.rows.map((r) => r["n"]).sort((a, b) => Number(a) - Number(b)), [2, 13]);
 });
+
+Deno.test("Pipeline sends a failed offset commit again on the timer when no next batch comes", async () => {
+  const { source, pipeline } = setup({ maxRows: 2 });
+  const commit = source.commit.bind(source);
+  let fail = 1;
+  source.commit = (offsets) =>
+    fail-- > 0 ? Promise.reject(new Error("generation id is not valid")) : commit(offsets);
+  await pipeline.start();
+  await source.push(messages([good(0), good(1)], 3));
+  await pipeline.settled();
+  assertEquals(source.commits, []);
+  await pipeline.tick();
+  assertEquals(source.commits, [[{ topic: "flows", partition: 3, offset: "2" }]]);
+  await pipeline.stop();
+});
