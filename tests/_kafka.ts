@@ -84,6 +84,30 @@ async function metadataPartitions(topic: string): Promise<number> {
 }
 
 /**
+ * The metadata the group committed with each partition's offset (sluice's
+ * pins, `lib/ranges.ts`).
+ *
+ * @param group The consumer group.
+ * @param topic The topic.
+ * @returns Partition to metadata (`""` when none).
+ */
+export async function committedMetadata(
+  group: string,
+  topic: string,
+): Promise<Record<number, string>> {
+  const admin = client().admin();
+  await admin.connect();
+  try {
+    const [fetched] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return Object.fromEntries(
+      (fetched?.partitions ?? []).map((p) => [p.partition, p.metadata ?? ""]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * The group's committed offsets and the topic's end offsets, per partition.
  *
  * @param group The consumer group.

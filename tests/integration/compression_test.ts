@@ -167,8 +167,13 @@ async function assertReadBack(f: ReturnType<typeof fixture>, n: number): Promise
     assertEquals(got.length, n);
     assertEquals(got, expectedRows(0, n));
     assertEquals(await sluice.metric("sluice_records_written_total"), n);
+    // A batch it cannot read makes the consumer crash; kafkajs's own errors
+    // about the group coordinator (a broker that just started) are retried.
     assertEquals(
-      sluice.logs.filter((l) => l["level"] === "error" || l["msg"] === "Kafka consumer crashed"),
+      sluice.logs.filter((l) =>
+        (l["level"] === "error" && l["logger"] !== "kafkajs") ||
+        l["msg"] === "Kafka consumer crashed" || /decompress/i.test(String(l["error"] ?? ""))
+      ),
       [],
     );
     assertEquals(await stopSluice(sluice), 0);
