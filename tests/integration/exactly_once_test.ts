@@ -14,7 +14,6 @@ import {
   stopQuietly,
   stopSluice,
   waitFor,
-  warnings,
 } from "../_sluice.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
