@@ -16,7 +16,7 @@
 
 import { formatPin } from "./ranges.ts";
 import type { PreparedRow } from "./record.ts";
-import type { CommitOffset } from "./source.ts";
+import { type CommitOffset, partitionKey } from "./source.ts";
 import type { BatchLimits } from "./sink.ts";
 
 /** A batch taken out of the batcher for writing. */
@@ -106,53 +106,44 @@ export class Batcher<Row = unknown> {
    * Takes out the rows and offsets of a partition this member no longer
    * holds: its new owner reads them again from the committed offset.
    *
-   * @param topic Topic.
-   * @param partition Partition.
+   * @param key The partition ({@link partitionKey}).
    * @returns How many rows were dropped.
    */
-  dropPartition(topic: string, partition: number): number {
-    const before = this.#rows.length;
-    this.#rows = this.#rows.filter((r) =>
-      r.origin.partition !== partition || r.origin.topic !== topic
-    );
-    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
-    this.#offsets.delete(`${topic}\u0000${partition}`);
-    if (this.#rows.length === 0 && this.#offsets.size === 0) this.#startedAt = undefined;
-    return before - this.#rows.length;
+  dropPartition(key: string): number {
+    const dropped = this.#split(key);
+    return dropped.rows.length;
   }
 
   /**
    * The partitions that have rows or offsets here.
    *
-   * @returns Keys `topic\u0000partition`.
+   * @returns Their keys ({@link partitionKey}).
    */
   partitions(): Set<string> {
     const keys = new Set(this.#offsets.keys());
-    for (const { origin } of this.#rows) keys.add(`${origin.topic}\u0000${origin.partition}`);
+    for (const { origin } of this.#rows) keys.add(partitionKey(origin));
     return keys;
   }
 
   /**
-   * Takes out one partition's rows and offsets; the others stay.
+   * Takes one partition's rows and consumed offset out; the others stay.
    *
-   * @param key The partition, `topic\u0000partition`.
-   * @returns The partition's batch.
+   * @param key The partition ({@link partitionKey}).
+   * @returns What was taken out.
    */
-  #takePartition(key: string): Batch<Row> {
-    const ofKey = (r: PreparedRow<Row>) => `${r.origin.topic}\u0000${r.origin.partition}`;
-    const rest = { rows: this.#rows, offsets: this.#offsets, startedAt: this.#startedAt };
-    this.#rows = rest.rows.filter((r) => ofKey(r) === key);
-    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
-    const consumed = rest.offsets.get(key);
-    this.#offsets = new Map(consumed === undefined ? [] : [[key, consumed]]);
-    const batch = this.take();
-    batch.startedAt = rest.startedAt ?? batch.startedAt;
-    this.#rows = rest.rows.filter((r) => ofKey(r) !== key);
-    this.#bytes = this.#rows.reduce((n, r) => n + r.bytes, 0);
-    rest.offsets.delete(key);
-    this.#offsets = rest.offsets;
-    this.#startedAt = this.#rows.length > 0 || this.#offsets.size > 0 ? rest.startedAt : undefined;
-    return batch;
+  #split(
+    key: string,
+  ): { rows: PreparedRow<Row>[]; bytes: number; offsets: Map<string, CommitOffset> } {
+    const rows: PreparedRow<Row>[] = [];
+    const rest: PreparedRow<Row>[] = [];
+    for (const row of this.#rows) (partitionKey(row.origin) === key ? rows : rest).push(row);
+    const bytes = rows.reduce((n, r) => n + r.bytes, 0);
+    this.#rows = rest;
+    this.#bytes -= bytes;
+    const consumed = this.#offsets.get(key);
+    this.#offsets.delete(key);
+    if (rest.length === 0 && this.#offsets.size === 0) this.#startedAt = undefined;
+    return { rows, bytes, offsets: new Map(consumed === undefined ? [] : [[key, consumed]]) };
   }
 
   /** The caps in force: four times as large while held. */
@@ -171,7 +162,7 @@ export class Batcher<Row = unknown> {
   markConsumed(topic: string, partition: number, offset: string): void {
     this.#startedAt ??= this.#clock();
     // Kept as the consumed offset; the +1 (in BigInt, offsets are 64-bit) is done once in take().
-    const key = `${topic}\u0000${partition}`;
+    const key = partitionKey({ topic, partition });
     const entry = this.#offsets.get(key);
     if (entry) entry.offset = offset;
     else this.#offsets.set(key, { topic, partition, offset });
@@ -202,13 +193,22 @@ export class Batcher<Row = unknown> {
    * partition's rows and offsets (a pinned range that is complete), leaving
    * the others.
    *
-   * @param only The partition to take alone, `topic\u0000partition`.
+   * @param only The partition to take alone ({@link partitionKey}).
    * @returns The batch.
    */
   take(only?: string): Batch<Row> {
-    if (only !== undefined) return this.#takePartition(only);
+    const startedAt = this.#startedAt ?? this.#clock();
+    let taken = { rows: this.#rows, bytes: this.#bytes, offsets: this.#offsets };
+    if (only !== undefined) taken = this.#split(only);
+    else {
+      this.#rows = [];
+      this.#bytes = 0;
+      this.#offsets = new Map();
+      this.#startedAt = undefined;
+    }
+    const rows = taken.rows;
     const offsets = new Map<string, CommitOffset>();
-    for (const [key, o] of this.#offsets) {
+    for (const [key, o] of taken.offsets) {
       const { topic, partition } = o;
       offsets.set(key, { topic, partition, offset: (BigInt(o.offset) + 1n).toString() });
     }
@@ -216,9 +216,9 @@ export class Batcher<Row = unknown> {
     // message's offset with where its next row is, so that a restart skips
     // the rows of it this batch wrote.
     const last = new Map<string, PreparedRow<Row>>();
-    for (const row of this.#rows) last.set(`${row.origin.topic}\u0000${row.origin.partition}`, row);
+    for (const row of rows) last.set(partitionKey(row.origin), row);
     for (const [key, { origin }] of last) {
-      const consumed = this.#offsets.get(key);
+      const consumed = taken.offsets.get(key);
       if (consumed !== undefined && BigInt(origin.offset) <= BigInt(consumed.offset)) continue;
       offsets.set(key, {
         topic: origin.topic,
@@ -227,16 +227,11 @@ export class Batcher<Row = unknown> {
         metadata: formatPin({ from: { offset: origin.offset, index: origin.index + 1 } }),
       });
     }
-    const batch: Batch<Row> = {
-      rows: this.#rows,
-      bytes: this.#bytes,
+    return {
+      rows,
+      bytes: taken.bytes,
       offsets: [...offsets.values()],
-      startedAt: this.#startedAt ?? this.#clock(),
+      startedAt,
     };
-    this.#rows = [];
-    this.#bytes = 0;
-    this.#offsets = new Map();
-    this.#startedAt = undefined;
-    return batch;
   }
 }

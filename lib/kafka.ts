@@ -24,13 +24,14 @@ import { registerKafkaCodecs } from "./kafka_codecs.ts";
 import { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type {
-  CommitOffset,
-  MessageHandler,
-  MessageSource,
-  Resume,
-  SourceHooks,
-  TopicPartition,
+import {
+  type CommitOffset,
+  type MessageHandler,
+  type MessageSource,
+  partitionKey,
+  type Resume,
+  type SourceHooks,
+  type TopicPartition,
 } from "./source.ts";
 
 let warningSilenced = false;
@@ -223,7 +224,7 @@ export class KafkaSource implements MessageSource {
       );
       this.#unresumed.clear();
       for (const { topic, partition } of partitions) {
-        this.#unresumed.add(`${topic}\u0000${partition}`);
+        this.#unresumed.add(partitionKey({ topic, partition }));
       }
       hooks.assigned?.(partitions);
     });
@@ -272,7 +273,7 @@ export class KafkaSource implements MessageSource {
         this.#heartbeat = heartbeat;
         let last: string | undefined;
         try {
-          const key = `${batch.topic}\u0000${batch.partition}`;
+          const key = partitionKey(batch);
           let resume: Resume | undefined;
           if (this.#unresumed.has(key) && batch.messages.length > 0) {
             resume = await this.#resume(batch.topic, batch.partition);
@@ -366,7 +367,9 @@ export class KafkaSource implements MessageSource {
       if (found === undefined || found.offset === "-1") return {};
       return { offset: found.offset, metadata: found.metadata ?? undefined };
     } catch (error) {
+      const admin = this.#admin;
       this.#admin = undefined;
+      void admin?.then((a) => a.disconnect()).catch(() => {});
       this.#log.warn("Cannot read the committed offset of a partition; starting it unpinned", {
         topic,
         partition,

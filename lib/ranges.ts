@@ -14,6 +14,7 @@
  */
 
 import type { PreparedRow } from "./record.ts";
+import { partitionKey } from "./source.ts";
 
 /** Where a row is in its partition: message offset, then record index. */
 export interface RowPosition {
@@ -66,7 +67,7 @@ export function partitionRows<Row>(rows: readonly PreparedRow<Row>[]): Partition
   const byKey = new Map<string, PartitionRows<Row>>();
   for (const row of rows) {
     const { topic, partition, offset, index } = row.origin;
-    const key = `${topic}\u0000${partition}`;
+    const key = partitionKey(row.origin);
     const entry = byKey.get(key);
     if (entry === undefined) {
       const at = { offset, index };

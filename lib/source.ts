@@ -27,6 +27,16 @@ export interface TopicPartition {
   partition: number;
 }
 
+/**
+ * A partition as a map key, the same wherever sluice keys by partition.
+ *
+ * @param at The topic and partition.
+ * @returns `topic\u0000partition`.
+ */
+export function partitionKey(at: TopicPartition): string {
+  return `${at.topic}\u0000${at.partition}`;
+}
+
 /** Where the consumer group left a partition, as it was when this member got it. */
 export interface Resume {
   /** The committed offset; `undefined` when the group has none. */

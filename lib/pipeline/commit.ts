@@ -27,7 +27,7 @@
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { sleep } from "../retry.ts";
-import type { CommitOffset, MessageSource } from "../source.ts";
+import { type CommitOffset, type MessageSource, partitionKey } from "../source.ts";
 
 /** Commits the offsets of acknowledged batches, in order. */
 export class Commits {
@@ -124,7 +124,7 @@ export class Commits {
       await this.commitDue(true);
     }
     await this.#chain;
-    if (this.#failed.size > 0) await this.#commit([]);
+    await this.retryFailed();
   }
 
   /**
@@ -141,12 +141,12 @@ export class Commits {
   /**
    * Forgets what is kept of partitions this member no longer holds.
    *
-   * @param holds Whether this member holds a partition (`topic\u0000partition`).
+   * @param holds Whether this member holds a partition ({@link partitionKey}).
    */
   keepOnly(holds: (key: string) => boolean): void {
     for (const key of [...this.#failed.keys()]) if (!holds(key)) this.#failed.delete(key);
     for (const h of this.#held) {
-      h.offsets = h.offsets.filter((o) => holds(`${o.topic}\u0000${o.partition}`));
+      h.offsets = h.offsets.filter((o) => holds(partitionKey(o)));
     }
   }
 
@@ -159,7 +159,7 @@ export class Commits {
 
   async #commit(offsets: readonly CommitOffset[]): Promise<boolean> {
     const merged = new Map(this.#failed);
-    for (const o of offsets) merged.set(`${o.topic}\u0000${o.partition}`, o);
+    for (const o of offsets) merged.set(partitionKey(o), o);
     if (merged.size === 0) return true;
     try {
       await this.#source.commit([...merged.values()]);

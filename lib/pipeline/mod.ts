@@ -58,7 +58,13 @@ import {
   type Pin,
   type RowPosition,
 } from "../ranges.ts";
-import type { CommitOffset, MessageSource, SourceMessage, TopicPartition } from "../source.ts";
+import {
+  type CommitOffset,
+  type MessageSource,
+  partitionKey,
+  type SourceMessage,
+  type TopicPartition,
+} from "../source.ts";
 import { Commits } from "./commit.ts";
 import { Delivery } from "./deliver.ts";
 import { type PipelineStats, Tally } from "./stats.ts";
@@ -139,8 +145,14 @@ export class Pipeline {
   #givenUp: unknown;
   /** Rows of batches given up on at shutdown (never committed). */
   #abandonedRows = 0;
-  /** Per partition, the offset of the last message batched (`topic\u0000partition`). */
-  readonly #positions = new Map<string, bigint>();
+  /** Per partition ({@link partitionKey}), the offset of the last message batched. */
+  readonly #positions = new Map<string, string>();
+  /**
+   * Per partition kept through a rejoin, the last offset batched before it:
+   * the client reads from the committed offset again, and messages up to
+   * this one are skipped. Only there until the first message past it.
+   */
+  readonly #redelivery = new Map<string, bigint>();
   /** Pinned ranges being formed again, per partition. */
   readonly #pins = new Map<string, Required<Pin>>();
   /** Where a partition's rows start again after a restart: rows before were written. */
@@ -240,12 +252,15 @@ export class Pipeline {
    */
   handle(message: SourceMessage): void | Promise<void> {
     if (this.#givenUp !== undefined) return Promise.reject(this.#givenUp);
-    const key = keyOf(message);
+    const key = partitionKey(message);
     if (message.resume !== undefined) this.#resume(key, message);
-    const position = this.#positions.get(key);
-    if (position !== undefined && BigInt(message.offset) <= position) {
-      this.#opts.metrics.redelivered.inc({ topic: message.topic });
-      return;
+    const upTo = this.#redelivery.get(key);
+    if (upTo !== undefined) {
+      if (BigInt(message.offset) <= upTo) {
+        this.#opts.metrics.redelivered.inc({ topic: message.topic });
+        return;
+      }
+      this.#redelivery.delete(key);
     }
     const decoded = this.#opts.decoder(message.value);
     this.#tally.message(message.topic, decoded);
@@ -256,7 +271,7 @@ export class Pipeline {
         error.data ?? message.value,
       );
     }
-    return this.#batch(message, decoded.records, 0);
+    return this.#batch(message, key, decoded.records, 0);
   }
 
   /**
@@ -267,10 +282,10 @@ export class Pipeline {
    */
   #batch(
     message: SourceMessage,
+    key: string,
     records: DecodeResult["records"],
     from: number,
   ): void | Promise<void> {
-    const key = keyOf(message);
     let pin = this.#pins.get(key);
     const start = this.#starts.get(key);
     if (start !== undefined && BigInt(message.offset) >= BigInt(start.offset)) {
@@ -279,7 +294,7 @@ export class Pipeline {
     if (pin !== undefined && BigInt(message.offset) > BigInt(pin.to.offset)) {
       // The pinned range ended with a message that is not there (compaction).
       const wait = this.#closePin(key);
-      if (wait) return this.#batchAfter(wait, message, records, from);
+      if (wait) return this.#batchAfter(wait, message, key, records, from);
       pin = undefined;
     }
     for (let i = from; i < records.length; i++) {
@@ -297,7 +312,7 @@ export class Pipeline {
       if (this.#batcher.wouldOverflow(prepared.bytes)) {
         const wait = this.#flush("bytes");
         // Record i is prepared again after the wait: prepare() is pure.
-        if (wait) return this.#batchAfter(wait, message, records, i);
+        if (wait) return this.#batchAfter(wait, message, key, records, i);
       }
       if (pin !== undefined && !this.#openPins.has(key)) {
         this.#openPins.add(key);
@@ -322,19 +337,19 @@ export class Pipeline {
         // A message whose last row fills the batch goes out with it, so its
         // offset is committed with this batch and not one batch late.
         const last = i === records.length - 1;
-        if (last) this.#consumed(message);
+        if (last) this.#consumed(message, key);
         const wait = this.#flush(due, only);
-        if (wait) return this.#batchAfter(wait, message, records, i + 1, last);
+        if (wait) return this.#batchAfter(wait, message, key, records, i + 1, last);
         if (last) return;
       }
     }
-    this.#consumed(message);
+    this.#consumed(message, key);
   }
 
   /** Marks a message consumed: every record of it is batched or set aside. */
-  #consumed(message: SourceMessage): void {
+  #consumed(message: SourceMessage, key: string): void {
     this.#batcher.markConsumed(message.topic, message.partition, message.offset);
-    this.#positions.set(keyOf(message), BigInt(message.offset));
+    this.#positions.set(key, message.offset);
   }
 
   /**
@@ -364,7 +379,7 @@ export class Pipeline {
     this.#holdFor(key);
   }
 
-  /** Forgets a partition's pin; the batcher is held while any pinned range is open. */
+  /** Closes a partition's open pin when its pin is gone; the batcher is held while any is open. */
   #holdFor(key: string): void {
     if (!this.#pins.has(key)) this.#openPins.delete(key);
     this.#batcher.held = this.#openPins.size > 0;
@@ -385,14 +400,18 @@ export class Pipeline {
    * @param partitions The partitions held now.
    */
   assigned(partitions: readonly TopicPartition[]): void {
-    const held = new Set(partitions.map(keyOf));
+    const held = new Set(partitions.map(partitionKey));
     this.#assigned = held;
     const known = [...this.#positions.keys(), ...this.#pins.keys(), ...this.#batcher.partitions()];
     for (const key of new Set(known)) {
-      if (held.has(key)) continue;
-      const [topic, partition] = key.split("\u0000") as [string, string];
-      const dropped = this.#batcher.dropPartition(topic, Number(partition));
+      if (held.has(key)) {
+        const position = this.#positions.get(key);
+        if (position !== undefined) this.#redelivery.set(key, BigInt(position));
+        continue;
+      }
+      const dropped = this.#batcher.dropPartition(key);
       if (dropped > 0) {
+        const [topic, partition] = key.split("\u0000");
         this.#opts.log.info("Dropped the unwritten rows of a partition this member lost", {
           topic,
           partition: Number(partition),
@@ -400,6 +419,7 @@ export class Pipeline {
         });
       }
       this.#positions.delete(key);
+      this.#redelivery.delete(key);
       this.#pins.delete(key);
       this.#starts.delete(key);
       this.#openPins.delete(key);
@@ -411,12 +431,13 @@ export class Pipeline {
   async #batchAfter(
     wait: Promise<void>,
     message: SourceMessage,
+    key: string,
     records: DecodeResult["records"],
     from: number,
     consumed = false,
   ): Promise<void> {
     await wait;
-    if (!consumed) await this.#batch(message, records, from);
+    if (!consumed) await this.#batch(message, key, records, from);
   }
 
   /**
@@ -477,7 +498,7 @@ export class Pipeline {
     } else {
       metrics.batches.inc({ sink, outcome: "empty" });
     }
-    await this.#commits.acknowledged(batch.offsets.filter((o) => this.#holds(keyOf(o))));
+    await this.#commits.acknowledged(batch.offsets.filter((o) => this.#holds(partitionKey(o))));
     this.#lastProgress = this.#clock();
   }
 
@@ -495,7 +516,7 @@ export class Pipeline {
     const { retry, log } = this.#opts;
     const signal = this.#deadline.signal;
     for (let attempt = 1;; attempt++) {
-      batch.rows = batch.rows.filter((r) => this.#holds(keyOf(r.origin)));
+      batch.rows = batch.rows.filter((r) => this.#holds(partitionKey(r.origin)));
       const pins: CommitOffset[] = partitionRows(batch.rows).map((range) => ({
         topic: range.topic,
         partition: range.partition,
@@ -612,10 +633,6 @@ export class Pipeline {
     });
     this.#lastFlush = now;
   }
-}
-
-function keyOf(at: TopicPartition): string {
-  return `${at.topic}\u0000${at.partition}`;
 }
 
 function originOf(message: SourceMessage, index: number): RecordOrigin {
