@@ -16,7 +16,7 @@ import { helpText, parseFlags, VERSION } from "./lib/cli.ts";
 import { allVariables, type Config, describeConfig, parseConfig } from "./lib/config.ts";
 import { mergeSources, readConfigFile, readEnvFile } from "./lib/config_files.ts";
 import { runBenchmark } from "./lib/benchmark.ts";
-import { DeadLetters } from "./lib/dead_letter.ts";
+import { DeadLetterFile, DeadLetters, DeadLetterTopic } from "./lib/dead_letter.ts";
 import { dryRunSummary, printingSink } from "./lib/dry_run.ts";
 import { kafkaClientOptions, KafkaSource } from "./lib/kafka.ts";
 import { errorText, log, writeStderr, writeStdout } from "./lib/log.ts";
@@ -93,8 +93,24 @@ async function main(args: string[]): Promise<number> {
   }
 
   const metrics = new Metrics();
-  const deadLetters = config.deadLetterFile ? new DeadLetters(config.deadLetterFile) : undefined;
   const dryRun = flags.dryRun;
+  // --dry-run writes nothing anywhere but stdout, the file aside: no topic.
+  const deadLetterTopic = config.deadLetterTopic && !dryRun
+    ? new DeadLetterTopic({
+      topic: config.deadLetterTopic,
+      kafka: new Kafka(kafkaClientOptions(config.kafka, log, policy)),
+      sink: sink.name,
+      version: VERSION,
+      log,
+      metrics,
+      policy,
+    })
+    : undefined;
+  const letterPlaces = [
+    ...(config.deadLetterFile ? [new DeadLetterFile(config.deadLetterFile)] : []),
+    ...(deadLetterTopic ? [deadLetterTopic] : []),
+  ];
+  const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces, metrics) : undefined;
   const source: MessageSource = dryRun ? new StdinSource() : new KafkaSource(config.kafka, {
     log,
     metrics,
@@ -143,7 +159,7 @@ async function main(args: string[]): Promise<number> {
       log.info("Stopping: no more fetching, writing the last batch", { signal: why });
       const result = await pipeline.stop();
       await sink.close().catch((error) => log.warn("Cannot close the sink", { error }));
-      deadLetters?.close();
+      await deadLetters?.close();
       await server.shutdown();
       log.info("Stopped", { clean: result.clean, unwritten: result.unwritten, ...pipeline.stats });
       stopped.resolve(result.clean ? code : 1);
@@ -163,6 +179,20 @@ async function main(args: string[]): Promise<number> {
     log.error("Cannot start: the sink refused the setup", { sink: sink.name, error });
     await server.shutdown();
     return 1;
+  }
+  if (deadLetterTopic) {
+    try {
+      await deadLetterTopic.connect();
+    } catch (error) {
+      log.error("Cannot start: the dead-letter topic cannot be written to", {
+        topic: config.deadLetterTopic,
+        error,
+      });
+      await sink.close().catch(() => {});
+      await deadLetters?.close();
+      await server.shutdown();
+      return 1;
+    }
   }
   try {
     await pipeline.start();
@@ -194,11 +224,15 @@ async function checkConnections(config: Config, sink: Sink): Promise<number> {
   try {
     await admin.connect();
     const topics = await admin.listTopics();
-    const missing = config.kafka.topics.filter((t) => !topics.includes(t));
+    const wanted = [
+      ...config.kafka.topics,
+      ...(config.deadLetterTopic ? [config.deadLetterTopic] : []),
+    ];
+    const missing = wanted.filter((t) => !topics.includes(t));
     if (missing.length > 0) {
       writeStdout(`Kafka: reachable, but topics not found: ${missing.join(", ")}\n`);
       ok = false;
-    } else writeStdout(`Kafka: reachable, topics ${config.kafka.topics.join(", ")} exist\n`);
+    } else writeStdout(`Kafka: reachable, topics ${wanted.join(", ")} exist\n`);
   } catch (error) {
     writeStdout(`Kafka: cannot reach ${config.kafka.brokers.join(",")}: ${errorText(error)}\n`);
     ok = false;

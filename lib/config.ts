@@ -80,6 +80,8 @@ export interface Config {
   logLevel: Level;
   /** File that rejected records are appended to as JSON lines (`DEAD_LETTER_FILE`), if set. */
   deadLetterFile?: string;
+  /** Kafka topic that rejected records are produced to (`DEAD_LETTER_TOPIC`), if set. */
+  deadLetterTopic?: string;
   /** Print the throughput of every flush to standard output (`STATISTICS`, kafka-influxdb's `-s`). */
   statistics: boolean;
   /** Benchmark mode (`BENCHMARK`, `BENCHMARK_MESSAGES`, `BENCHMARK_TOPIC`). */
@@ -139,6 +141,14 @@ export function commonVariables(registries: Registries) {
       doc: "File to append rejected records to as JSON lines (with reason and origin); " +
         "unset: log only",
     },
+    DEAD_LETTER_TOPIC: {
+      type: "string",
+      example: "sluice-dead-letters",
+      doc: "Kafka topic (on KAFKA_BOOTSTRAP_SERVERS, existing) to produce each rejected " +
+        "record to: the original message as the value, its key, and headers sluice.reason, " +
+        "sluice.error and sluice.source.topic/partition/offset/index; their offsets are " +
+        "committed only once it is stored. Unset: no topic",
+    },
   });
   const kafka = declareVariables("Kafka", {
     KAFKA_BOOTSTRAP_SERVERS: {
@@ -182,9 +192,10 @@ export function commonVariables(registries: Registries) {
     },
     KAFKA_SESSION_TIMEOUT: {
       type: "seconds",
-      default: "30",
+      default: "10",
       min: 6,
-      doc: "Consumer group session timeout, in seconds",
+      doc: "Consumer group session timeout, in seconds: how long the partitions of a member " +
+        "that died stay unread before the group moves them (heartbeats every tenth of it)",
     },
     KAFKA_TLS: { type: "bool", default: "NO", doc: "Connect to the brokers with TLS" },
     KAFKA_TLS_VERIFY: {
@@ -394,6 +405,16 @@ export function parseConfig(env: Env, registries: Registries): Config {
   const d = common.delivery.read(reader);
   const b = common.benchmark.read(reader);
 
+  const deadTopic = g.DEAD_LETTER_TOPIC;
+  if (deadTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(deadTopic)) {
+    reader.problem(
+      "DEAD_LETTER_TOPIC",
+      deadTopic,
+      "must be a Kafka topic name: 1 to 249 letters, digits, '.', '_' or '-'",
+    );
+  } else if (deadTopic !== undefined && k.KAFKA_TOPIC.includes(deadTopic)) {
+    reader.problem("DEAD_LETTER_TOPIC", deadTopic, "must not be a topic sluice consumes");
+  }
   if (!isValidTimeZone(g.PMACCT_TIMEZONE)) {
     reader.problem(
       "PMACCT_TIMEZONE",
@@ -461,6 +482,7 @@ export function parseConfig(env: Env, registries: Registries): Config {
     stallTimeoutMs: d.HEALTH_STALL_TIMEOUT,
     logLevel: reader.isSet("LOG_LEVEL") || g.VERBOSE === 0 ? g.LOG_LEVEL : "debug",
     deadLetterFile: g.DEAD_LETTER_FILE,
+    deadLetterTopic: g.DEAD_LETTER_TOPIC,
     statistics: g.STATISTICS,
     benchmark: {
       enabled: b.BENCHMARK,

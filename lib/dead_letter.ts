@@ -1,23 +1,81 @@
 /**
- * Where rejected records are set aside: a JSON-lines file, one object per
- * record with the reason, the error, where it came from and the data itself,
- * so an operator can inspect and replay them.
+ * Where rejected records are set aside: a Kafka topic (`DEAD_LETTER_TOPIC`),
+ * a JSON-lines file (`DEAD_LETTER_FILE`), or both.
+ *
+ * The rule that makes a dead letter safe: the source offsets of a message
+ * are committed only after its dead letters are stored ({@link DeadLetters.stored},
+ * awaited by every commit). A topic that cannot be written to therefore
+ * holds the commits, like a sink outage: letters wait in memory (bounded,
+ * {@link DeadLetters.full} holds the source), are sent again with the retry
+ * policy, and are never dropped. After a crash the messages after the last
+ * commit are read again, so a poison message among them is dead-lettered a
+ * second time; its repeat carries the same `sluice.source.*` headers
+ * (topic, partition, offset, index), which identify it.
+ *
+ * A topic message is: the original message bytes as the value (a record of
+ * a multi-record message, or a row the server refused, as JSON instead;
+ * header `sluice.value` says which), the message's key, and the headers
+ * `sluice.reason`, `sluice.error`, `sluice.source.topic`,
+ * `sluice.source.partition`, `sluice.source.offset`, `sluice.source.index`,
+ * `sluice.sink` and `sluice.version`. Produced with acks from all in-sync
+ * replicas, idempotently.
  *
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import type { Kafka, Message, Producer } from "kafkajs";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type { RecordOrigin, Rejection } from "./record.ts";
+import type { RetryPolicy } from "./retry.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+
+/** What the value of a dead letter holds (header `sluice.value`). */
+export type LetterValue =
+  /** The Kafka message's bytes, unchanged. */
+  | "message"
+  /** One record of the message, as JSON (the message held others that were written). */
+  | "record"
+  /** The row the sink made of the record and the server refused, as JSON. */
+  | "row";
+
+/** One record set aside. */
+export interface DeadLetter {
+  /** Where it came from (with the message's key, when it had one). */
+  origin: RecordOrigin;
+  /** Why. */
+  rejection: Rejection;
+  /** What the file keeps: the record, the row, the part of the message, or its bytes. */
+  data: unknown;
+  /** What the topic keeps as the value. */
+  value: LetterValue;
+  /** The message's bytes, when `value` is "message". */
+  message?: Uint8Array | null;
+}
 
 /** Writes bigints (point times and integer fields) as decimal strings. */
 function jsonSafe(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? value.toString() : value;
 }
 
-/** Appends rejected records to a file. */
-export class DeadLetters {
+/** A place dead letters go. */
+interface Destination {
+  /** `file` or `topic`: the metrics label. */
+  readonly kind: "file" | "topic";
+  add(letter: DeadLetter): void;
+  stored(signal?: AbortSignal): Promise<void>;
+  readonly full: boolean;
+  room(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Appends dead letters to a file, one JSON object per line, synchronously. */
+export class DeadLetterFile implements Destination {
+  readonly kind = "file";
+  readonly full = false;
   readonly #file: Deno.FsFile;
 
   /**
@@ -29,27 +87,329 @@ export class DeadLetters {
   }
 
   /**
-   * Appends one rejected record.
+   * Appends one letter.
    *
-   * @param origin Where the record came from.
-   * @param rejection Why it was set aside.
-   * @param data The record, row, or raw message bytes.
+   * @param letter The record set aside.
    */
-  add(origin: RecordOrigin, rejection: Rejection, data: unknown): void {
-    const value = data instanceof Uint8Array ? decoder.decode(data) : data;
+  add(letter: DeadLetter): void {
+    const { key, ...origin } = letter.origin;
+    const data = letter.data instanceof Uint8Array ? decoder.decode(letter.data) : letter.data;
     const line = JSON.stringify({
       ts: new Date().toISOString(),
-      ...rejection,
+      ...letter.rejection,
       ...origin,
-      data: value,
+      ...(key === undefined ? {} : { key: decoder.decode(key) }),
+      data,
     }, jsonSafe);
     const bytes = encoder.encode(line + "\n");
     let written = 0;
     while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
   }
 
+  /** @returns At once: every line is written when {@link add} returns. */
+  stored(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** @returns At once: the file never holds the source. */
+  room(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Closes the file. */
-  close(): void {
+  close(): Promise<void> {
     this.#file.close();
+    return Promise.resolve();
+  }
+}
+
+/** Letters waiting at most, before the source is held ({@link DeadLetterTopic.full}). */
+const MAX_WAITING = 10_000;
+/** Bytes of letter values waiting at most, before the source is held. */
+const MAX_WAITING_BYTES = 32 * 1024 * 1024;
+/** Letters per produce request at most. */
+const SEND_MAX = 500;
+/** The error header is cut at this many characters. */
+const ERROR_MAX = 1000;
+
+/** Options of a {@link DeadLetterTopic}. */
+export interface DeadLetterTopicOptions {
+  /** The topic. */
+  topic: string;
+  /** A kafkajs client with sluice's Kafka settings. */
+  kafka: Kafka;
+  /** The sink's name (header `sluice.sink`). */
+  sink: string;
+  /** sluice's version (header `sluice.version`). */
+  version: string;
+  /** Logs. */
+  log: Logger;
+  /** Counts. */
+  metrics: Metrics;
+  /** How long to wait between attempts when the topic cannot be written to. */
+  policy: RetryPolicy;
+}
+
+/** Produces dead letters to a Kafka topic, in order, with acks from all in-sync replicas. */
+export class DeadLetterTopic implements Destination {
+  readonly kind = "topic";
+  readonly #opts: DeadLetterTopicOptions;
+  readonly #producer: Producer;
+  #connected = false;
+  readonly #waiting: Array<{ message: Message; bytes: number; reason: string }> = [];
+  #waitingBytes = 0;
+  #added = 0;
+  #stored = 0;
+  #sending: Promise<void> | undefined;
+  readonly #closing = new AbortController();
+  readonly #waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  #roomWaiters: Array<() => void> = [];
+
+  /** @param options The topic, the client, and what goes in headers, logs and metrics. */
+  constructor(options: DeadLetterTopicOptions) {
+    this.#opts = options;
+    this.#producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /**
+   * Connects and checks that the topic exists: a dead-letter topic that is
+   * missing is a configuration mistake, named at start.
+   *
+   * @throws {Error} When the topic does not exist, or the broker cannot be reached.
+   */
+  async connect(): Promise<void> {
+    const admin = this.#opts.kafka.admin();
+    await admin.connect();
+    try {
+      const topics = await admin.listTopics();
+      if (!topics.includes(this.#opts.topic)) {
+        throw new Error(
+          `DEAD_LETTER_TOPIC "${this.#opts.topic}" does not exist; create it ` +
+            `(kafka-topics.sh --create --topic ${this.#opts.topic} --replication-factor 3 ` +
+            `on a cluster, 1 on a single broker), or unset DEAD_LETTER_TOPIC`,
+        );
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    await this.#producer.connect();
+    this.#connected = true;
+  }
+
+  /** Whether so many letters wait that the source must be held. */
+  get full(): boolean {
+    return this.#waiting.length >= MAX_WAITING || this.#waitingBytes >= MAX_WAITING_BYTES;
+  }
+
+  /**
+   * Queues one letter; it is sent in the background.
+   *
+   * @param letter The record set aside.
+   */
+  add(letter: DeadLetter): void {
+    const { origin, rejection } = letter;
+    const value = letterBytes(letter);
+    const message: Message = {
+      key: origin.key === undefined ? null : Buffer.from(origin.key),
+      value: value === null ? null : Buffer.from(value),
+      headers: {
+        "sluice.reason": rejection.reason,
+        "sluice.error": rejection.error.slice(0, ERROR_MAX),
+        "sluice.source.topic": origin.topic,
+        "sluice.source.partition": String(origin.partition),
+        "sluice.source.offset": origin.offset,
+        "sluice.source.index": String(origin.index),
+        "sluice.value": letter.value,
+        "sluice.sink": this.#opts.sink,
+        "sluice.version": this.#opts.version,
+      },
+    };
+    const bytes = value?.length ?? 0;
+    this.#waiting.push({ message, bytes, reason: rejection.reason });
+    this.#waitingBytes += bytes;
+    this.#added++;
+    this.#opts.metrics.deadLettersWaiting.set({ destination: "topic" }, this.#waiting.length);
+    this.#sending ??= this.#send().finally(() => (this.#sending = undefined));
+  }
+
+  /**
+   * Waits until every letter added so far is stored.
+   *
+   * @param signal Gives up waiting (a stop's deadline).
+   * @returns Resolves when they are stored.
+   * @throws {Error} The signal's reason, when it aborted first.
+   */
+  stored(signal?: AbortSignal): Promise<void> {
+    if (this.#stored >= this.#added) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const upTo = this.#added;
+    return new Promise((resolve, reject) => {
+      const waiter = { upTo, resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+
+  /** @returns Resolves once the letters waiting are down to half the cap. */
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  async #send(): Promise<void> {
+    // Letters added in the same turn (a message's bad parts) go in one request.
+    await null;
+    let attempt = 0;
+    while (this.#waiting.length > 0 && !this.#closing.signal.aborted) {
+      const chunk = this.#waiting.slice(0, SEND_MAX);
+      try {
+        if (!this.#connected) {
+          await this.#producer.connect();
+          this.#connected = true;
+        }
+        await this.#producer.send({
+          topic: this.#opts.topic,
+          acks: -1,
+          messages: chunk.map((c) => c.message),
+        });
+      } catch (error) {
+        attempt++;
+        const delay = this.#opts.policy.delay(attempt);
+        this.#opts.metrics.deadLetterErrors.inc({ destination: "topic" });
+        this.#opts.log.limited(
+          "dead_letter_topic",
+          "error",
+          "Cannot produce dead letters; retrying",
+          {
+            topic: this.#opts.topic,
+            waiting: this.#waiting.length,
+            attempt,
+            retry_in_seconds: delay / 1000,
+            error,
+          },
+        );
+        await this.#opts.policy.wait(delay, { signal: this.#closing.signal });
+        continue;
+      }
+      attempt = 0;
+      this.#waiting.splice(0, chunk.length);
+      for (const c of chunk) {
+        this.#waitingBytes -= c.bytes;
+        this.#opts.metrics.deadLetters.inc({ destination: "topic", reason: c.reason });
+      }
+      this.#stored += chunk.length;
+      this.#opts.metrics.deadLettersWaiting.set({ destination: "topic" }, this.#waiting.length);
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (waiter.upTo <= this.#stored) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    const half = this.#waiting.length < MAX_WAITING / 2 &&
+      this.#waitingBytes < MAX_WAITING_BYTES / 2;
+    if (half && this.#roomWaiters.length > 0) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /**
+   * Stops sending and disconnects. Letters still waiting are not stored;
+   * their source offsets were not committed either, so they are read again.
+   *
+   * @returns Resolves when the producer is disconnected.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.#sending;
+    for (const resolve of this.#roomWaiters) resolve();
+    this.#roomWaiters = [];
+    if (this.#waiting.length > 0) {
+      this.#opts.log.warn("Dead letters not stored at stop; their messages will be read again", {
+        topic: this.#opts.topic,
+        waiting: this.#waiting.length,
+      });
+    }
+    await this.#producer.disconnect().catch(() => {});
+  }
+}
+
+/** The bytes of a letter's value: the message's own, or its record or row as JSON. */
+function letterBytes(letter: DeadLetter): Uint8Array | null {
+  if (letter.value === "message") return letter.message ?? null;
+  const { data } = letter;
+  if (data instanceof Uint8Array) return data;
+  if (data === null || data === undefined) return null;
+  if (typeof data === "string") return encoder.encode(data);
+  return encoder.encode(JSON.stringify(data, jsonSafe));
+}
+
+/** Every dead-letter destination configured, as one. */
+export class DeadLetters {
+  readonly #to: readonly Destination[];
+  readonly #metrics: Metrics | undefined;
+
+  /**
+   * @param destinations The file, the topic, or both.
+   * @param metrics Counts letters written to the file (the topic counts its own).
+   */
+  constructor(destinations: readonly Destination[], metrics?: Metrics) {
+    this.#to = destinations;
+    this.#metrics = metrics;
+  }
+
+  /**
+   * Sets one record aside in every destination.
+   *
+   * @param letter The record, why, and where it came from.
+   */
+  add(letter: DeadLetter): void {
+    for (const to of this.#to) {
+      to.add(letter);
+      if (to.kind === "file") {
+        this.#metrics?.deadLetters.inc({ destination: "file", reason: letter.rejection.reason });
+      }
+    }
+  }
+
+  /**
+   * Waits until every letter added so far is stored everywhere: a commit
+   * awaits this first.
+   *
+   * @param signal Gives up waiting.
+   * @returns Resolves when they are.
+   */
+  async stored(signal?: AbortSignal): Promise<void> {
+    for (const to of this.#to) await to.stored(signal);
+  }
+
+  /** Whether a destination has so many letters waiting that the source must wait. */
+  get full(): boolean {
+    return this.#to.some((to) => to.full);
+  }
+
+  /** @returns Resolves when no destination is full any more. */
+  async room(): Promise<void> {
+    for (const to of this.#to) await to.room();
+  }
+
+  /** @returns Resolves when every destination is closed. */
+  async close(): Promise<void> {
+    for (const to of this.#to) await to.close();
   }
 }

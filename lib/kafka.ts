@@ -286,6 +286,7 @@ export class KafkaSource implements MessageSource {
               partition: batch.partition,
               offset: message.offset,
               value: message.value,
+              key: message.key,
               resume,
             });
             resume = undefined;

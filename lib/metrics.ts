@@ -48,6 +48,14 @@ export class Metrics {
   readonly redelivered: client.Counter<"topic">;
   /** Unix time of the last acknowledged write. */
   readonly lastWrite: client.Gauge<"sink">;
+  /** Rows the sink stored over another row of the same write (InfluxDB: same series, field, time). */
+  readonly overwritten: client.Counter<"sink">;
+  /** Records stored in a dead-letter destination, by destination and reason. */
+  readonly deadLetters: client.Counter<"destination" | "reason">;
+  /** Dead letters waiting to be stored (they hold the source offsets' commits). */
+  readonly deadLettersWaiting: client.Gauge<"destination">;
+  /** Failed attempts to store dead letters (retried). */
+  readonly deadLetterErrors: client.Counter<"destination">;
 
   constructor() {
     const registers = [this.registry];
@@ -148,6 +156,31 @@ export class Metrics {
       name: "sluice_last_write_timestamp_seconds",
       help: "Unix time of the last acknowledged write",
       labelNames: ["sink"],
+      registers,
+    });
+    this.overwritten = new client.Counter({
+      name: "sluice_points_overwritten_total",
+      help: "Points written over another point of the same write (same series, field and " +
+        "time): distinct records that InfluxDB keeps one of",
+      labelNames: ["sink"],
+      registers,
+    });
+    this.deadLetters = new client.Counter({
+      name: "sluice_dead_letters_total",
+      help: "Records stored in a dead-letter destination (file, topic), by reason",
+      labelNames: ["destination", "reason"],
+      registers,
+    });
+    this.deadLettersWaiting = new client.Gauge({
+      name: "sluice_dead_letters_waiting",
+      help: "Dead letters not stored yet; the offsets of their messages are not committed",
+      labelNames: ["destination"],
+      registers,
+    });
+    this.deadLetterErrors = new client.Counter({
+      name: "sluice_dead_letter_errors_total",
+      help: "Failed attempts to store dead letters, retried",
+      labelNames: ["destination"],
       registers,
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });

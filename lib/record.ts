@@ -26,6 +26,8 @@ export interface RecordOrigin {
   offset: string;
   /** Position of the record inside a multi-record message, from 0. */
   index: number;
+  /** The message's key, when it has one (kept for the dead-letter topic). */
+  key?: Uint8Array;
 }
 
 /** One decoded input record: a flat JSON object as pmacct writes it, a point, or a raw line. */
@@ -60,6 +62,11 @@ export interface WriteResult {
   rejected: Array<{ index: number; rejection: Rejection }>;
   /** Indexes of rows the backend asked to send again later (e.g. per-item 429). */
   retry: number[];
+  /**
+   * Rows the backend stores over another row of the same write (InfluxDB:
+   * the same series, field and time), so that one of the two is lost.
+   */
+  overwritten?: number;
 }
 
 /**

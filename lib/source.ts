@@ -55,6 +55,8 @@ export interface SourceMessage {
   offset: string;
   /** The value; `null` for a tombstone. */
   value: Uint8Array | null;
+  /** The key, if any. */
+  key?: Uint8Array | null;
   /**
    * Set on the first message of a partition after this member was assigned
    * it: what the group had committed for it then.

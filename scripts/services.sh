@@ -745,11 +745,14 @@ vm_launch() {
   log "Starting victoriametrics $(vm_version) on $HOST:$VM_PORT (retention $VM_RETENTION) ..."
   # The default retention (1 month) silently drops older samples, which the
   # import still answers with 204; tests write fixed old timestamps.
+  # -dedup.minScrapeInterval=1ms keeps one sample per series and
+  # millisecond, as docs/FAILURES.md advises: a replayed import (the same
+  # samples written again after a crash) is then stored once.
   # cwd is the state dir; the log is its stderr (no log file option).
   (cd "$dir" &&
     spawn "$(pid_file victoriametrics)" "$dir/logs/victoria-metrics.log" \
       victoria-metrics "-storageDataPath=$dir/data" "-httpListenAddr=$HOST:$VM_PORT" \
-      "-retentionPeriod=$VM_RETENTION")
+      "-retentionPeriod=$VM_RETENTION" -dedup.minScrapeInterval=1ms)
 }
 
 # ---------------------------------------------------------- elasticsearch

@@ -4,13 +4,18 @@
  * @module
  */
 
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { Kafka, logLevel, type Message, Partitioners } from "kafkajs";
 import { silenceKafkaJsTimerWarning } from "../lib/kafka.ts";
 import { kafkaBrokers } from "./_services.ts";
 
 silenceKafkaJsTimerWarning();
 
-function client(): Kafka {
+/**
+ * A kafkajs client of the local broker.
+ *
+ * @returns The client.
+ */
+export function client(): Kafka {
   return new Kafka({
     clientId: "sluice-tests",
     brokers: [kafkaBrokers()],
@@ -67,6 +72,22 @@ export async function produce(
         })),
       });
     }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Produces whole messages (keys, binary values, chosen partitions), with acks from all replicas.
+ *
+ * @param topic The topic.
+ * @param messages The messages, in order.
+ */
+export async function produceMessages(topic: string, messages: Message[]): Promise<void> {
+  const producer = client().producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages });
   } finally {
     await producer.disconnect();
   }

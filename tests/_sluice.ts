@@ -44,7 +44,7 @@ function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
     const sluiceVariable =
-      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$|INFLUXDB_|GRAPHITE_|BUFFER_|BENCHMARK|STATISTICS$|VERBOSE$)/;
+      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|DEAD_LETTER_TOPIC$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$|INFLUXDB_|GRAPHITE_|BUFFER_|BENCHMARK|STATISTICS$|VERBOSE$)/;
     if (sluiceVariable.test(k)) {
       continue;
     }
@@ -311,4 +311,33 @@ export async function assertDeadLetters(
     assertEquals(letter["reason"], "server");
     assert(reason.test(String(letter["error"])), `the server's reason: ${letter["error"]}`);
   }
+}
+
+/**
+ * Runs sluice to its exit, for a start that fails: it may exit before
+ * {@link startSluice} could watch it.
+ *
+ * @param env Its configuration (a clean environment besides PATH and HOME).
+ * @returns The exit code and the JSON log lines it wrote.
+ */
+export async function runToExit(
+  env: Record<string, string>,
+): Promise<{ code: number; stderr: string; logs: Array<Record<string, unknown>> }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--frozen", "--config", CONFIG, MAIN],
+    cwd: await Deno.makeTempDir({ prefix: "sluice-test-" }),
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "",
+      ...env,
+      PROMETHEUS_CLIENT_PORT: "0",
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  const logs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  return { code: out.code, stderr, logs };
 }

@@ -19,7 +19,10 @@
  *   batch's ranges are committed as pins before the write ({@link Commits.pin}):
  *   that commit must succeed, so it is retried like a write;
  * - offsets of partitions this member no longer holds are not committed:
- *   their new owner's commits must not be overwritten by older ones.
+ *   their new owner's commits must not be overwritten by older ones;
+ * - every commit first waits until the dead letters set aside so far are
+ *   stored (`lib/dead_letter.ts`), so a message's offset is never committed
+ *   before its dead letters.
  *
  * @module
  */
@@ -36,6 +39,7 @@ export class Commits {
   readonly #log: Logger;
   readonly #delayMs: () => number;
   readonly #clock: () => number;
+  readonly #stored: (() => Promise<void>) | undefined;
   /** Offsets of acknowledged batches waiting for the sink's commit delay, oldest first. */
   readonly #held: Array<{ offsets: readonly CommitOffset[]; due: number }> = [];
   #chain: Promise<void> = Promise.resolve();
@@ -44,7 +48,8 @@ export class Commits {
 
   /**
    * @param options The source to commit to, where counts and logs go, the
-   *   sink's commit delay (read at each acknowledgement), and the clock.
+   *   sink's commit delay (read at each acknowledgement), the clock, and
+   *   what resolves once the dead letters set aside so far are stored.
    */
   constructor(options: {
     source: MessageSource;
@@ -52,12 +57,14 @@ export class Commits {
     log: Logger;
     delayMs: () => number;
     clock: () => number;
+    stored?: () => Promise<void>;
   }) {
     this.#source = options.source;
     this.#metrics = options.metrics;
     this.#log = options.log;
     this.#delayMs = options.delayMs;
     this.#clock = options.clock;
+    this.#stored = options.stored;
   }
 
   /** Whether a commit failed and waits to be sent again. */
@@ -162,6 +169,7 @@ export class Commits {
     for (const o of offsets) merged.set(partitionKey(o), o);
     if (merged.size === 0) return true;
     try {
+      await this.#stored?.();
       await this.#source.commit([...merged.values()]);
       this.#failed.clear();
       this.#metrics.commits.inc({ outcome: "ok" });

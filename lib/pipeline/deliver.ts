@@ -86,9 +86,12 @@ export class Delivery {
         this.#markUp();
         for (const { index, rejection } of result.rejected) {
           const row = pending[index];
-          if (row) this.#tally.setAside(row.origin, rejection, row.row);
+          if (row) this.#tally.setAside(row.origin, rejection, row.row, "row");
         }
         this.#tally.written(pending.length - result.rejected.length - result.retry.length);
+        if (result.overwritten) {
+          this.#metrics.overwritten.inc({ sink: sinkName }, result.overwritten);
+        }
         if (result.retry.length === 0) return;
         pending = result.retry.flatMap((i) => pending[i] ?? []);
         error = new SinkWriteError(`Sink asked to send ${pending.length} rows again`, {
@@ -105,7 +108,12 @@ export class Delivery {
         this.#metrics.splits.inc({ sink: sinkName });
         if (pending.length === 1) {
           const row = pending[0]!;
-          this.#tally.setAside(row.origin, { reason: "server", error: error.message }, row.row);
+          this.#tally.setAside(
+            row.origin,
+            { reason: "server", error: error.message },
+            row.row,
+            "row",
+          );
           return;
         }
         // A sink that writes each partition's range with its own token is

@@ -133,6 +133,8 @@ export class Pipeline {
   readonly #commits: Commits;
   /** Aborted when a stop's deadline passed: every wait and retry ends. */
   readonly #deadline = new AbortController();
+  /** Messages of which a part could not be decoded: their records are not the whole message. */
+  readonly #partial = new WeakSet<SourceMessage>();
   #writing: Promise<void> | undefined;
   #writingSince: number | undefined;
   #writingRows = 0;
@@ -197,6 +199,9 @@ export class Pipeline {
       log,
       delayMs: () => options.sink.commitDelayMs ?? 0,
       clock: this.#clock,
+      stored: options.deadLetters
+        ? () => options.deadLetters!.stored(this.#deadline.signal)
+        : undefined,
     });
     metrics.beforeCollect(() => this.#tally.sync());
   }
@@ -226,6 +231,9 @@ export class Pipeline {
    * @returns Resolves when any write it started is done.
    */
   async tick(): Promise<void> {
+    // A write in flight holds the consumer's loop, which heartbeats only
+    // between fetches: the group must not take it for dead (KAFKA_SESSION_TIMEOUT).
+    if (this.#writing) void this.#source.heartbeat();
     if (this.#commits.holding && !this.#stopping) await this.#commits.commitDue();
     if (this.#commits.failing && !this.#writing && !this.#stopping) {
       await this.#commits.retryFailed();
@@ -264,14 +272,22 @@ export class Pipeline {
     }
     const decoded = this.#opts.decoder(message.value);
     this.#tally.message(message.topic, decoded);
+    if (decoded.errors.length > 0) this.#partial.add(message);
     for (const error of decoded.errors) {
       this.#tally.setAside(
         originOf(message, error.index),
         { reason: "decode", error: error.error },
         error.data ?? message.value,
+        error.data === undefined ? "message" : "record",
+        message.value,
       );
     }
-    return this.#batch(message, key, decoded.records, 0);
+    const held = this.#batch(message, key, decoded.records, 0);
+    // Too many dead letters not stored yet (their topic is down): wait for room.
+    if (this.#opts.deadLetters?.full) {
+      return Promise.resolve(held).then(() => this.#opts.deadLetters!.room());
+    }
+    return held;
   }
 
   /**
@@ -306,7 +322,15 @@ export class Pipeline {
       const origin = originOf(message, index);
       const prepared = this.#sink.prepare(record, origin);
       if (!prepared.ok) {
-        this.#tally.setAside(origin, prepared.rejection, record);
+        // A message that is this one record goes to a dead-letter topic as it came.
+        const whole = records.length === 1 && !this.#partial.has(message);
+        this.#tally.setAside(
+          origin,
+          prepared.rejection,
+          record,
+          whole ? "message" : "record",
+          whole ? message.value : undefined,
+        );
         continue;
       }
       if (this.#batcher.wouldOverflow(prepared.bytes)) {
@@ -636,5 +660,6 @@ export class Pipeline {
 }
 
 function originOf(message: SourceMessage, index: number): RecordOrigin {
-  return { topic: message.topic, partition: message.partition, offset: message.offset, index };
+  const { topic, partition, offset, key } = message;
+  return key ? { topic, partition, offset, index, key } : { topic, partition, offset, index };
 }

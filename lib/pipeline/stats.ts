@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DeadLetters } from "../dead_letter.ts";
+import type { DeadLetters, LetterValue } from "../dead_letter.ts";
 import type { DecodeResult } from "../decoder.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -147,8 +147,16 @@ export class Tally {
    * @param origin Where it came from.
    * @param rejection Why.
    * @param data The record, the row, or the raw message bytes.
+   * @param value What a dead-letter topic stores (see {@link LetterValue}).
+   * @param message The message's bytes, for `value` "message".
    */
-  setAside(origin: RecordOrigin, rejection: Rejection, data: unknown): void {
+  setAside(
+    origin: RecordOrigin,
+    rejection: Rejection,
+    data: unknown,
+    value: LetterValue,
+    message?: Uint8Array | null,
+  ): void {
     const { reason } = rejection;
     this.#stats.rejected[reason] = (this.#stats.rejected[reason] ?? 0) + 1;
     this.#metrics.rejected.inc({ sink: this.#sink, reason });
@@ -160,6 +168,6 @@ export class Tally {
       offset: origin.offset,
       index: origin.index,
     });
-    this.#deadLetters?.add(origin, rejection, data);
+    this.#deadLetters?.add({ origin, rejection, data, value, message });
   }
 }

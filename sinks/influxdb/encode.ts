@@ -200,3 +200,65 @@ export function compileRecordEncoder(
 export function encodeLines(rows: readonly PreparedRow<string>[]): string[] {
   return rows.map((r) => r.row);
 }
+
+/**
+ * How many lines of one write InfluxDB stores over an earlier line of the
+ * same write: the same measurement, tags and time, and a field key in
+ * common (the later value wins; lines sharing series and time with other
+ * field keys merge and lose nothing). Lines without a time (the server's
+ * time of arrival) are not counted.
+ *
+ * @param lines Line-protocol lines.
+ * @returns The number of overwritten points.
+ */
+export function overwrittenLines(lines: readonly string[]): number {
+  const seen = new Map<string, Set<string>>();
+  let overwritten = 0;
+  for (const line of lines) {
+    const series = unescapedSpace(line, 0, false);
+    const fieldsEnd = unescapedSpace(line, series + 1, true);
+    if (series === -1 || fieldsEnd === -1) continue;
+    const key = line.slice(0, series) + " " + line.slice(fieldsEnd + 1);
+    const fields = fieldKeys(line.slice(series + 1, fieldsEnd));
+    const earlier = seen.get(key);
+    if (earlier === undefined) {
+      seen.set(key, new Set(fields));
+      continue;
+    }
+    if (fields.some((f) => earlier.has(f))) overwritten++;
+    for (const f of fields) earlier.add(f);
+  }
+  return overwritten;
+}
+
+/** The index of the first space from `from` not escaped by a backslash (nor quoted, in fields). */
+function unescapedSpace(line: string, from: number, quotes: boolean): number {
+  let quoted = false;
+  for (let i = from; i < line.length; i++) {
+    const c = line[i];
+    if (c === "\\") i++;
+    else if (quotes && c === '"') quoted = !quoted;
+    else if (c === " " && !quoted) return i;
+  }
+  return -1;
+}
+
+/** The field keys of a line's field set (`a=1i,b="x,y"`). */
+function fieldKeys(fields: string): string[] {
+  const keys: string[] = [];
+  let start = 0;
+  let quoted = false;
+  let key: string | undefined;
+  for (let i = 0; i <= fields.length; i++) {
+    const c = fields[i];
+    if (c === "\\") i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && key === undefined && c === "=") key = fields.slice(start, i);
+    else if (!quoted && (c === "," || c === undefined)) {
+      if (key !== undefined) keys.push(key);
+      key = undefined;
+      start = i + 1;
+    }
+  }
+  return keys;
+}

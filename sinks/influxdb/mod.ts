@@ -69,7 +69,7 @@ import {
 } from "./classify.ts";
 import { createDatabaseStatement, InfluxDBClient } from "./client.ts";
 import { INFLUXDB, type InfluxDBConfig, parseInfluxDBConfig } from "./config.ts";
-import { compileRecordEncoder, encodeLines } from "./encode.ts";
+import { compileRecordEncoder, encodeLines, overwrittenLines } from "./encode.ts";
 
 export type { InfluxDBConfig } from "./config.ts";
 
@@ -236,8 +236,10 @@ export class InfluxDBSink implements Sink<string> {
       rows.length === 1 ? "line" : "lines"
     } to InfluxDB at ${config.writeUrl}`;
     let response: HttpResponse;
+    let lines: string[];
     try {
-      response = await this.#client.write(encodeLines(rows));
+      lines = encodeLines(rows);
+      response = await this.#client.write(lines);
     } catch (error) {
       const { message, verdict } = unanswered(`Cannot write ${what}`, error);
       throw new SinkWriteError(message, { ...verdict, cause: error });
@@ -247,7 +249,22 @@ export class InfluxDBSink implements Sink<string> {
       response.body,
       response.headers.get("retry-after"),
     );
-    if (verdict.action === "ok") return allWritten();
+    if (verdict.action === "ok") {
+      const overwritten = overwrittenLines(lines);
+      if (overwritten === 0) return allWritten();
+      this.#log.limited(
+        "influxdb_overwritten",
+        "warn",
+        "Points of one write share series and time",
+        {
+          overwritten,
+          points: lines.length,
+          hint: "InfluxDB keeps one of them; add a tag that tells such records apart " +
+            "(INFLUXDB_TAGS), or a finer INFLUXDB_TIMESTAMP_FIELD",
+        },
+      );
+      return { ...allWritten(), overwritten };
+    }
     let hint = verdict.hint;
     if (isDatabaseNotFound(response.status, response.body)) {
       if (config.createDatabase) {

@@ -15,11 +15,9 @@ import { parseVictoriaMetricsConfig, VICTORIAMETRICS } from "../../sinks/victori
 import { VictoriaMetricsSink } from "../../sinks/victoriametrics/mod.ts";
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
 import { kafkaBrokers, services, uniqueName, victoriaMetricsUrl } from "../_services.ts";
-import { startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
+import { runToExit, startSluice, stopQuietly, stopSluice, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../_assert.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const VM = victoriaMetricsUrl();
 /** A window wide enough for the fixed old timestamps below. */
 const HUNDRED_YEARS = String(100 * 365 * 86400);
@@ -301,25 +299,9 @@ Deno.test("sluice loses nothing when VictoriaMetrics is stopped mid-stream, and 
 
 Deno.test("sluice refuses to start when VictoriaMetrics does not serve VM_IMPORT_PATH", async () => {
   const f = await fixture({ VM_IMPORT_PATH: "/api/v1/imprt" });
-  // Run to completion rather than with startSluice(): it exits before it could be watched.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN],
-    cwd: await Deno.makeTempDir({ prefix: "sluice-test-" }),
-    env: {
-      PATH: Deno.env.get("PATH") ?? "",
-      HOME: Deno.env.get("HOME") ?? "",
-      ...f.env,
-      PROMETHEUS_CLIENT_PORT: "0",
-    },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertStrictEquals(out.code, 1, stderr);
-  const refused = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .find((l) => l["msg"] === "Cannot start: the sink refused the setup");
+  const out = await runToExit(f.env);
+  assertStrictEquals(out.code, 1, out.stderr);
+  const refused = out.logs.find((l) => l["msg"] === "Cannot start: the sink refused the setup");
   assertMatch(
     String(refused?.["error"]),
     /HTTP 400: .*unsupported path requested: "\/api\/v1\/imprt".*; the server does not serve this path; check VM_URL and VM_IMPORT_PATH/,

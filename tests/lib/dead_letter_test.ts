@@ -1,20 +1,39 @@
-import { DeadLetters } from "../../lib/dead_letter.ts";
+import type { Kafka, Message, ProducerRecord } from "kafkajs";
+import {
+  type DeadLetter,
+  DeadLetterFile,
+  DeadLetters,
+  DeadLetterTopic,
+} from "../../lib/dead_letter.ts";
+import { Logger } from "../../lib/log.ts";
+import { Metrics } from "../../lib/metrics.ts";
+import { RetryPolicy } from "../../lib/retry.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
-Deno.test("DeadLetters.add() appends one JSON line per record with reason, error, origin and data", () => {
+const encoder = new TextEncoder();
+const origin = { topic: "flows", partition: 2, offset: "9007199254740993", index: 1 };
+
+Deno.test("DeadLetterFile.add() appends one JSON line per record with reason, error, origin, key and data", async () => {
   const dir = Deno.makeTempDirSync();
   try {
     const path = `${dir}/dead.jsonl`;
     Deno.writeTextFileSync(path, '{"earlier":true}\n');
-    const letters = new DeadLetters(path);
-    const origin = { topic: "flows", partition: 2, offset: "9007199254740993", index: 1 };
-    letters.add(origin, { reason: "convert", error: "bad port" }, { port: "x", n: 12n });
-    letters.add(
-      { ...origin, index: 0 },
-      { reason: "decode", error: "not JSON" },
-      new TextEncoder().encode("{oops"),
-    );
-    letters.close();
+    const letters = new DeadLetterFile(path);
+    letters.add({
+      origin,
+      rejection: { reason: "convert", error: "bad port" },
+      data: { port: "x", n: 12n },
+      value: "record",
+    });
+    letters.add({
+      origin: { ...origin, index: 0, key: encoder.encode("router-1") },
+      rejection: { reason: "decode", error: "not JSON" },
+      data: encoder.encode("{oops"),
+      value: "message",
+      message: encoder.encode("{oops"),
+    });
+    await letters.stored();
+    await letters.close();
     const lines = Deno.readTextFileSync(path).trimEnd().split("\n");
     assertEquals(lines.length, 3);
     assertEquals(lines[0], '{"earlier":true}');
@@ -31,18 +50,205 @@ Deno.test("DeadLetters.add() appends one JSON line per record with reason, error
       data: { port: "x", n: "12" },
     });
     const second = JSON.parse(lines[2]!);
-    assertEquals([second.reason, second.data, second.index], ["decode", "{oops", 0]);
+    assertEquals([second.reason, second.data, second.index, second.key], [
+      "decode",
+      "{oops",
+      0,
+      "router-1",
+    ]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });
 
-Deno.test("new DeadLetters() throws when the file cannot be opened", () => {
+Deno.test("new DeadLetterFile() throws when the file cannot be opened", () => {
   let thrown: unknown;
   try {
-    new DeadLetters("/nonexistent-sluice-dir/dead.jsonl");
+    new DeadLetterFile("/nonexistent-sluice-dir/dead.jsonl");
   } catch (error) {
     thrown = error;
   }
   assert(thrown instanceof Deno.errors.NotFound, String(thrown));
+});
+
+/** A kafkajs client whose producer fails the first `failures` sends and records the rest. */
+function fakeKafka(options: { failures?: number; topics?: string[] } = {}) {
+  let failures = options.failures ?? 0;
+  const sent: ProducerRecord[] = [];
+  const producerOptions: unknown[] = [];
+  const kafka = {
+    producer(opts: unknown) {
+      producerOptions.push(opts);
+      return {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        send(record: ProducerRecord) {
+          if (failures > 0) {
+            failures--;
+            return Promise.reject(new Error("There is no leader for this topic-partition"));
+          }
+          sent.push(record);
+          return Promise.resolve([]);
+        },
+      };
+    },
+    admin() {
+      return {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        listTopics: () => Promise.resolve(options.topics ?? ["dead"]),
+      };
+    },
+  };
+  return { kafka: kafka as unknown as Kafka, sent, producerOptions };
+}
+
+function topic(kafka: Kafka, metrics = new Metrics()): DeadLetterTopic {
+  return new DeadLetterTopic({
+    topic: "dead",
+    kafka,
+    sink: "clickhouse",
+    version: "9.9.9",
+    log: new Logger({ write: () => {} }),
+    metrics,
+    policy: new RetryPolicy({ initialMs: 5, maxMs: 10 }),
+  });
+}
+
+const headerText = (message: Message, name: string) => String(message.headers?.[name]);
+
+Deno.test("DeadLetterTopic produces the message's own bytes, its key, and the headers naming where it came from, with acks from all replicas", async () => {
+  const { kafka, sent, producerOptions } = fakeKafka();
+  const letters = topic(kafka);
+  await letters.connect();
+  const bytes = new Uint8Array([0x7b, 0xff, 0xfe, 0x22]); // not UTF-8: kept as is
+  letters.add({
+    origin: { ...origin, key: encoder.encode("k1") },
+    rejection: { reason: "decode", error: "Unexpected token" },
+    data: bytes,
+    value: "message",
+    message: bytes,
+  });
+  letters.add({
+    origin: { ...origin, index: 3 },
+    rejection: { reason: "server", error: "Cannot parse" },
+    data: { port_src: "x", bytes: 12n },
+    value: "row",
+  });
+  await letters.stored();
+  await letters.close();
+  assertEquals(producerOptions, [{
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  }]);
+  const messages = sent.flatMap((r) => r.messages);
+  assertEquals(sent.map((r) => [r.topic, r.acks]), [["dead", -1]]);
+  assertEquals(messages.length, 2);
+  const [first, second] = messages as [Message, Message];
+  assertEquals(new Uint8Array(first.value as Uint8Array), bytes);
+  assertEquals(String(first.key), "k1");
+  assertEquals(
+    [
+      "sluice.reason",
+      "sluice.error",
+      "sluice.source.topic",
+      "sluice.source.partition",
+      "sluice.source.offset",
+      "sluice.source.index",
+      "sluice.value",
+      "sluice.sink",
+      "sluice.version",
+    ].map((h) => headerText(first, h)),
+    [
+      "decode",
+      "Unexpected token",
+      "flows",
+      "2",
+      "9007199254740993",
+      "1",
+      "message",
+      "clickhouse",
+      "9.9.9",
+    ],
+  );
+  assertEquals(second.key, null);
+  assertEquals(String(second.value), '{"port_src":"x","bytes":"12"}');
+  assertEquals([headerText(second, "sluice.value"), headerText(second, "sluice.source.index")], [
+    "row",
+    "3",
+  ]);
+});
+
+Deno.test("DeadLetterTopic.stored() waits while the topic cannot be written to, and resolves once it was", async () => {
+  const { kafka, sent } = fakeKafka({ failures: 3 });
+  const metrics = new Metrics();
+  const letters = topic(kafka, metrics);
+  await letters.connect();
+  const letter: DeadLetter = {
+    origin,
+    rejection: { reason: "convert", error: "bad" },
+    data: { a: 1 },
+    value: "record",
+  };
+  letters.add(letter);
+  let stored = false;
+  const waiting = letters.stored().then(() => (stored = true));
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  assertEquals(stored, false);
+  await waiting;
+  assertEquals(sent.length, 1);
+  const text = await metrics.registry.metrics();
+  assert(text.includes('sluice_dead_letter_errors_total{destination="topic"} 3'), text);
+  assert(
+    text.includes('sluice_dead_letters_total{destination="topic",reason="convert"} 1'),
+    text,
+  );
+  assert(text.includes('sluice_dead_letters_waiting{destination="topic"} 0'), text);
+  await letters.close();
+});
+
+Deno.test("DeadLetterTopic.stored() gives up at the signal, and close() leaves unsent letters unstored", async () => {
+  const { kafka, sent } = fakeKafka({ failures: 1_000_000 });
+  const letters = topic(kafka);
+  await letters.connect();
+  letters.add({ origin, rejection: { reason: "decode", error: "x" }, data: null, value: "record" });
+  const stop = new AbortController();
+  const waiting = letters.stored(stop.signal).then(() => "stored", (e) => `gave up: ${e}`);
+  stop.abort(new Error("deadline"));
+  assertEquals(await waiting, "gave up: Error: deadline");
+  await letters.close();
+  assertEquals(sent.length, 0);
+});
+
+Deno.test("DeadLetterTopic.connect() names a dead-letter topic that does not exist", async () => {
+  const { kafka } = fakeKafka({ topics: ["flows"] });
+  const letters = topic(kafka);
+  let thrown: unknown;
+  try {
+    await letters.connect();
+  } catch (error) {
+    thrown = error;
+  }
+  assert(String(thrown).includes('DEAD_LETTER_TOPIC "dead" does not exist'), String(thrown));
+});
+
+Deno.test("DeadLetters.full holds the source while 10,000 letters wait, room() frees it", async () => {
+  const { kafka } = fakeKafka({ failures: 2 });
+  const letters = topic(kafka);
+  await letters.connect();
+  const all = new DeadLetters([letters]);
+  for (let i = 0; i < 10_000; i++) {
+    all.add({
+      origin: { ...origin, offset: String(i) },
+      rejection: { reason: "decode", error: "x" },
+      data: "x",
+      value: "record",
+    });
+  }
+  assertEquals(all.full, true);
+  await all.room();
+  await all.stored();
+  assertEquals(all.full, false);
+  await all.close();
 });

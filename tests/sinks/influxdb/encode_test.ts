@@ -11,7 +11,11 @@ import type { InputRecord, PrepareResult, RecordKind } from "../../../lib/record
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { INFLUXDB, parseInfluxDBConfig } from "../../../sinks/influxdb/config.ts";
-import { compileRecordEncoder, encodeLines } from "../../../sinks/influxdb/encode.ts";
+import {
+  compileRecordEncoder,
+  encodeLines,
+  overwrittenLines,
+} from "../../../sinks/influxdb/encode.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 /** The encoder of a sink configured by `env`, for records of `input`, pmacct times in `zone`. */
@@ -165,4 +169,23 @@ Deno.test("encodeLines() gives each row's line, in order", () => {
     ["a v=1", "b v=2"],
   );
   assertEquals(encodeLines([]), []);
+});
+
+Deno.test("overwrittenLines() counts the lines InfluxDB stores over another of the same series, field and time", () => {
+  assertEquals(
+    overwrittenLines([
+      "flows,peer=10.0.0.1 bytes=1i,packets=1i 1700000000",
+      "flows,peer=10.0.0.1 bytes=2i,packets=1i 1700000000", // overwrites the first
+      "flows,peer=10.0.0.1 bytes=3i 1700000001", // another time
+      "flows,peer=10.0.0.2 bytes=3i 1700000000", // another series
+      "flows,peer=10.0.0.1 flows=1i 1700000000", // another field: merged, nothing lost
+      'flows,peer=10.0.0.1 note="a b,c=d" 1700000000', // a quoted value with space, comma, =
+      'flows,peer=10.0.0.1 note="x" 1700000000', // overwrites the note
+      "flows,peer=10.0.0.1\\ x bytes=1i 1700000000", // an escaped space in a tag value
+      "flows,peer=10.0.0.1 bytes=9i", // no time: the server's, not counted
+      "flows,peer=10.0.0.1 bytes=9i",
+    ]),
+    2,
+  );
+  assertEquals(overwrittenLines([]), 0);
 });
