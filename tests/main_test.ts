@@ -220,3 +220,33 @@ Deno.test("main.ts --dry-run prints the exact import lines with SINK=vm", async 
     { metric: { __name__: "packets", ...metric }, values: [1], timestamps: [ms] },
   ]);
 });
+
+Deno.test("main.ts exits 1 naming the brokers when no Kafka broker answers at start", async () => {
+  const run = await sluice([], {
+    ...VALID,
+    KAFKA_BOOTSTRAP_SERVERS: "127.0.0.1:9",
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    PROMETHEUS_CLIENT_PORT: "0",
+    RETRY_BACKOFF_INITIAL: "0.1",
+    RETRY_BACKOFF_MAX: "0.3",
+  });
+  assertEquals(run.code, 1, run.stderr);
+  const failed = run.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    .find((l) => l["msg"] === "Cannot start consuming from Kafka");
+  assertEquals(failed?.["brokers"], ["127.0.0.1:9"], run.stderr);
+  assertMatch(String(failed?.["error"]), /ECONNREFUSED 127\.0\.0\.1:9/);
+});
+
+Deno.test("main.ts --check-config --connect names a DEAD_LETTER_TOPIC that does not exist", async () => {
+  const topic = uniqueName("check");
+  await createTopic(topic, 1);
+  const run = await sluice(["--check-config", "--connect"], {
+    ...VALID,
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    KAFKA_TOPIC: topic,
+    DEAD_LETTER_TOPIC: `${topic}-dead`,
+  });
+  assertEquals(run.code, 1, run.stdout + run.stderr);
+  assertMatch(run.stdout, new RegExp(`topics not found: ${topic}-dead`));
+});

@@ -319,6 +319,24 @@ Deno.test("Pipeline forms a pinned range again exactly after a restart, so a lan
   assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "9" }]);
 });
 
+Deno.test("Pipeline leaves a pinned range unwritten when it stops before the range is whole", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 100 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  await pipeline.start();
+  // The range 4.0-6.0 was pinned by a run that died; only 4 and 5 are read before the stop.
+  const [first, second] = messages([good(4), good(5)], 0, 4);
+  await source.push([{ ...first!, resume: { offset: "4", metadata: "sluice-range:4.0-6.0" } }]);
+  await source.push([second!]);
+  await source.push(messages([good(10)], 1));
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  // Partition 1's row is written; partition 0's part of the range is not, nor committed past the pin.
+  assertEquals(tokens, ["flows/1/0.0-0.0"]);
+  assertEquals(sink.rows.map((r) => r["n"]), [10]);
+  assert(source.commits.flat().every((c) => c.partition !== 0), JSON.stringify(source.commits));
+});
+
 Deno.test("Pipeline ignores a pin whose range does not start at the committed offset", async () => {
   const { source, sink, pipeline } = setup({ maxRows: 2 });
   const tokens: string[] = [];
