@@ -107,10 +107,12 @@ async function main(args: string[]): Promise<number> {
     })
     : undefined;
   const letterPlaces = [
-    ...(config.deadLetterFile ? [new DeadLetterFile(config.deadLetterFile)] : []),
+    ...(config.deadLetterFile
+      ? [new DeadLetterFile(config.deadLetterFile, { log, metrics, policy })]
+      : []),
     ...(deadLetterTopic ? [deadLetterTopic] : []),
   ];
-  const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces, metrics) : undefined;
+  const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces) : undefined;
   const source: MessageSource = dryRun ? new StdinSource() : new KafkaSource(config.kafka, {
     log,
     metrics,

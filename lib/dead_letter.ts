@@ -72,18 +72,196 @@ interface Destination {
   close(): Promise<void>;
 }
 
-/** Appends dead letters to a file, one JSON object per line, synchronously. */
+/** Letters waiting at most, before the source is held ({@link Outbox.full}). */
+const MAX_WAITING = 10_000;
+/** Bytes waiting at most, before the source is held. */
+const MAX_WAITING_BYTES = 32 * 1024 * 1024;
+/** Letters per attempt at most. */
+const SEND_MAX = 500;
+/** The error header is cut at this many characters. */
+const ERROR_MAX = 1000;
+
+/** What a destination needs to wait, retry, log and count. */
+export interface OutboxDeps {
+  /** Logs. */
+  log: Logger;
+  /** Counts. */
+  metrics: Metrics;
+  /** How long to wait between attempts when the destination cannot be written to. */
+  policy: RetryPolicy;
+}
+
+/** One letter, ready for its destination. */
+interface Item<T> {
+  payload: T;
+  bytes: number;
+  reason: string;
+}
+
+/**
+ * The letters a destination has not stored yet, in order, and the loop
+ * that stores them: attempts in the background, waits with the retry
+ * policy after a failure, never drops one.
+ */
+class Outbox<T> {
+  readonly #kind: "file" | "topic";
+  readonly #what: string;
+  readonly #deps: OutboxDeps;
+  /** Stores the first items; resolves with how many it stored, rejects when none could be. */
+  readonly #deliver: (items: readonly T[]) => Promise<number>;
+  readonly #waiting: Item<T>[] = [];
+  #waitingBytes = 0;
+  #added = 0;
+  #stored = 0;
+  #sending: Promise<void> | undefined;
+  readonly #closing = new AbortController();
+  readonly #waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  #roomWaiters: Array<() => void> = [];
+
+  constructor(
+    kind: "file" | "topic",
+    what: string,
+    deps: OutboxDeps,
+    deliver: (items: readonly T[]) => Promise<number>,
+  ) {
+    this.#kind = kind;
+    this.#what = what;
+    this.#deps = deps;
+    this.#deliver = deliver;
+  }
+
+  get empty(): boolean {
+    return this.#waiting.length === 0;
+  }
+
+  get full(): boolean {
+    return this.#waiting.length >= MAX_WAITING || this.#waitingBytes >= MAX_WAITING_BYTES;
+  }
+
+  /** Counts a letter stored at once, without waiting here. */
+  storedNow(reason: string): void {
+    this.#deps.metrics.deadLetters.inc({ destination: this.#kind, reason });
+  }
+
+  push(item: Item<T>): void {
+    this.#waiting.push(item);
+    this.#waitingBytes += item.bytes;
+    this.#added++;
+    this.#deps.metrics.deadLettersWaiting.set({ destination: this.#kind }, this.#waiting.length);
+    this.#sending ??= this.#send().finally(() => (this.#sending = undefined));
+  }
+
+  stored(signal?: AbortSignal): Promise<void> {
+    if (this.#stored >= this.#added) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const upTo = this.#added;
+    return new Promise((resolve, reject) => {
+      const waiter = { upTo, resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  async #send(): Promise<void> {
+    // Letters added in the same turn (a message's bad parts) go in one attempt.
+    await null;
+    let attempt = 0;
+    while (this.#waiting.length > 0 && !this.#closing.signal.aborted) {
+      const chunk = this.#waiting.slice(0, SEND_MAX);
+      let count: number;
+      try {
+        count = await this.#deliver(chunk.map((c) => c.payload));
+      } catch (error) {
+        attempt++;
+        const delay = this.#deps.policy.delay(attempt);
+        this.#deps.metrics.deadLetterErrors.inc({ destination: this.#kind });
+        this.#deps.log.limited(
+          `dead_letter_${this.#kind}`,
+          "error",
+          `Cannot store dead letters in ${this.#what}; retrying, offsets wait`,
+          {
+            waiting: this.#waiting.length,
+            attempt,
+            retry_in_seconds: delay / 1000,
+            error,
+          },
+        );
+        await this.#deps.policy.wait(delay, { signal: this.#closing.signal });
+        continue;
+      }
+      attempt = 0;
+      for (const c of this.#waiting.splice(0, count)) {
+        this.#waitingBytes -= c.bytes;
+        this.storedNow(c.reason);
+      }
+      this.#stored += count;
+      this.#deps.metrics.deadLettersWaiting.set({ destination: this.#kind }, this.#waiting.length);
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (waiter.upTo <= this.#stored) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    const half = this.#waiting.length < MAX_WAITING / 2 &&
+      this.#waitingBytes < MAX_WAITING_BYTES / 2;
+    if (half && this.#roomWaiters.length > 0) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Stops attempting; letters still waiting are not stored (their offsets were not committed). */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await this.#sending;
+    for (const resolve of this.#roomWaiters) resolve();
+    this.#roomWaiters = [];
+    if (this.#waiting.length > 0) {
+      this.#deps.log.warn("Dead letters not stored at stop; their messages will be read again", {
+        destination: this.#what,
+        waiting: this.#waiting.length,
+      });
+    }
+  }
+}
+
+/**
+ * Appends dead letters to a file, one JSON object per line. A line is
+ * written before `add()` returns; when the write fails (disk full, the
+ * file removed from a read-only mount), the line waits in memory and is
+ * written again with the retry policy, and commits wait for it.
+ */
 export class DeadLetterFile implements Destination {
   readonly kind = "file";
-  readonly full = false;
   readonly #file: Deno.FsFile;
+  readonly #outbox: Outbox<Uint8Array>;
+  /** Bytes of the first waiting line already written by a failed attempt. */
+  #partial = 0;
 
   /**
    * @param path The file, created if missing and appended to.
+   * @param deps Logs, counts and the retry policy.
    * @throws {Deno.errors.PermissionDenied} When it cannot be opened.
    */
-  constructor(path: string) {
+  constructor(path: string, deps: OutboxDeps) {
     this.#file = Deno.openSync(path, { append: true, create: true });
+    this.#outbox = new Outbox("file", path, deps, (lines) => Promise.resolve(this.#write(lines)));
   }
 
   /**
@@ -102,38 +280,63 @@ export class DeadLetterFile implements Destination {
       data,
     }, jsonSafe);
     const bytes = encoder.encode(line + "\n");
-    let written = 0;
-    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    const reason = letter.rejection.reason;
+    if (this.#outbox.empty) {
+      try {
+        this.#write([bytes]);
+        this.#outbox.storedNow(reason);
+        return;
+      } catch {
+        // Kept below and written again by the outbox, which logs the error.
+      }
+    }
+    this.#outbox.push({ payload: bytes, bytes: bytes.length, reason });
   }
 
-  /** @returns At once: every line is written when {@link add} returns. */
-  stored(): Promise<void> {
-    return Promise.resolve();
+  /** Writes lines in order; returns how many are whole, throws when not even the first is. */
+  #write(lines: readonly Uint8Array[]): number {
+    let done = 0;
+    try {
+      for (const bytes of lines) {
+        while (this.#partial < bytes.length) {
+          this.#partial += this.#file.writeSync(bytes.subarray(this.#partial));
+        }
+        this.#partial = 0;
+        done++;
+      }
+    } catch (error) {
+      if (done === 0) throw error;
+    }
+    return done;
   }
 
-  /** @returns At once: the file never holds the source. */
+  /**
+   * @param signal Gives up waiting.
+   * @returns Resolves when every line added so far is written.
+   */
+  stored(signal?: AbortSignal): Promise<void> {
+    return this.#outbox.stored(signal);
+  }
+
+  /** Whether so many lines wait that the source must be held. */
+  get full(): boolean {
+    return this.#outbox.full;
+  }
+
+  /** @returns Resolves when fewer lines wait. */
   room(): Promise<void> {
-    return Promise.resolve();
+    return this.#outbox.room();
   }
 
-  /** Closes the file. */
-  close(): Promise<void> {
+  /** @returns Resolves when the file is closed. */
+  async close(): Promise<void> {
+    await this.#outbox.close();
     this.#file.close();
-    return Promise.resolve();
   }
 }
 
-/** Letters waiting at most, before the source is held ({@link DeadLetterTopic.full}). */
-const MAX_WAITING = 10_000;
-/** Bytes of letter values waiting at most, before the source is held. */
-const MAX_WAITING_BYTES = 32 * 1024 * 1024;
-/** Letters per produce request at most. */
-const SEND_MAX = 500;
-/** The error header is cut at this many characters. */
-const ERROR_MAX = 1000;
-
 /** Options of a {@link DeadLetterTopic}. */
-export interface DeadLetterTopicOptions {
+export interface DeadLetterTopicOptions extends OutboxDeps {
   /** The topic. */
   topic: string;
   /** A kafkajs client with sluice's Kafka settings. */
@@ -142,12 +345,6 @@ export interface DeadLetterTopicOptions {
   sink: string;
   /** sluice's version (header `sluice.version`). */
   version: string;
-  /** Logs. */
-  log: Logger;
-  /** Counts. */
-  metrics: Metrics;
-  /** How long to wait between attempts when the topic cannot be written to. */
-  policy: RetryPolicy;
 }
 
 /** Produces dead letters to a Kafka topic, in order, with acks from all in-sync replicas. */
@@ -156,14 +353,7 @@ export class DeadLetterTopic implements Destination {
   readonly #opts: DeadLetterTopicOptions;
   readonly #producer: Producer;
   #connected = false;
-  readonly #waiting: Array<{ message: Message; bytes: number; reason: string }> = [];
-  #waitingBytes = 0;
-  #added = 0;
-  #stored = 0;
-  #sending: Promise<void> | undefined;
-  readonly #closing = new AbortController();
-  readonly #waiters: Array<{ upTo: number; resolve: () => void }> = [];
-  #roomWaiters: Array<() => void> = [];
+  readonly #outbox: Outbox<Message>;
 
   /** @param options The topic, the client, and what goes in headers, logs and metrics. */
   constructor(options: DeadLetterTopicOptions) {
@@ -172,6 +362,14 @@ export class DeadLetterTopic implements Destination {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+    });
+    this.#outbox = new Outbox("topic", `topic ${options.topic}`, options, async (messages) => {
+      if (!this.#connected) {
+        await this.#producer.connect();
+        this.#connected = true;
+      }
+      await this.#producer.send({ topic: options.topic, acks: -1, messages: [...messages] });
+      return messages.length;
     });
   }
 
@@ -202,7 +400,7 @@ export class DeadLetterTopic implements Destination {
 
   /** Whether so many letters wait that the source must be held. */
   get full(): boolean {
-    return this.#waiting.length >= MAX_WAITING || this.#waitingBytes >= MAX_WAITING_BYTES;
+    return this.#outbox.full;
   }
 
   /**
@@ -228,12 +426,7 @@ export class DeadLetterTopic implements Destination {
         "sluice.version": this.#opts.version,
       },
     };
-    const bytes = value?.length ?? 0;
-    this.#waiting.push({ message, bytes, reason: rejection.reason });
-    this.#waitingBytes += bytes;
-    this.#added++;
-    this.#opts.metrics.deadLettersWaiting.set({ destination: "topic" }, this.#waiting.length);
-    this.#sending ??= this.#send().finally(() => (this.#sending = undefined));
+    this.#outbox.push({ payload: message, bytes: value?.length ?? 0, reason: rejection.reason });
   }
 
   /**
@@ -244,88 +437,12 @@ export class DeadLetterTopic implements Destination {
    * @throws {Error} The signal's reason, when it aborted first.
    */
   stored(signal?: AbortSignal): Promise<void> {
-    if (this.#stored >= this.#added) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    const upTo = this.#added;
-    return new Promise((resolve, reject) => {
-      const waiter = { upTo, resolve };
-      this.#waiters.push(waiter);
-      signal?.addEventListener("abort", () => {
-        const at = this.#waiters.indexOf(waiter);
-        if (at !== -1) this.#waiters.splice(at, 1);
-        reject(signal.reason);
-      }, { once: true });
-    });
+    return this.#outbox.stored(signal);
   }
 
   /** @returns Resolves once the letters waiting are down to half the cap. */
   room(): Promise<void> {
-    if (!this.full) return Promise.resolve();
-    return new Promise((resolve) => this.#roomWaiters.push(resolve));
-  }
-
-  async #send(): Promise<void> {
-    // Letters added in the same turn (a message's bad parts) go in one request.
-    await null;
-    let attempt = 0;
-    while (this.#waiting.length > 0 && !this.#closing.signal.aborted) {
-      const chunk = this.#waiting.slice(0, SEND_MAX);
-      try {
-        if (!this.#connected) {
-          await this.#producer.connect();
-          this.#connected = true;
-        }
-        await this.#producer.send({
-          topic: this.#opts.topic,
-          acks: -1,
-          messages: chunk.map((c) => c.message),
-        });
-      } catch (error) {
-        attempt++;
-        const delay = this.#opts.policy.delay(attempt);
-        this.#opts.metrics.deadLetterErrors.inc({ destination: "topic" });
-        this.#opts.log.limited(
-          "dead_letter_topic",
-          "error",
-          "Cannot produce dead letters; retrying",
-          {
-            topic: this.#opts.topic,
-            waiting: this.#waiting.length,
-            attempt,
-            retry_in_seconds: delay / 1000,
-            error,
-          },
-        );
-        await this.#opts.policy.wait(delay, { signal: this.#closing.signal });
-        continue;
-      }
-      attempt = 0;
-      this.#waiting.splice(0, chunk.length);
-      for (const c of chunk) {
-        this.#waitingBytes -= c.bytes;
-        this.#opts.metrics.deadLetters.inc({ destination: "topic", reason: c.reason });
-      }
-      this.#stored += chunk.length;
-      this.#opts.metrics.deadLettersWaiting.set({ destination: "topic" }, this.#waiting.length);
-      this.#wake();
-    }
-  }
-
-  #wake(): void {
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      const waiter = this.#waiters[i]!;
-      if (waiter.upTo <= this.#stored) {
-        this.#waiters.splice(i, 1);
-        waiter.resolve();
-      }
-    }
-    const half = this.#waiting.length < MAX_WAITING / 2 &&
-      this.#waitingBytes < MAX_WAITING_BYTES / 2;
-    if (half && this.#roomWaiters.length > 0) {
-      const waiters = this.#roomWaiters;
-      this.#roomWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    return this.#outbox.room();
   }
 
   /**
@@ -335,16 +452,7 @@ export class DeadLetterTopic implements Destination {
    * @returns Resolves when the producer is disconnected.
    */
   async close(): Promise<void> {
-    this.#closing.abort();
-    await this.#sending;
-    for (const resolve of this.#roomWaiters) resolve();
-    this.#roomWaiters = [];
-    if (this.#waiting.length > 0) {
-      this.#opts.log.warn("Dead letters not stored at stop; their messages will be read again", {
-        topic: this.#opts.topic,
-        waiting: this.#waiting.length,
-      });
-    }
+    await this.#outbox.close();
     await this.#producer.disconnect().catch(() => {});
   }
 }
@@ -362,15 +470,10 @@ function letterBytes(letter: DeadLetter): Uint8Array | null {
 /** Every dead-letter destination configured, as one. */
 export class DeadLetters {
   readonly #to: readonly Destination[];
-  readonly #metrics: Metrics | undefined;
 
-  /**
-   * @param destinations The file, the topic, or both.
-   * @param metrics Counts letters written to the file (the topic counts its own).
-   */
-  constructor(destinations: readonly Destination[], metrics?: Metrics) {
+  /** @param destinations The file, the topic, or both. */
+  constructor(destinations: readonly Destination[]) {
     this.#to = destinations;
-    this.#metrics = metrics;
   }
 
   /**
@@ -379,12 +482,7 @@ export class DeadLetters {
    * @param letter The record, why, and where it came from.
    */
   add(letter: DeadLetter): void {
-    for (const to of this.#to) {
-      to.add(letter);
-      if (to.kind === "file") {
-        this.#metrics?.deadLetters.inc({ destination: "file", reason: letter.rejection.reason });
-      }
-    }
+    for (const to of this.#to) to.add(letter);
   }
 
   /**

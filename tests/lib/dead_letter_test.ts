@@ -11,6 +11,11 @@ import { RetryPolicy } from "../../lib/retry.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 const encoder = new TextEncoder();
+const quiet = () => ({
+  log: new Logger({ write: () => {} }),
+  metrics: new Metrics(),
+  policy: new RetryPolicy({ initialMs: 5, maxMs: 10 }),
+});
 const origin = { topic: "flows", partition: 2, offset: "9007199254740993", index: 1 };
 
 Deno.test("DeadLetterFile.add() appends one JSON line per record with reason, error, origin, key and data", async () => {
@@ -18,7 +23,7 @@ Deno.test("DeadLetterFile.add() appends one JSON line per record with reason, er
   try {
     const path = `${dir}/dead.jsonl`;
     Deno.writeTextFileSync(path, '{"earlier":true}\n');
-    const letters = new DeadLetterFile(path);
+    const letters = new DeadLetterFile(path, quiet());
     letters.add({
       origin,
       rejection: { reason: "convert", error: "bad port" },
@@ -64,7 +69,7 @@ Deno.test("DeadLetterFile.add() appends one JSON line per record with reason, er
 Deno.test("new DeadLetterFile() throws when the file cannot be opened", () => {
   let thrown: unknown;
   try {
-    new DeadLetterFile("/nonexistent-sluice-dir/dead.jsonl");
+    new DeadLetterFile("/nonexistent-sluice-dir/dead.jsonl", quiet());
   } catch (error) {
     thrown = error;
   }
@@ -105,13 +110,12 @@ function fakeKafka(options: { failures?: number; topics?: string[] } = {}) {
 
 function topic(kafka: Kafka, metrics = new Metrics()): DeadLetterTopic {
   return new DeadLetterTopic({
+    ...quiet(),
     topic: "dead",
     kafka,
     sink: "clickhouse",
     version: "9.9.9",
-    log: new Logger({ write: () => {} }),
     metrics,
-    policy: new RetryPolicy({ initialMs: 5, maxMs: 10 }),
   });
 }
 
@@ -251,4 +255,26 @@ Deno.test("DeadLetters.full holds the source while 10,000 letters wait, room() f
   await all.stored();
   assertEquals(all.full, false);
   await all.close();
+});
+
+Deno.test("DeadLetterFile keeps the lines a full disk refuses, logs and counts it, and stored() waits for them", async () => {
+  const lines: string[] = [];
+  const metrics = new Metrics();
+  const letters = new DeadLetterFile("/dev/full", {
+    log: new Logger({ write: (line) => lines.push(line) }),
+    metrics,
+    policy: new RetryPolicy({ initialMs: 5, maxMs: 10 }),
+  });
+  letters.add({ origin, rejection: { reason: "decode", error: "x" }, data: "x", value: "record" });
+  const stop = new AbortController();
+  const waiting = letters.stored(stop.signal).then(() => "stored", () => "still waiting");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  stop.abort(new Error("deadline"));
+  assertEquals(await waiting, "still waiting");
+  await letters.close();
+  const text = await metrics.registry.metrics();
+  assert(/sluice_dead_letter_errors_total\{destination="file"\} [1-9]/.test(text), text);
+  assert(text.includes('sluice_dead_letters_waiting{destination="file"} 1'), text);
+  assert(lines.some((l) => l.includes("Cannot store dead letters in /dev/full")), lines.join());
+  assert(lines.some((l) => l.includes("Dead letters not stored at stop")), lines.join());
 });

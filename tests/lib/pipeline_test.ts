@@ -3,6 +3,7 @@
  * same rules are tested end to end against real Kafka and ClickHouse in
  * tests/integration/.
  */
+import { type DeadLetter, DeadLetters } from "../../lib/dead_letter.ts";
 import { decodePmacct } from "../../lib/decode/pmacct.ts";
 import { Logger } from "../../lib/log.ts";
 import { Metrics } from "../../lib/metrics.ts";
@@ -15,10 +16,15 @@ import type { SourceMessage } from "../../lib/source.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { MemorySink, MemorySource } from "../_memory.ts";
 
-function setup(batch: Partial<BatchLimits> = {}, clock?: () => number) {
+function setup(
+  batch: Partial<BatchLimits> = {},
+  clock?: () => number,
+  deadLetters?: DeadLetters,
+) {
   const source = new MemorySource();
   const sink = new MemorySink();
   const pipeline = new Pipeline(source, {
+    deadLetters,
     sink,
     decoder: decodePmacct,
     batch: { maxRows: 4, maxBytes: 1e9, maxAgeMs: 60_000, ...batch },
@@ -400,5 +406,35 @@ Deno.test("Pipeline sends a failed offset commit again on the timer when no next
   assertEquals(source.commits, []);
   await pipeline.tick();
   assertEquals(source.commits, [[{ topic: "flows", partition: 3, offset: "2" }]]);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline commits a poison message's offset only once its dead letter is stored", async () => {
+  const kept: DeadLetter[] = [];
+  let store!: () => void;
+  const gate = new Promise<void>((resolve) => (store = resolve));
+  const place = {
+    kind: "topic" as const,
+    full: false,
+    add: (letter: DeadLetter) => void kept.push(letter),
+    stored: () => gate,
+    room: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  const { source, sink, pipeline } = setup({ maxRows: 2 }, undefined, new DeadLetters([place]));
+  await pipeline.start();
+  const pushed = source.push(messages([good(0), "{oops", good(2)], 0));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // Written, but not committed: the letter of offset 1 is not stored yet.
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 2]);
+  assertEquals(source.commits, []);
+  assertEquals(kept.map((l) => [l.origin.offset, l.rejection.reason, l.value]), [
+    ["1", "decode", "message"],
+  ]);
+  store();
+  await pushed;
+  await pipeline.settled();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
   await pipeline.stop();
 });
