@@ -214,9 +214,17 @@ export class KafkaSource implements MessageSource {
   /** @inheritdoc */
   async start(handler: MessageHandler, hooks: SourceHooks = {}): Promise<void> {
     const consumer = this.#consumer;
+    let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment;
-      this.#log.info("Joined consumer group", { group: this.#config.groupId, assignment });
+      // A new member id: the group had dropped this member (session expired).
+      const rejoined = memberId !== undefined && event.payload.memberId !== memberId;
+      memberId = event.payload.memberId;
+      this.#log.info("Joined consumer group", {
+        group: this.#config.groupId,
+        assignment,
+        ...(rejoined ? { rejoined: true } : {}),
+      });
       // Every join restarts each assigned partition from its committed
       // offset: its first message then carries what the group had there.
       const partitions: TopicPartition[] = Object.entries(assignment).flatMap(
@@ -226,7 +234,7 @@ export class KafkaSource implements MessageSource {
       for (const { topic, partition } of partitions) {
         this.#unresumed.add(partitionKey({ topic, partition }));
       }
-      hooks.assigned?.(partitions);
+      hooks.assigned?.(partitions, { rejoined });
     });
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;

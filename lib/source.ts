@@ -64,13 +64,24 @@ export interface SourceMessage {
   resume?: Resume;
 }
 
+/** How a (re)join came about. */
+export interface AssignedOptions {
+  /**
+   * This member had been out of the group (its session expired: a long
+   * pause, a broker outage) and joined as a new member: partitions it held
+   * before may have been read and written by others meanwhile, so nothing
+   * it holds from before is its own any more, even a partition it got back.
+   */
+  rejoined?: boolean;
+}
+
 /** What a source tells besides messages. */
 export interface SourceHooks {
   /**
    * The partitions this member holds now, after every (re)join of the
    * consumer group; the others' unwritten rows belong to their new owner.
    */
-  assigned?(partitions: readonly TopicPartition[]): void;
+  assigned?(partitions: readonly TopicPartition[], options?: AssignedOptions): void;
 }
 
 /** Handles one message; may return a promise to hold the source. */

@@ -9,6 +9,7 @@
 import { allWritten, type InputRecord, type PreparedRow, type WriteResult } from "../lib/record.ts";
 import { type Sink, SinkWriteError } from "../lib/sink.ts";
 import type {
+  AssignedOptions,
   CommitOffset,
   MessageHandler,
   MessageSource,
@@ -41,9 +42,10 @@ export class MemorySource implements MessageSource {
    * Tells the pipeline which partitions it holds, as a consumer group join does.
    *
    * @param partitions The partitions held now.
+   * @param options `rejoined`: the member had been out of the group.
    */
-  assign(partitions: TopicPartition[]): void {
-    this.#hooks.assigned?.(partitions);
+  assign(partitions: TopicPartition[], options: AssignedOptions = {}): void {
+    this.#hooks.assigned?.(partitions, options);
   }
 
   /**

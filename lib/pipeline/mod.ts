@@ -59,6 +59,7 @@ import {
   type RowPosition,
 } from "../ranges.ts";
 import {
+  type AssignedOptions,
   type CommitOffset,
   type MessageSource,
   partitionKey,
@@ -163,6 +164,8 @@ export class Pipeline {
   readonly #openPins = new Set<string>();
   /** The partitions this member holds; `undefined` until the source says (then: all). */
   #assigned: Set<string> | undefined;
+  /** Counts joins as a new member: a batch taken in an earlier one is stale. */
+  #epoch = 0;
 
   /**
    * @param source Where messages come from.
@@ -220,7 +223,7 @@ export class Pipeline {
     const tick = this.#opts.tickMs ?? Math.max(10, Math.min(1000, this.#opts.batch.maxAgeMs / 4));
     this.#timer = setInterval(() => void this.tick(), tick);
     await this.#source.start((message) => this.handle(message), {
-      assigned: (partitions) => this.assigned(partitions),
+      assigned: (partitions, options) => this.assigned(partitions, options),
     });
   }
 
@@ -421,9 +424,24 @@ export class Pipeline {
    * unwritten rows of the others are dropped, their positions and pins
    * forgotten, and their offsets no longer committed.
    *
+   * After a join as a new member (`rejoined`), nothing from before is kept:
+   * every batched row is dropped, the batch being written is not written
+   * or committed (unless its write had started), and every partition
+   * starts from what the group committed, pins included.
+   *
    * @param partitions The partitions held now.
+   * @param options Whether this member had been out of the group.
    */
-  assigned(partitions: readonly TopicPartition[]): void {
+  assigned(partitions: readonly TopicPartition[], options: AssignedOptions = {}): void {
+    if (options.rejoined) {
+      this.#epoch++;
+      const rows = this.#batcher.size;
+      this.assigned([]);
+      this.#opts.log.warn(
+        "Rejoined the consumer group as a new member; what was read before is read again",
+        { dropped_rows: rows },
+      );
+    }
     const held = new Set(partitions.map(partitionKey));
     this.#assigned = held;
     const known = [...this.#positions.keys(), ...this.#pins.keys(), ...this.#batcher.partitions()];
@@ -495,9 +513,10 @@ export class Pipeline {
     if (this.#batcher.empty) return undefined;
     this.#tally.sync();
     const batch = this.#batcher.take(only);
+    const epoch = this.#epoch;
     this.#writingSince = batch.startedAt;
     this.#writingRows = batch.rows.length;
-    this.#writing = this.#write(batch, reason).catch((error) => {
+    this.#writing = this.#write(batch, reason, () => epoch !== this.#epoch).catch((error) => {
       // Only a stop's deadline ends a write early; stop() reports it.
       this.#abandonedRows += batch.rows.length;
       this.#givenUp = error;
@@ -514,12 +533,17 @@ export class Pipeline {
     await this.#flush(reason, only);
   }
 
-  /** Delivers a batch, reports it, and commits (or holds) its offsets. */
-  async #write(batch: Batch, reason: FlushReason): Promise<void> {
+  /**
+   * Delivers a batch, reports it, and commits (or holds) its offsets. A
+   * batch taken before this member rejoined the group as a new member is
+   * `stale`: not written (unless its write had started) nor committed.
+   */
+  async #write(batch: Batch, reason: FlushReason, stale: () => boolean): Promise<void> {
     const { metrics, log } = this.#opts;
     const sink = this.#sink.name;
     const started = this.#clock();
-    if (this.#sink.pinsRanges && batch.rows.length > 0) await this.#pin(batch);
+    if (this.#sink.pinsRanges && batch.rows.length > 0) await this.#pin(batch, stale);
+    if (stale()) batch.rows = [];
     if (batch.rows.length > 0) {
       const before = this.#tally.stats.written;
       await this.#delivery.deliver(batch.rows, this.#deadline.signal);
@@ -542,7 +566,9 @@ export class Pipeline {
     } else {
       metrics.batches.inc({ sink, outcome: "empty" });
     }
-    await this.#commits.acknowledged(batch.offsets.filter((o) => this.#holds(partitionKey(o))));
+    if (!stale()) {
+      await this.#commits.acknowledged(batch.offsets.filter((o) => this.#holds(partitionKey(o))));
+    }
     this.#lastProgress = this.#clock();
   }
 
@@ -556,11 +582,11 @@ export class Pipeline {
    * partition lost meanwhile are taken out of the batch (its new owner
    * writes them).
    */
-  async #pin(batch: Batch): Promise<void> {
+  async #pin(batch: Batch, stale: () => boolean): Promise<void> {
     const { retry, log } = this.#opts;
     const signal = this.#deadline.signal;
     for (let attempt = 1;; attempt++) {
-      batch.rows = batch.rows.filter((r) => this.#holds(partitionKey(r.origin)));
+      batch.rows = stale() ? [] : batch.rows.filter((r) => this.#holds(partitionKey(r.origin)));
       const pins: CommitOffset[] = partitionRows(batch.rows).map((range) => ({
         topic: range.topic,
         partition: range.partition,

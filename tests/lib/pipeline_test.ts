@@ -438,3 +438,51 @@ Deno.test("Pipeline commits a poison message's offset only once its dead letter 
   assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
   await pipeline.stop();
 });
+
+Deno.test("Pipeline drops what it read before it rejoined the group as a new member, even of a partition it got back", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 10 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  await pipeline.start();
+  source.assign([{ topic: "flows", partition: 0 }]);
+  await source.push(messages([good(0), good(1), good(2)], 0));
+  // The session expired; another member wrote offsets 0-4 and committed 5; this one got partition 0 back.
+  source.assign([{ topic: "flows", partition: 0 }], { rejoined: true });
+  const [next, ...rest] = messages([good(5), good(6)], 0, 5);
+  await source.push([{ ...next!, resume: { offset: "5" } }, ...rest]);
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  // Rows 0-2, batched before, are not written: the other member did.
+  assertEquals(sink.rows.map((r) => r["n"]), [5, 6]);
+  assertEquals(tokens, ["flows/0/5.0-6.0"]);
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "7" }]);
+});
+
+Deno.test("Pipeline neither writes nor commits a batch taken before it rejoined as a new member", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const commit = source.commit.bind(source);
+  let first = true;
+  source.commit = async (offsets) => {
+    // The pin commit of the first batch hangs until the member rejoined.
+    if (first) {
+      first = false;
+      await held;
+      throw new Error("The coordinator is not aware of this member");
+    }
+    await commit(offsets);
+  };
+  await pipeline.start();
+  source.assign([{ topic: "flows", partition: 0 }]);
+  await source.push(messages([good(0), good(1)], 0));
+  source.assign([{ topic: "flows", partition: 0 }], { rejoined: true });
+  release();
+  await pipeline.settled();
+  assertEquals(sink.rows, []);
+  assertEquals(tokens, []);
+  assertEquals(source.commits, []);
+  await pipeline.stop();
+});
