@@ -220,17 +220,33 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * Renders rows as a plain-text table with right-aligned columns (the first left-aligned).
+ * Renders rows as a table with right-aligned columns (the first left-aligned):
+ * plain text, or a Markdown (GitHub) table with `options.markdown`.
  *
  * @param header The column titles.
  * @param rows The cells, already formatted.
+ * @param options `markdown: true` for `| a | b |` lines and an alignment row;
+ *   `left`: how many leading columns are left-aligned (default 1).
  * @returns The table, one line per row, with a rule under the header.
  */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  options: { markdown?: boolean; left?: number } = {},
+): string {
+  const left = options.left ?? 1;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  ")
-      .trimEnd();
+  const pad = (c: string, i: number) => i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!);
+  if (options.markdown) {
+    const line = (cells: readonly string[]) =>
+      `| ${header.map((_, i) => pad(cells[i] ?? "", i)).join(" | ")} |`;
+    // At least three characters per cell: "---" or "--:".
+    const rule = widths.map((w, i) =>
+      i < left ? "-".repeat(Math.max(3, w)) : "-".repeat(Math.max(2, w - 1)) + ":"
+    );
+    return [line(header), `| ${rule.join(" | ")} |`, ...rows.map(line)].join("\n") + "\n";
+  }
+  const line = (cells: readonly string[]) => cells.map(pad).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join(
     "\n",
   ) + "\n";
@@ -248,4 +264,25 @@ export function num(n: number, decimals = 0): string {
     minimumFractionDigits: decimals,
     maximumFractionDigits: decimals,
   });
+}
+
+/**
+ * The version of an installed Debian package, without its Debian suffix
+ * (VictoriaMetrics 1.79.5 reports none itself).
+ *
+ * @param name The package.
+ * @returns The version, or `?`.
+ */
+export async function debianVersion(name: string): Promise<string> {
+  try {
+    const out = await new Deno.Command("dpkg-query", {
+      args: ["-W", "-f=${Version}", name],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).replace(/\+.*/, "").trim();
+    return out.success && text !== "" ? text : "?";
+  } catch {
+    return "?";
+  }
 }

@@ -52,12 +52,17 @@ export function sluiceEnv(settings: Record<string, string>): Record<string, stri
   return { ...env, ...settings, ...overrides };
 }
 
-interface Sluice {
+/** A sluice child process and what it logged. */
+export interface Sluice {
+  /** The process. */
   child: Deno.ChildProcess;
   /** Log lines with the time they arrived. */
   logs: Array<{ at: number; line: Record<string, unknown> }>;
+  /** Its standard error, line by line. */
   raw: string[];
+  /** Resolves with the exit status once its standard error is read to the end. */
   status: Promise<Deno.CommandStatus>;
+  /** Whether it exited. */
   exited: boolean;
 }
 
@@ -81,7 +86,15 @@ export async function killRunningSluices(): Promise<void> {
   }
 }
 
-function spawnSluice(env: Record<string, string>, cwd: string): Sluice {
+/**
+ * Starts `deno run -A main.ts` with exactly this environment, its JSON log
+ * lines collected; {@link killRunningSluices} knows it until it exits.
+ *
+ * @param env The whole environment (see {@link sluiceEnv}).
+ * @param cwd The directory to run in (an empty one, so that no `.env` is read).
+ * @returns The running process.
+ */
+export function spawnSluice(env: Record<string, string>, cwd: string): Sluice {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--config", CONFIG, MAIN],
     cwd,
@@ -117,8 +130,15 @@ function spawnSluice(env: Record<string, string>, cwd: string): Sluice {
   return sluice;
 }
 
-function logTail(sluice: Sluice): string {
-  return sluice.raw.slice(-15).join("\n");
+/**
+ * The last lines sluice wrote to standard error, for error messages.
+ *
+ * @param sluice The process.
+ * @param lines How many.
+ * @returns The lines, joined.
+ */
+export function logTail(sluice: Sluice, lines = 15): string {
+  return sluice.raw.slice(-lines).join("\n");
 }
 
 async function metricsText(port: number): Promise<string> {

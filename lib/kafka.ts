@@ -158,6 +158,46 @@ export async function checkTlsCertificates(config: KafkaConfig): Promise<void> {
   }
 }
 
+/** kafkajs error types of a group coordinator or broker that is away for a while. */
+const TRANSIENT_TYPES = new Set([
+  "GROUP_COORDINATOR_NOT_AVAILABLE",
+  "COORDINATOR_NOT_AVAILABLE",
+  "NOT_COORDINATOR_FOR_GROUP",
+  "NOT_COORDINATOR",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+  "REBALANCE_IN_PROGRESS",
+  "LEADER_NOT_AVAILABLE",
+  "NOT_LEADER_FOR_PARTITION",
+  "REQUEST_TIMED_OUT",
+  "NETWORK_EXCEPTION",
+]);
+
+/**
+ * Whether a Kafka client error is one a broker that restarts or moves
+ * causes, which heals by itself (as opposed to credentials, authorization
+ * or a configuration the broker refuses).
+ *
+ * @param error The error, possibly wrapping others (`cause`).
+ * @returns `true` for a connection, coordinator or leadership error.
+ */
+export function isTransientKafkaError(error: unknown): boolean {
+  for (let e = error as Record<string, unknown> | undefined; e; e = e["cause"] as typeof e) {
+    const name = String(e["name"] ?? "");
+    const type = String(e["type"] ?? "");
+    if (TRANSIENT_TYPES.has(type) || e["retriable"] === true) return true;
+    if (
+      /KafkaJS(Connection|ConnectionClosed|RequestTimeout|BrokerNotFound|NumberOfRetriesExceeded|GroupCoordinatorNotFound)Error/
+        .test(name)
+    ) return true;
+    if (
+      /group coordinator|No broker available|ECONNREFUSED|ECONNRESET/.test(String(e["message"]))
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** A kafkajs consumer group member. */
 export class KafkaSource implements MessageSource {
   readonly #config: KafkaConfig;
@@ -239,8 +279,36 @@ export class KafkaSource implements MessageSource {
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
       this.#log.error("Kafka consumer crashed", { error, restart });
-      if (!restart) this.#onCrash(error);
+      if (restart || this.#draining) return;
+      // kafkajs gives up for good on a few errors of a broker that is coming
+      // back ("Failed to find group coordinator"): those are waited out like
+      // any broker outage; the others (credentials, authorization) end sluice.
+      if (!isTransientKafkaError(error)) return this.#onCrash(error);
+      void this.#restart(handler);
     });
+    await this.#run(handler);
+  }
+
+  /** Runs the consumer again after kafkajs gave up on an error that heals by itself. */
+  async #restart(handler: MessageHandler): Promise<void> {
+    for (let attempt = 1; !this.#draining; attempt++) {
+      const delay = this.#policy.delay(attempt);
+      this.#log.warn("Restarting the Kafka consumer", { attempt, in_seconds: delay / 1000 });
+      await this.#policy.wait(delay, { signal: this.#stopSignal.signal });
+      if (this.#draining) return;
+      try {
+        await this.#run(handler);
+        return;
+      } catch (error) {
+        if (!isTransientKafkaError(error)) return this.#onCrash(error);
+        this.#log.warn("Cannot restart the Kafka consumer yet", { error });
+      }
+    }
+  }
+
+  /** Connects, subscribes (waiting for the topic) and runs the consumer. */
+  async #run(handler: MessageHandler): Promise<void> {
+    const consumer = this.#consumer;
     if (this.#config.tls) await checkTlsCertificates(this.#config);
     await consumer.connect();
     // pmacct's topic appears with its first message (broker auto-creation);
@@ -284,7 +352,7 @@ export class KafkaSource implements MessageSource {
           const key = partitionKey(batch);
           let resume: Resume | undefined;
           if (this.#unresumed.has(key) && batch.messages.length > 0) {
-            resume = await this.#resume(batch.topic, batch.partition);
+            resume = await this.#resume(batch.topic, batch.partition, heartbeat);
             this.#unresumed.delete(key);
           }
           for (const message of batch.messages) {
@@ -359,32 +427,50 @@ export class KafkaSource implements MessageSource {
 
   /**
    * What the group had committed for a partition (offset and metadata),
-   * read when this member starts on it. A failure to read it costs only the
-   * pin (the range may then be written again, never lost), so it is logged
-   * and the partition starts without it.
+   * read when this member starts on it. The pin in the metadata is what
+   * keeps a range that was written from being written again under another
+   * token, so a failure to read it (the admin connection lost in a broker
+   * outage) is retried, with heartbeats, until it is read or sluice stops.
    */
-  async #resume(topic: string, partition: number): Promise<Resume> {
-    try {
-      this.#admin ??= (async () => {
-        const admin = this.#kafka.admin();
-        await admin.connect();
-        return admin;
-      })();
-      const admin = await this.#admin;
-      const [entry] = await admin.fetchOffsets({ groupId: this.#config.groupId, topics: [topic] });
-      const found = entry?.partitions.find((p) => p.partition === partition);
-      if (found === undefined || found.offset === "-1") return {};
-      return { offset: found.offset, metadata: found.metadata ?? undefined };
-    } catch (error) {
-      const admin = this.#admin;
-      this.#admin = undefined;
-      void admin?.then((a) => a.disconnect()).catch(() => {});
-      this.#log.warn("Cannot read the committed offset of a partition; starting it unpinned", {
-        topic,
-        partition,
-        error,
-      });
-      return {};
+  async #resume(topic: string, partition: number, heartbeat: () => Promise<void>): Promise<Resume> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        this.#admin ??= (async () => {
+          const admin = this.#kafka.admin();
+          await admin.connect();
+          return admin;
+        })();
+        const admin = await this.#admin;
+        const [entry] = await admin.fetchOffsets({
+          groupId: this.#config.groupId,
+          topics: [topic],
+        });
+        const found = entry?.partitions.find((p) => p.partition === partition);
+        if (found === undefined || found.offset === "-1") return {};
+        return { offset: found.offset, metadata: found.metadata ?? undefined };
+      } catch (error) {
+        const admin = this.#admin;
+        this.#admin = undefined;
+        void admin?.then((a) => a.disconnect()).catch(() => {});
+        if (this.#draining) return {};
+        const delay = this.#policy.delay(attempt);
+        this.#log.limited(
+          "resume",
+          "warn",
+          "Cannot read the committed offset of a partition; retrying",
+          {
+            topic,
+            partition,
+            attempt,
+            retry_in_seconds: delay / 1000,
+            error,
+          },
+        );
+        await this.#policy.wait(delay, {
+          signal: this.#stopSignal.signal,
+          heartbeat: () => heartbeat().catch(() => {}),
+        });
+      }
     }
   }
 

@@ -25,8 +25,9 @@ const INFLUX = `http://127.0.0.1:${Deno.env.get("SLUICE_INFLUXDB_PORT") ?? "1808
  * @param statement The statement.
  * @param database The database it reads (`db`), if any.
  * @returns The statement's first series, if any.
+ * @throws {Error} When the server cannot be reached or refuses the statement.
  */
-async function influxQuery(
+export async function influxQuery(
   statement: string,
   database?: string,
 ): Promise<{ columns: unknown[]; values: unknown[][] } | undefined> {

@@ -6,7 +6,7 @@
  */
 
 import { errorText } from "../../lib/log.ts";
-import { type Baseline, num, progress, sleep } from "../_measure.ts";
+import { type Baseline, debianVersion, num, progress, sleep } from "../_measure.ts";
 import { sluiceEnv } from "../_sluice.ts";
 import { field, HINT, prepareAll, prepareBaseline, type Prepared, requestOk } from "./_common.ts";
 import type { Target, TargetContext } from "./mod.ts";
@@ -71,21 +71,6 @@ export async function openVictoriaMetrics(ctx: TargetContext): Promise<Target> {
     },
     cleanup: () => deleteSeries(`{job=~"sluice-bench-${ctx.id}-.*"}`),
   };
-}
-
-/** The version of an installed Debian package, or `?`. */
-async function debianVersion(name: string): Promise<string> {
-  try {
-    const out = await new Deno.Command("dpkg-query", {
-      args: ["-W", "-f=${Version}", name],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout).replace(/\+.*/, "").trim();
-    return out.success && text !== "" ? text : "?";
-  } catch {
-    return "?";
-  }
 }
 
 async function deleteSeries(selector: string): Promise<void> {

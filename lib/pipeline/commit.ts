@@ -171,6 +171,7 @@ export class Commits {
     try {
       await this.#stored?.();
       await this.#source.commit([...merged.values()]);
+      this.#log.debug("Committed offsets", { offsets: [...merged.values()] });
       this.#failed.clear();
       this.#metrics.commits.inc({ outcome: "ok" });
       return true;

@@ -390,6 +390,13 @@ export class Pipeline {
     this.#pins.delete(key);
     this.#starts.delete(key);
     const { resume } = message;
+    this.#opts.log.debug("Starting a partition", {
+      topic: message.topic,
+      partition: message.partition,
+      first_offset: message.offset,
+      committed: resume?.offset,
+      metadata: resume?.metadata,
+    });
     const pin = parsePin(resume?.metadata);
     if (pin !== undefined && resume?.offset === pin.from.offset) {
       this.#starts.set(key, pin.from);
