@@ -210,6 +210,8 @@ export class KafkaSource implements MessageSource {
   /** Partitions assigned at the last join whose first message has not been handed out yet. */
   readonly #unresumed = new Set<string>();
   #draining = false;
+  /** Commits kafkajs reported made (see {@link commit}). */
+  #commitsMade = 0;
   readonly #stopSignal = new AbortController();
   #inFlight: Promise<void> | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
@@ -254,6 +256,7 @@ export class KafkaSource implements MessageSource {
   /** @inheritdoc */
   async start(handler: MessageHandler, hooks: SourceHooks = {}): Promise<void> {
     const consumer = this.#consumer;
+    consumer.on(consumer.events.COMMIT_OFFSETS, () => void this.#commitsMade++);
     let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment;
@@ -405,11 +408,26 @@ export class KafkaSource implements MessageSource {
     while (this.#inFlight) await this.#inFlight;
   }
 
-  /** @inheritdoc */
+  /**
+   * Commits offsets (and their metadata) for the group.
+   *
+   * kafkajs returns without committing, and without an error, while its
+   * consumer is not running (restarting after a crash, say): a commit that
+   * did not reach the group would pass for one that did, and a pin thought
+   * committed would let a range be written under two tokens. So a commit
+   * counts only when kafkajs reported it made (its `commit_offsets` event).
+   *
+   * @param offsets The offsets, with metadata (pins) where set.
+   * @throws {Error} When the group did not take them.
+   */
   async commit(offsets: CommitOffset[]): Promise<void> {
     if (offsets.length === 0) return;
+    const before = this.#commitsMade;
     // Without metadata kafkajs commits null, which clears an earlier pin.
     await this.#consumer.commitOffsets(offsets);
+    if (this.#commitsMade === before) {
+      throw new Error("Cannot commit offsets: the Kafka consumer is not running (restarting)");
+    }
   }
 
   /** @inheritdoc */
