@@ -99,16 +99,15 @@ interface Item<T> {
 }
 
 /**
- * The letters a destination has not stored yet, in order, and the loop
- * that stores them: attempts in the background, waits with the retry
- * policy after a failure, never drops one.
+ * A destination's outbox: the letters it has not stored yet, in order, and
+ * the loop that stores them (attempts in the background, waits with the
+ * retry policy after a failure, never drops one). The file and the topic
+ * extend it with how they store a letter.
  */
-class Outbox<T> {
-  readonly #kind: "file" | "topic";
+abstract class Outbox<T> implements Destination {
+  abstract readonly kind: "file" | "topic";
   readonly #what: string;
   readonly #deps: OutboxDeps;
-  /** Stores the first items; resolves with how many it stored, rejects when none could be. */
-  readonly #deliver: (items: readonly T[]) => Promise<number>;
   readonly #waiting: Item<T>[] = [];
   #waitingBytes = 0;
   #added = 0;
@@ -118,19 +117,23 @@ class Outbox<T> {
   readonly #waiters: Array<{ upTo: number; resolve: () => void }> = [];
   #roomWaiters: Array<() => void> = [];
 
-  constructor(
-    kind: "file" | "topic",
-    what: string,
-    deps: OutboxDeps,
-    deliver: (items: readonly T[]) => Promise<number>,
-  ) {
-    this.#kind = kind;
+  /**
+   * @param what The destination, for logs.
+   * @param deps Logs, counts and the retry policy.
+   */
+  constructor(what: string, deps: OutboxDeps) {
     this.#what = what;
     this.#deps = deps;
-    this.#deliver = deliver;
   }
 
-  get empty(): boolean {
+  /** Sets one record aside. */
+  abstract add(letter: DeadLetter): void;
+
+  /** Stores the first items; resolves with how many it stored, rejects when none could be. */
+  protected abstract deliver(items: readonly T[]): Promise<number>;
+
+  /** Whether no letter waits. */
+  protected get empty(): boolean {
     return this.#waiting.length === 0;
   }
 
@@ -139,18 +142,26 @@ class Outbox<T> {
   }
 
   /** Counts a letter stored at once, without waiting here. */
-  storedNow(reason: string): void {
-    this.#deps.metrics.deadLetters.inc({ destination: this.#kind, reason });
+  protected storedNow(reason: string): void {
+    this.#deps.metrics.deadLetters.inc({ destination: this.kind, reason });
   }
 
-  push(item: Item<T>): void {
+  /** Queues a letter for the background loop. */
+  protected push(item: Item<T>): void {
     this.#waiting.push(item);
     this.#waitingBytes += item.bytes;
     this.#added++;
-    this.#deps.metrics.deadLettersWaiting.set({ destination: this.#kind }, this.#waiting.length);
+    this.#deps.metrics.deadLettersWaiting.set({ destination: this.kind }, this.#waiting.length);
     this.#sending ??= this.#send().finally(() => (this.#sending = undefined));
   }
 
+  /**
+   * Waits until every letter added so far is stored.
+   *
+   * @param signal Gives up waiting (a stop's deadline).
+   * @returns Resolves when they are stored.
+   * @throws {Error} The signal's reason, when it aborted first.
+   */
   stored(signal?: AbortSignal): Promise<void> {
     if (this.#stored >= this.#added) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -166,6 +177,7 @@ class Outbox<T> {
     });
   }
 
+  /** @returns Resolves once the letters waiting are down to half the cap. */
   room(): Promise<void> {
     if (!this.full) return Promise.resolve();
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
@@ -179,13 +191,13 @@ class Outbox<T> {
       const chunk = this.#waiting.slice(0, SEND_MAX);
       let count: number;
       try {
-        count = await this.#deliver(chunk.map((c) => c.payload));
+        count = await this.deliver(chunk.map((c) => c.payload));
       } catch (error) {
         attempt++;
         const delay = this.#deps.policy.delay(attempt);
-        this.#deps.metrics.deadLetterErrors.inc({ destination: this.#kind });
+        this.#deps.metrics.deadLetterErrors.inc({ destination: this.kind });
         this.#deps.log.limited(
-          `dead_letter_${this.#kind}`,
+          `dead_letter_${this.kind}`,
           "error",
           `Cannot store dead letters in ${this.#what}; retrying, offsets wait`,
           {
@@ -204,7 +216,7 @@ class Outbox<T> {
         this.storedNow(c.reason);
       }
       this.#stored += count;
-      this.#deps.metrics.deadLettersWaiting.set({ destination: this.#kind }, this.#waiting.length);
+      this.#deps.metrics.deadLettersWaiting.set({ destination: this.kind }, this.#waiting.length);
       this.#wake();
     }
   }
@@ -247,10 +259,9 @@ class Outbox<T> {
  * file removed from a read-only mount), the line waits in memory and is
  * written again with the retry policy, and commits wait for it.
  */
-export class DeadLetterFile implements Destination {
+export class DeadLetterFile extends Outbox<Uint8Array> {
   readonly kind = "file";
   readonly #file: Deno.FsFile;
-  readonly #outbox: Outbox<Uint8Array>;
   /** Bytes of the first waiting line already written by a failed attempt. */
   #partial = 0;
 
@@ -260,8 +271,8 @@ export class DeadLetterFile implements Destination {
    * @throws {Deno.errors.PermissionDenied} When it cannot be opened.
    */
   constructor(path: string, deps: OutboxDeps) {
+    super(path, deps);
     this.#file = Deno.openSync(path, { append: true, create: true });
-    this.#outbox = new Outbox("file", path, deps, (lines) => Promise.resolve(this.#write(lines)));
   }
 
   /**
@@ -281,16 +292,21 @@ export class DeadLetterFile implements Destination {
     }, jsonSafe);
     const bytes = encoder.encode(line + "\n");
     const reason = letter.rejection.reason;
-    if (this.#outbox.empty) {
+    if (this.empty) {
       try {
         this.#write([bytes]);
-        this.#outbox.storedNow(reason);
+        this.storedNow(reason);
         return;
       } catch {
         // Kept below and written again by the outbox, which logs the error.
       }
     }
-    this.#outbox.push({ payload: bytes, bytes: bytes.length, reason });
+    this.push({ payload: bytes, bytes: bytes.length, reason });
+  }
+
+  /** @inheritdoc */
+  protected deliver(lines: readonly Uint8Array[]): Promise<number> {
+    return Promise.resolve(this.#write(lines));
   }
 
   /** Writes lines in order; returns how many are whole, throws when not even the first is. */
@@ -310,27 +326,9 @@ export class DeadLetterFile implements Destination {
     return done;
   }
 
-  /**
-   * @param signal Gives up waiting.
-   * @returns Resolves when every line added so far is written.
-   */
-  stored(signal?: AbortSignal): Promise<void> {
-    return this.#outbox.stored(signal);
-  }
-
-  /** Whether so many lines wait that the source must be held. */
-  get full(): boolean {
-    return this.#outbox.full;
-  }
-
-  /** @returns Resolves when fewer lines wait. */
-  room(): Promise<void> {
-    return this.#outbox.room();
-  }
-
   /** @returns Resolves when the file is closed. */
-  async close(): Promise<void> {
-    await this.#outbox.close();
+  override async close(): Promise<void> {
+    await super.close();
     this.#file.close();
   }
 }
@@ -348,29 +346,31 @@ export interface DeadLetterTopicOptions extends OutboxDeps {
 }
 
 /** Produces dead letters to a Kafka topic, in order, with acks from all in-sync replicas. */
-export class DeadLetterTopic implements Destination {
+export class DeadLetterTopic extends Outbox<Message> {
   readonly kind = "topic";
   readonly #opts: DeadLetterTopicOptions;
   readonly #producer: Producer;
   #connected = false;
-  readonly #outbox: Outbox<Message>;
 
   /** @param options The topic, the client, and what goes in headers, logs and metrics. */
   constructor(options: DeadLetterTopicOptions) {
+    super(`topic ${options.topic}`, options);
     this.#opts = options;
     this.#producer = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
     });
-    this.#outbox = new Outbox("topic", `topic ${options.topic}`, options, async (messages) => {
-      if (!this.#connected) {
-        await this.#producer.connect();
-        this.#connected = true;
-      }
-      await this.#producer.send({ topic: options.topic, acks: -1, messages: [...messages] });
-      return messages.length;
-    });
+  }
+
+  /** @inheritdoc */
+  protected async deliver(messages: readonly Message[]): Promise<number> {
+    if (!this.#connected) {
+      await this.#producer.connect();
+      this.#connected = true;
+    }
+    await this.#producer.send({ topic: this.#opts.topic, acks: -1, messages: [...messages] });
+    return messages.length;
   }
 
   /**
@@ -398,11 +398,6 @@ export class DeadLetterTopic implements Destination {
     this.#connected = true;
   }
 
-  /** Whether so many letters wait that the source must be held. */
-  get full(): boolean {
-    return this.#outbox.full;
-  }
-
   /**
    * Queues one letter; it is sent in the background.
    *
@@ -426,23 +421,7 @@ export class DeadLetterTopic implements Destination {
         "sluice.version": this.#opts.version,
       },
     };
-    this.#outbox.push({ payload: message, bytes: value?.length ?? 0, reason: rejection.reason });
-  }
-
-  /**
-   * Waits until every letter added so far is stored.
-   *
-   * @param signal Gives up waiting (a stop's deadline).
-   * @returns Resolves when they are stored.
-   * @throws {Error} The signal's reason, when it aborted first.
-   */
-  stored(signal?: AbortSignal): Promise<void> {
-    return this.#outbox.stored(signal);
-  }
-
-  /** @returns Resolves once the letters waiting are down to half the cap. */
-  room(): Promise<void> {
-    return this.#outbox.room();
+    this.push({ payload: message, bytes: value?.length ?? 0, reason: rejection.reason });
   }
 
   /**
@@ -451,8 +430,8 @@ export class DeadLetterTopic implements Destination {
    *
    * @returns Resolves when the producer is disconnected.
    */
-  async close(): Promise<void> {
-    await this.#outbox.close();
+  override async close(): Promise<void> {
+    await super.close();
     await this.#producer.disconnect().catch(() => {});
   }
 }
@@ -470,6 +449,8 @@ function letterBytes(letter: DeadLetter): Uint8Array | null {
 /** Every dead-letter destination configured, as one. */
 export class DeadLetters {
   readonly #to: readonly Destination[];
+  /** Letters added so far (the pipeline checks {@link full} only after a message added some). */
+  added = 0;
 
   /** @param destinations The file, the topic, or both. */
   constructor(destinations: readonly Destination[]) {
@@ -482,6 +463,7 @@ export class DeadLetters {
    * @param letter The record, why, and where it came from.
    */
   add(letter: DeadLetter): void {
+    this.added++;
     for (const to of this.#to) to.add(letter);
   }
 

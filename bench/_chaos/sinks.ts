@@ -29,7 +29,8 @@ import { CLICKHOUSE_18, CLICKHOUSE_26, type ClickHouseServer } from "../../tests
 import { DEFAULT_AVOID_LABELS } from "../../sinks/victoriametrics/config.ts";
 import { debianVersion, progress } from "../_measure.ts";
 import { field, requestOk } from "../_targets/_common.ts";
-import { influxQuery } from "../_targets/influxdb.ts";
+import { elasticServer } from "../_targets/elastic.ts";
+import { influxQuery, influxVersion } from "../_targets/influxdb.ts";
 import type { ServiceName } from "./services.ts";
 
 /** The sinks the suite knows, in the order `--sink all` runs them. */
@@ -196,19 +197,7 @@ const es = (method: string, path: string, body?: string) =>
   requestOk("Elasticsearch", ELASTIC, method, path, body, "application/json");
 
 async function openElastic(id: string): Promise<ChaosSink> {
-  let info: unknown;
-  try {
-    const response = await fetch(`${ELASTIC}/`, { signal: AbortSignal.timeout(3000) });
-    if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
-    info = await response.json();
-  } catch (error) {
-    throw new Error(
-      `Cannot reach Elasticsearch at ${ELASTIC} (${errorText(error)}); ${hint("elasticsearch")}`,
-    );
-  }
-  const product = field(info, "version", "distribution") === "opensearch"
-    ? "OpenSearch"
-    : "Elasticsearch";
+  const { product, version } = await elasticServer(hint("elasticsearch"));
   const prefixOf = (dest: string) => `sluice-chaos-${id}-${dest.replaceAll("_", "-")}`;
   const countOf = async (prefix: string) =>
     Number(field(JSON.parse(await es("GET", `/${prefix}-*/_count`)), "count") ?? 0);
@@ -222,7 +211,7 @@ async function openElastic(id: string): Promise<ChaosSink> {
   };
   return {
     name: "elastic",
-    server: `${product} ${field(info, "version", "number") ?? "?"}`,
+    server: `${product} ${version}`,
     service: "elasticsearch",
     duplicatesAllowed: false,
     notes: [],
@@ -366,17 +355,7 @@ async function openVictoriaMetrics(id: string): Promise<ChaosSink> {
 }
 
 async function openInfluxDB(id: string): Promise<ChaosSink> {
-  let version: string;
-  try {
-    const response = await fetch(`${INFLUX}/ping`, { signal: AbortSignal.timeout(3000) });
-    await response.body?.cancel();
-    if (response.status !== 204) throw new Error(`HTTP ${response.status}`);
-    version = response.headers.get("x-influxdb-version") ?? "?";
-  } catch (error) {
-    throw new Error(
-      `Cannot reach InfluxDB at ${INFLUX} (${errorText(error)}); ${hint("influxdb")}`,
-    );
-  }
+  const version = await influxVersion(hint("influxdb"));
   const databaseOf = (dest: string) => `sluice_chaos_${id}_${dest}`;
   const countOf = async (dest: string) => {
     try {

@@ -30,18 +30,7 @@ const es = (method: string, path: string, body?: string, contentType = "applicat
  * @throws {Error} When the server does not answer.
  */
 export async function openElastic(ctx: TargetContext): Promise<Target> {
-  let info: unknown;
-  try {
-    const response = await fetch(`${ELASTIC}/`, { signal: AbortSignal.timeout(3000) });
-    if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
-    info = await response.json();
-  } catch (error) {
-    throw new Error(`Cannot reach Elasticsearch at ${ELASTIC} (${errorText(error)}); ${HINT}`);
-  }
-  const product = field(info, "version", "distribution") === "opensearch"
-    ? "OpenSearch"
-    : "Elasticsearch";
-  const version = String(field(info, "version", "number") ?? "?");
+  const { product, version } = await elasticServer(HINT);
   const prefixOf = (what: string) => `sluice-bench-${ctx.id}-${what}`;
   const settings = (group: string, prefix: string) =>
     sluiceEnv({
@@ -175,4 +164,26 @@ async function baselineBulk(
     records: prepared.records,
     note: "one request at a time, uncompressed, as sluice",
   };
+}
+
+/**
+ * Which server answers on the local Elasticsearch port.
+ *
+ * @param hint How to start it, for the error.
+ * @returns `Elasticsearch` or `OpenSearch`, and its version.
+ * @throws {Error} When it does not answer.
+ */
+export async function elasticServer(hint: string): Promise<{ product: string; version: string }> {
+  let info: unknown;
+  try {
+    const response = await fetch(`${ELASTIC}/`, { signal: AbortSignal.timeout(3000) });
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
+    info = await response.json();
+  } catch (error) {
+    throw new Error(`Cannot reach Elasticsearch at ${ELASTIC} (${errorText(error)}); ${hint}`);
+  }
+  const product = field(info, "version", "distribution") === "opensearch"
+    ? "OpenSearch"
+    : "Elasticsearch";
+  return { product, version: String(field(info, "version", "number") ?? "?") };
 }

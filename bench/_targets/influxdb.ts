@@ -62,15 +62,7 @@ export async function influxQuery(
  * @throws {Error} When the server does not answer.
  */
 export async function openInfluxDB(ctx: TargetContext): Promise<Target> {
-  let version: string;
-  try {
-    const response = await fetch(`${INFLUX}/ping`, { signal: AbortSignal.timeout(3000) });
-    await response.body?.cancel();
-    if (response.status !== 204) throw new Error(`HTTP ${response.status}`);
-    version = response.headers.get("x-influxdb-version") ?? "?";
-  } catch (error) {
-    throw new Error(`Cannot reach InfluxDB at ${INFLUX} (${errorText(error)}); ${HINT}`);
-  }
+  const version = await influxVersion(HINT);
   const databaseOf = (what: string) => `sluice_bench_${ctx.id}_${what}`;
   const settings = (group: string, database: string) =>
     sluiceEnv({
@@ -301,5 +293,23 @@ async function baselineWrite(
     };
   } finally {
     await dropDatabase(database);
+  }
+}
+
+/**
+ * The version of the local InfluxDB 1.x, from its `/ping`.
+ *
+ * @param hint How to start it, for the error.
+ * @returns The version, or `?`.
+ * @throws {Error} When it does not answer.
+ */
+export async function influxVersion(hint: string): Promise<string> {
+  try {
+    const response = await fetch(`${INFLUX}/ping`, { signal: AbortSignal.timeout(3000) });
+    await response.body?.cancel();
+    if (response.status !== 204) throw new Error(`HTTP ${response.status}`);
+    return response.headers.get("x-influxdb-version") ?? "?";
+  } catch (error) {
+    throw new Error(`Cannot reach InfluxDB at ${INFLUX} (${errorText(error)}); ${hint}`);
   }
 }

@@ -273,6 +273,8 @@ export class Pipeline {
       }
       this.#redelivery.delete(key);
     }
+    const letters = this.#opts.deadLetters;
+    const lettersBefore = letters?.added ?? 0;
     const decoded = this.#opts.decoder(message.value);
     this.#tally.message(message.topic, decoded);
     if (decoded.errors.length > 0) this.#partial.add(message);
@@ -286,9 +288,9 @@ export class Pipeline {
       );
     }
     const held = this.#batch(message, key, decoded.records, 0);
-    // Too many dead letters not stored yet (their topic is down): wait for room.
-    if (this.#opts.deadLetters?.full) {
-      return Promise.resolve(held).then(() => this.#opts.deadLetters!.room());
+    // This message added letters while too many wait (their topic is down): wait for room.
+    if (letters !== undefined && letters.added !== lettersBefore && letters.full) {
+      return Promise.resolve(held).then(() => letters.room());
     }
     return held;
   }
