@@ -287,7 +287,7 @@ async function single(
   await run.guard(() => run.setup());
   await run.guard(() => driverOf(scenario)(run));
   const result = await run.finish();
-  run.event(`done in ${num(result.wallSeconds, 1)} s`);
+  run.event(`done in ${num(result.wallSeconds, 1)} s: ${row(result).join(" | ")}`);
   return result;
 }
 
@@ -306,7 +306,11 @@ async function broker(
       for (const run of going) run.fail(error);
     }
   }
-  return await Promise.all(runs.map((run) => run.finish()));
+  return await Promise.all(runs.map(async (run) => {
+    const result = await run.finish();
+    run.event(`done in ${num(result.wallSeconds, 1)} s: ${row(result).join(" | ")}`);
+    return result;
+  }));
 }
 
 async function main(args: string[]): Promise<number> {
