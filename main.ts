@@ -12,18 +12,26 @@
  */
 
 import { Kafka } from "kafkajs";
+import { checkConnections } from "./lib/check_config.ts";
 import { helpText, parseFlags, VERSION } from "./lib/cli.ts";
-import { allVariables, type Config, describeConfig, parseConfig } from "./lib/config.ts";
-import { mergeSources, readConfigFile, readEnvFile } from "./lib/config_files.ts";
+import { allVariables, type Config, describeConfig, loadConfig } from "./lib/config.ts";
 import { runBenchmark } from "./lib/benchmark.ts";
 import { DeadLetterFile, DeadLetters, DeadLetterTopic } from "./lib/dead_letter.ts";
 import { dryRunSummary, printingSink } from "./lib/dry_run.ts";
 import { kafkaClientOptions, KafkaSource } from "./lib/kafka.ts";
-import { errorText, log, writeStderr, writeStdout } from "./lib/log.ts";
+import { formatWarning } from "./lib/variables.ts";
+import {
+  defaultLogFormat,
+  errorText,
+  installCrashHandlers,
+  log,
+  writeStderr,
+  writeStdout,
+} from "./lib/log.ts";
 import { Metrics, serveMetrics } from "./lib/metrics.ts";
 import { type FlushReport, Pipeline } from "./lib/pipeline/mod.ts";
 import { RetryPolicy } from "./lib/retry.ts";
-import { connectSink, type Sink } from "./lib/sink.ts";
+import { connectSink } from "./lib/sink.ts";
 import type { MessageSource } from "./lib/source.ts";
 import { StdinSource } from "./lib/stdin.ts";
 import { TimeReader } from "./lib/time.ts";
@@ -51,17 +59,7 @@ async function main(args: string[]): Promise<number> {
   let config: Config;
   let ignoredKeys: string[] = [];
   try {
-    const file = flags.configFile === undefined
-      ? undefined
-      : readConfigFile(flags.configFile, new Set(variables.map((v) => v.name)));
-    ignoredKeys = file?.ignored ?? [];
-    const env = mergeSources({
-      flags: flags.vars,
-      env: Deno.env.toObject(),
-      envFile: readEnvFile(flags.envFile.path, flags.envFile.explicit),
-      yaml: file?.vars,
-    });
-    config = parseConfig(env, REGISTRIES);
+    ({ config, ignoredKeys } = loadConfig(flags, Deno.env.toObject(), REGISTRIES));
   } catch (error) {
     writeStderr(
       (error instanceof ConfigError ? error.message : `Cannot start: ${errorText(error)}`) + "\n",
@@ -69,8 +67,19 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   log.setLevel(config.logLevel);
+  log.setFormat(config.logFormat ?? defaultLogFormat());
   for (const note of ignoredKeys) log.warn("Ignoring a key of the configuration file", { note });
-  const deps = { time: new TimeReader(config.timeZone), log, input: config.decoder.module.kind };
+  // --check-config prints them with the settings instead.
+  if (!flags.checkConfig) {
+    for (const warning of config.warnings) {
+      log.warn("Ignoring a variable that looks like sluice's", {
+        variable: warning.name,
+        warning: formatWarning(warning),
+      });
+    }
+  }
+  const time = new TimeReader(config.timeZone, { window: config.recordTime });
+  const deps = { time, log, input: config.decoder.module.kind };
   const sink = config.sink.module.create(config.sink.config, deps);
   const policy = new RetryPolicy(config.retry);
 
@@ -80,7 +89,9 @@ async function main(args: string[]): Promise<number> {
       writeStdout("Configuration is valid\n");
       return 0;
     }
-    return await checkConnections(config, sink);
+    const checked = await checkConnections(config, sink, { log });
+    writeStdout(checked.lines.join("\n") + "\n");
+    return checked.ok ? 0 : 1;
   }
 
   if (config.benchmark.enabled && !flags.dryRun) {
@@ -94,6 +105,8 @@ async function main(args: string[]): Promise<number> {
 
   const metrics = new Metrics();
   const dryRun = flags.dryRun;
+  // /healthz and sluice_sink_up tell the truth from the first second: nothing is connected yet.
+  if (!dryRun) metrics.sinkReachable(sink.name, false, "not connected yet");
   // --dry-run writes nothing anywhere but stdout, the file aside: no topic.
   const deadLetterTopic = config.deadLetterTopic && !dryRun
     ? new DeadLetterTopic({
@@ -106,10 +119,21 @@ async function main(args: string[]): Promise<number> {
       policy,
     })
     : undefined;
+  let letterFile: DeadLetterFile | undefined;
+  try {
+    letterFile = config.deadLetterFile === undefined ? undefined : new DeadLetterFile(
+      config.deadLetterFile,
+      { log, metrics, policy, rotation: config.deadLetterRotation },
+    );
+  } catch (error) {
+    log.error("Cannot start: the dead-letter file cannot be opened", {
+      path: config.deadLetterFile,
+      error,
+    });
+    return 1;
+  }
   const letterPlaces = [
-    ...(config.deadLetterFile
-      ? [new DeadLetterFile(config.deadLetterFile, { log, metrics, policy })]
-      : []),
+    ...(letterFile ? [letterFile] : []),
     ...(deadLetterTopic ? [deadLetterTopic] : []),
   ];
   const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces) : undefined;
@@ -119,6 +143,15 @@ async function main(args: string[]): Promise<number> {
     policy,
     onCrash: () => void shutdown("crash", 1),
   });
+  if (!dryRun) {
+    metrics.kafkaReachable(
+      false,
+      "not connected yet: the consumer starts once the sink is connected",
+    );
+  }
+  // SHUTDOWN_TIMEOUT bounds the whole stop: writing the last batch gets all
+  // of it but the last seconds, in which connections are closed.
+  const closeGraceMs = Math.min(2000, config.shutdownTimeoutMs / 4);
   const pipeline = new Pipeline(source, {
     sink: dryRun ? printingSink(sink) : sink,
     decoder: config.decoder.decode,
@@ -131,7 +164,7 @@ async function main(args: string[]): Promise<number> {
     metrics,
     log,
     deadLetters,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs - closeGraceMs,
     stallTimeoutMs: config.stallTimeoutMs,
   });
 
@@ -139,6 +172,7 @@ async function main(args: string[]): Promise<number> {
     await pipeline.start();
     await pipeline.finished();
     const result = await pipeline.stop();
+    await deadLetters?.close();
     writeStderr(dryRunSummary(pipeline.stats) + "\n");
     return result.clean ? 0 : 1;
   }
@@ -152,56 +186,97 @@ async function main(args: string[]): Promise<number> {
     metrics_port: server.addr.port,
   });
 
+  // Every way out goes through here: "Stopped" is the last line, within
+  // SHUTDOWN_TIMEOUT of the signal whatever is still under way (a broker
+  // that does not answer, a sink retried, a client connecting), and the
+  // process exits right after it (Deno.exit below), so no client still
+  // winding down can keep it alive or write after it.
   let stopping: Promise<void> | undefined;
   const stopped = Promise.withResolvers<number>();
   const abort = new AbortController();
+  const giveUp = Promise.withResolvers<void>();
+  const finish = (code: number, last: () => void) => {
+    last();
+    log.silence();
+    stopped.resolve(code);
+  };
   const shutdown = (why: string, code = 0): Promise<void> => {
     abort.abort();
     stopping ??= (async () => {
       log.info("Stopping: no more fetching, writing the last batch", { signal: why });
-      const result = await pipeline.stop();
-      await sink.close().catch((error) => log.warn("Cannot close the sink", { error }));
-      await deadLetters?.close();
-      await server.shutdown();
-      log.info("Stopped", { clean: result.clean, unwritten: result.unwritten, ...pipeline.stats });
-      stopped.resolve(result.clean ? code : 1);
+      const deadline = setTimeout(giveUp.resolve, config.shutdownTimeoutMs);
+      const result = await Promise.race([
+        (async () => {
+          const result = await pipeline.stop();
+          await sink.close().catch((error) => log.warn("Cannot close the sink", { error }));
+          await deadLetters?.close();
+          await server.shutdown();
+          return result;
+        })().catch((error) => {
+          log.error("Cannot stop cleanly", { error });
+          return { clean: false, unwritten: pipeline.pendingRows };
+        }),
+        giveUp.promise.then(() => ({ clean: false, unwritten: pipeline.pendingRows })),
+      ]);
+      clearTimeout(deadline);
+      finish(result.clean ? code : 1, () =>
+        log.info("Stopped", {
+          clean: result.clean,
+          unwritten: result.unwritten,
+          ...pipeline.stats,
+        }));
     })();
     return stopping;
   };
+  const exitEarly = (msg: string, fields: Record<string, unknown>) => {
+    if (stopping !== undefined) return;
+    log.error(msg, fields);
+    stopping = (async () => {
+      abort.abort();
+      const closing = Promise.all([
+        sink.close().catch(() => {}),
+        deadLetters?.close(),
+        server.shutdown(),
+      ]).catch(() => {});
+      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      finish(1, () => {});
+    })();
+  };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => void shutdown(signal));
+    Deno.addSignalListener(signal, () => {
+      // A second signal does not wait any more.
+      if (stopping !== undefined) giveUp.resolve();
+      void shutdown(signal);
+    });
   }
 
-  // A sink that is down at start is waited for, like one that fails later.
-  try {
-    if (!await connectSink(sink, { policy, log, signal: abort.signal })) {
-      return await stopped.promise;
-    }
-  } catch (error) {
-    log.error("Cannot start: the sink refused the setup", { sink: sink.name, error });
-    await server.shutdown();
-    return 1;
-  }
-  if (deadLetterTopic) {
+  void (async () => {
+    // A sink that is down at start is waited for, like one that fails later.
     try {
-      await deadLetterTopic.connect();
+      if (!await connectSink(sink, { policy, log, signal: abort.signal, metrics })) return;
     } catch (error) {
-      log.error("Cannot start: the dead-letter topic cannot be written to", {
-        topic: config.deadLetterTopic,
-        error,
-      });
-      await sink.close().catch(() => {});
-      await deadLetters?.close();
-      await server.shutdown();
-      return 1;
+      return exitEarly("Cannot start: the sink refused the setup", { sink: sink.name, error });
     }
-  }
-  try {
-    await pipeline.start();
-  } catch (error) {
-    log.error("Cannot start consuming from Kafka", { error, brokers: config.kafka.brokers });
-    void shutdown("start-failure", 1);
-  }
+    if (deadLetterTopic) {
+      try {
+        await deadLetterTopic.connect();
+      } catch (error) {
+        return exitEarly("Cannot start: the dead-letter topic cannot be written to", {
+          topic: config.deadLetterTopic,
+          error,
+        });
+      }
+    }
+    if (abort.signal.aborted) return;
+    try {
+      await pipeline.start();
+    } catch (error) {
+      // Kafka still unreachable when the client gave up (about 90 s by default).
+      if (stopping !== undefined) return;
+      log.error("Cannot start consuming from Kafka", { error, brokers: config.kafka.brokers });
+      void shutdown("start-failure", 1);
+    }
+  })();
   return await stopped.promise;
 }
 
@@ -218,40 +293,8 @@ function printFlush(flush: FlushReport, unit: string): void {
   );
 }
 
-/** `--check-config --connect`: reaches Kafka (topic metadata) and the sink (health check). */
-async function checkConnections(config: Config, sink: Sink): Promise<number> {
-  let ok = true;
-  const admin = new Kafka({ ...kafkaClientOptions(config.kafka, log), retry: { retries: 1 } })
-    .admin();
-  try {
-    await admin.connect();
-    const topics = await admin.listTopics();
-    const wanted = [
-      ...config.kafka.topics,
-      ...(config.deadLetterTopic ? [config.deadLetterTopic] : []),
-    ];
-    const missing = wanted.filter((t) => !topics.includes(t));
-    if (missing.length > 0) {
-      writeStdout(`Kafka: reachable, but topics not found: ${missing.join(", ")}\n`);
-      ok = false;
-    } else writeStdout(`Kafka: reachable, topics ${wanted.join(", ")} exist\n`);
-  } catch (error) {
-    writeStdout(`Kafka: cannot reach ${config.kafka.brokers.join(",")}: ${errorText(error)}\n`);
-    ok = false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-  try {
-    const healthy = await sink.healthcheck();
-    writeStdout(`${sink.name}: ${healthy ? "reachable" : "not healthy"}\n`);
-    ok &&= healthy;
-  } catch (error) {
-    writeStdout(`${sink.name}: cannot reach: ${errorText(error)}\n`);
-    ok = false;
-  } finally {
-    await sink.close().catch(() => {});
-  }
-  return ok ? 0 : 1;
+if (import.meta.main) {
+  // An uncaught error is one line in the log's format, and exit status 1.
+  installCrashHandlers(log);
+  Deno.exit(await main(Deno.args));
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -158,13 +158,43 @@ export function isHostPort(text: string): boolean {
 }
 
 /**
- * Replaces the password of a URL with `***`, for messages and printed settings.
+ * Masks the credentials of every URL in a text, for messages, logs and
+ * printed settings: the one masking function of sluice.
  *
- * @param text Any text; only `scheme://user:password@` is changed.
- * @returns The same text without the secret.
+ * The credentials of `scheme://user:password@host` are everything between
+ * `://` and the last `@` of the URL (WHATWG URL reads `a:p@ss@host` as user
+ * `a`, password `p@ss`), so a password holding `@`, `/`, `:` or `,` is
+ * masked whole; the user stays readable, except when there is no password
+ * (a lone `scheme://token@host` is often a secret itself). A host entry
+ * written without a scheme (`user:password@host:port`) is masked the same
+ * way. The URL ends at white space, a quote, `<`/`>` or a comma before the
+ * next `scheme://`, so a text with a URL in a JSON string or a list of URLs
+ * is masked too; a text that only
+ * looks like credentials is masked as well: better too much than a leak.
+ *
+ * @param text Any text.
+ * @returns The same text, each URL's credentials replaced by `***` (`user:***`).
  */
 export function maskUrlPassword(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*:)[^/@\s]*@/gi, "$1***@");
+  if (!text.includes("@")) return text;
+  return text
+    .replace(
+      /([a-z][a-z0-9+.-]*:\/\/)((?:(?!,[a-z][a-z0-9+.-]*:\/\/)[^\s"'<>])*)@/gi,
+      (_, scheme: string, info: string) => `${scheme}${maskedUserInfo(info)}@`,
+    )
+    .replace(
+      /(^|[\s"'(=,])([^\s"'<>@:/=,()]+):(?!\/\/)([^\s"'<>]*)@(?=[^\s"'<>@])/g,
+      (_, before: string, user: string) => `${before}${user}:***@`,
+    );
+}
+
+/** `user:***` for `user:password`, `***` for a lone user (it may be a token). */
+function maskedUserInfo(info: string): string {
+  if (info === "***" || info.endsWith(":***")) return info;
+  const colon = info.indexOf(":");
+  const slash = info.indexOf("/");
+  if (colon > 0 && (slash === -1 || colon < slash)) return `${info.slice(0, colon)}:***`;
+  return "***";
 }
 
 /** Percent-decodes URL credentials; a malformed escape is kept as written. */

@@ -19,7 +19,7 @@ export interface CliFlags {
   version: boolean;
   /** Validate configuration and exit 0 or 1. */
   checkConfig: boolean;
-  /** With `checkConfig`: also reach Kafka and the sink. */
+  /** With `checkConfig`: also check Kafka, the dead-letter destination and the sink, changing nothing. */
   connect: boolean;
   /** Read messages from stdin and print rows instead of writing them. */
   dryRun: boolean;
@@ -128,10 +128,14 @@ export function helpText(variables: readonly VarSpec[]): string {
     "Flags:",
     "  -h, --help        Print this help and exit",
     "  -V, --version     Print the version and exit",
-    "  --check-config    Validate the configuration, print it (secrets masked), exit 0 or 1",
-    "  --connect         With --check-config: also reach Kafka and the sink",
+    "  --check-config    Validate the configuration, print it (secrets masked) and any warning",
+    "                    (a misspelt variable: did you mean ...?), exit 0 or 1",
+    "  --connect         With --check-config: also check what the start would meet, changing",
+    "                    nothing: Kafka (credentials, topics), the dead-letter topic or file,",
+    "                    the sink (credentials, version, types, table or bucket); one line each",
     "  --dry-run         Read messages from standard input, one per line, and print the rows",
-    "                    the sink would receive; a summary goes to standard error",
+    "                    the sink would receive; a summary goes to standard error; needs no",
+    "                    broker or sink address",
     "  --env-file PATH   Load variables from PATH (default .env; the environment wins)",
     "  -c, --configfile FILE",
     "                    Load variables from a YAML file, nested keys joined with _",

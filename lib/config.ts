@@ -11,17 +11,25 @@
  * @module
  */
 
+import type { CliFlags } from "./cli.ts";
+import { mergeSources, readConfigFile, readEnvFile } from "./config_files.ts";
 import type { DecoderModule } from "./decoder.ts";
 import type { Decoder } from "./decoder.ts";
 import { findDecoder } from "./decode/mod.ts";
-import type { Level } from "./log.ts";
+import type { Level, LogFormat } from "./log.ts";
 import type { BatchLimits, SinkModule } from "./sink.ts";
-import { isValidTimeZone } from "./time.ts";
+import { isValidTimeZone, readTimeWindow, RECORD_TIME, type TimeWindow } from "./time.ts";
 import {
+  closestNames,
   ConfigError,
+  type ConfigProblem,
+  type ConfigWarning,
   declareVariables,
   describeVariables,
+  didYouMean,
   type Env,
+  formatWarning,
+  unknownVariables,
   VarReader,
   type VarSpec,
 } from "./variables.ts";
@@ -68,6 +76,8 @@ export interface Config {
   decoder: { module: DecoderModule; decode: Decoder };
   /** IANA zone of pmacct's local timestamps (`PMACCT_TIMEZONE`). */
   timeZone: string;
+  /** The record times every sink accepts (`RECORD_TIME_MIN`, `RECORD_TIME_MAX_FUTURE`). */
+  recordTime: TimeWindow;
   /** Metrics and health endpoint (`PROMETHEUS_CLIENT_HOST`, `PROMETHEUS_CLIENT_PORT`). */
   metrics: { host: string; port: number };
   /** Backoff between attempts, in milliseconds (`RETRY_BACKOFF_INITIAL`, `RETRY_BACKOFF_MAX`). */
@@ -78,8 +88,12 @@ export interface Config {
   stallTimeoutMs: number;
   /** Minimum log level (`LOG_LEVEL`, `VERBOSE`). */
   logLevel: Level;
+  /** Format of the log lines (`LOG_FORMAT`); unset: text on a terminal, JSON otherwise. */
+  logFormat?: LogFormat;
   /** File that rejected records are appended to as JSON lines (`DEAD_LETTER_FILE`), if set. */
   deadLetterFile?: string;
+  /** Rotation of the dead-letter file (`DEAD_LETTER_FILE_MAX_BYTES`, `DEAD_LETTER_FILE_KEEP`). */
+  deadLetterRotation: { maxBytes: number; keep: number };
   /** Kafka topic that rejected records are produced to (`DEAD_LETTER_TOPIC`), if set. */
   deadLetterTopic?: string;
   /** Print the throughput of every flush to standard output (`STATISTICS`, kafka-influxdb's `-s`). */
@@ -88,7 +102,29 @@ export interface Config {
   benchmark: { enabled: boolean; messages: number; topic: string };
   /** What `--check-config` prints: the variables that apply, as the user set them. */
   settings: { specs: readonly VarSpec[]; env: Env; defaults: Readonly<Record<string, string>> };
+  /** Likely mistakes that do not stop sluice (misspelt variables), logged at start. */
+  warnings: readonly ConfigWarning[];
 }
+
+/** How a configuration will be used. */
+export interface ParseOptions {
+  /**
+   * No server will be reached (`--dry-run`): the variables that only say
+   * where a broker or the sink is (`connection`) are not required.
+   */
+  offline?: boolean;
+  /** Problems found before, in the files read (reported with the others). */
+  problems?: readonly ConfigProblem[];
+}
+
+/**
+ * Prefixes of variables that are not sluice's though they look so: the
+ * test services, the tests and the benchmarks keep their own settings
+ * under `SLUICE_` (`SLUICE_KAFKA_PORT`, `SLUICE_CLICKHOUSE_HTTP_PORT`, ...),
+ * in the environment sluice runs in. A name there is warned about only when
+ * it is a near miss of a variable sluice reads.
+ */
+export const OTHER_TOOLS_PREFIXES: readonly string[] = ["SLUICE_"];
 
 /**
  * The common variables, read whichever sink is selected, in help order.
@@ -121,7 +157,13 @@ export function commonVariables(registries: Registries) {
       type: "enum",
       choices: ["debug", "info", "warn", "error"],
       default: "info",
-      doc: "Minimum level of the JSON log lines written to standard error",
+      doc: "Minimum level of the log lines written to standard error",
+    },
+    LOG_FORMAT: {
+      type: "enum",
+      choices: ["json", "text"],
+      doc: "Format of the log lines: json (one object per line) or text (time, level, " +
+        "message, key=value); unset: text when standard error is a terminal, json otherwise",
     },
     VERBOSE: {
       type: "int",
@@ -137,9 +179,23 @@ export function commonVariables(registries: Registries) {
         "to standard output (-s)",
     },
     DEAD_LETTER_FILE: {
-      type: "string",
+      type: "output",
       doc: "File to append rejected records to as JSON lines (with reason and origin); " +
-        "unset: log only",
+        "its directory must exist and be writable; unset: log only",
+    },
+    DEAD_LETTER_FILE_MAX_BYTES: {
+      type: "int",
+      default: "104857600",
+      min: 0,
+      doc: "Size in bytes at which DEAD_LETTER_FILE is rotated: renamed to FILE.1 (FILE.1 to " +
+        "FILE.2, ...) and started anew; 0: never rotated",
+    },
+    DEAD_LETTER_FILE_KEEP: {
+      type: "int",
+      default: "5",
+      min: 1,
+      max: 1000,
+      doc: "Rotated dead-letter files kept (FILE.1 to FILE.N); the oldest beyond is deleted",
     },
     DEAD_LETTER_TOPIC: {
       type: "string",
@@ -154,6 +210,7 @@ export function commonVariables(registries: Registries) {
     KAFKA_BOOTSTRAP_SERVERS: {
       type: "hostports",
       required: true,
+      connection: true,
       example: "127.0.0.1:9092",
       doc: "Comma-separated Kafka bootstrap servers, host:port (or KAFKA_HOST and KAFKA_PORT)",
     },
@@ -172,6 +229,7 @@ export function commonVariables(registries: Registries) {
     KAFKA_TOPIC: {
       type: "list",
       required: true,
+      connection: true,
       example: "pmacct.acct",
       doc: "Topic to consume (several: comma-separated); default my_topic with SINK=influxdb",
     },
@@ -300,7 +358,7 @@ export function commonVariables(registries: Registries) {
       doc: "Topic the benchmark produces to and consumes from (created when missing)",
     },
   });
-  return { general, kafka, metrics, delivery, benchmark };
+  return { general, recordTime: RECORD_TIME, kafka, metrics, delivery, benchmark };
 }
 
 /**
@@ -357,8 +415,17 @@ function selectSink(
   env: Env,
   sinks: Registries["sinks"],
 ): SinkModule | undefined {
-  if (reader.isSet("SINK")) return sinks[reader.choice("SINK")];
   const configured = Object.values(sinks).filter((s) => isSelected(s, env));
+  if (reader.isSet("SINK")) {
+    const name = reader.raw("SINK")!.toLowerCase();
+    if (Object.hasOwn(sinks, name)) return sinks[name];
+    // An unknown name is reported where the General table is read. The
+    // sink meant is read all the same, so that its problems are reported
+    // with that one rather than after it is fixed.
+    const meant = closestNames(name, Object.keys(sinks));
+    if (meant.length === 1) return sinks[meant[0]!];
+    return configured.length === 1 ? configured[0] : undefined;
+  }
   if (configured.length === 1) return configured[0];
   const names = Object.keys(sinks).join(", ");
   reader.problem(
@@ -374,14 +441,50 @@ function selectSink(
 }
 
 /**
+ * Reads the configuration the way `main.ts` starts: the YAML file of
+ * `-c`, the env file, the environment and the flags, merged by precedence
+ * (`mergeSources`), then resolved by {@link parseConfig}. Every problem of
+ * the file and of the variables is reported at once.
+ *
+ * @param flags The command line.
+ * @param env The process environment.
+ * @param registries The sinks and decoders.
+ * @returns The configuration, and notes on the YAML file's keys that are ignored.
+ * @throws {ConfigError} Listing every problem, when anything is invalid.
+ * @throws {Error} When the env file exists but cannot be read.
+ */
+export function loadConfig(
+  flags: CliFlags,
+  env: Env,
+  registries: Registries,
+): { config: Config; ignoredKeys: string[] } {
+  const variables = allVariables(registries);
+  const file = flags.configFile === undefined
+    ? undefined
+    : readConfigFile(flags.configFile, new Set(variables.map((v) => v.name)));
+  const merged = mergeSources({
+    flags: flags.vars,
+    env,
+    envFile: readEnvFile(flags.envFile.path, flags.envFile.explicit),
+    yaml: file?.vars,
+  });
+  const config = parseConfig(merged, registries, {
+    offline: flags.dryRun,
+    problems: file?.problems,
+  });
+  return { config, ignoredKeys: file?.ignored ?? [] };
+}
+
+/**
  * Resolves the whole configuration from an environment.
  *
  * @param env The environment (flags, `.env` and the YAML file merged in by `mergeSources`).
  * @param registries The sinks and decoders.
+ * @param options Whether servers will be reached, and problems found before.
  * @returns The resolved configuration.
- * @throws {ConfigError} Listing every problem, when anything is invalid.
+ * @throws {ConfigError} Listing every problem and the warnings, when anything is invalid.
  */
-export function parseConfig(env: Env, registries: Registries): Config {
+export function parseConfig(env: Env, registries: Registries, options: ParseOptions = {}): Config {
   const variables = allVariables(registries);
   // The sink decides some common defaults (kafka-influxdb's ENCODER, topic
   // and broker host), so it is picked first; variables set by the user win.
@@ -392,7 +495,8 @@ export function parseConfig(env: Env, registries: Registries): Config {
   for (const [name, value] of Object.entries(chosen?.commonDefaults ?? {})) {
     if ((merged[name] ?? "").trim() === "") merged[name] = value;
   }
-  const reader = new VarReader(merged, variables);
+  const reader = new VarReader(merged, variables, { offline: options.offline });
+  reader.problems.push(...options.problems ?? []);
   resolveBrokerAlias(reader, env, merged);
   const sinkModule = selectSink(reader, merged, registries.sinks);
   const sink = sinkModule?.parseConfig(reader);
@@ -404,6 +508,7 @@ export function parseConfig(env: Env, registries: Registries): Config {
   const m = common.metrics.read(reader);
   const d = common.delivery.read(reader);
   const b = common.benchmark.read(reader);
+  const recordTime = readTimeWindow(reader);
 
   const deadTopic = g.DEAD_LETTER_TOPIC;
   if (deadTopic !== undefined && !/^[A-Za-z0-9._-]{1,249}$/.test(deadTopic)) {
@@ -444,7 +549,18 @@ export function parseConfig(env: Env, registries: Registries): Config {
     );
   }
   const groupId = resolveGroup(reader, k.KAFKA_CONSUMER_GROUP_ID, k.KAFKA_GROUP);
-  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  // A near miss already named in a problem ("is required ... (X is set ...)") is not repeated.
+  const word = /[A-Za-z0-9_]/;
+  const named = (text: string, name: string) => {
+    for (let at = text.indexOf(name); at !== -1; at = text.indexOf(name, at + 1)) {
+      if (!word.test(text[at - 1] ?? " ") && !word.test(text[at + name.length] ?? " ")) return true;
+    }
+    return false;
+  };
+  const warnings = unknownVariables(env, variables, OTHER_TOOLS_PREFIXES).filter((w) =>
+    !reader.problems.some((p) => named(p.message, w.name))
+  );
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems, warnings);
 
   const specs = [
     ...commonSpecs(registries),
@@ -476,12 +592,15 @@ export function parseConfig(env: Env, registries: Registries): Config {
     },
     decoder: decoder!,
     timeZone: g.PMACCT_TIMEZONE,
+    recordTime,
     metrics: { host: m.PROMETHEUS_CLIENT_HOST, port: m.PROMETHEUS_CLIENT_PORT },
     retry: { initialMs: d.RETRY_BACKOFF_INITIAL, maxMs: d.RETRY_BACKOFF_MAX },
     shutdownTimeoutMs: d.SHUTDOWN_TIMEOUT,
     stallTimeoutMs: d.HEALTH_STALL_TIMEOUT,
     logLevel: reader.isSet("LOG_LEVEL") || g.VERBOSE === 0 ? g.LOG_LEVEL : "debug",
+    logFormat: g.LOG_FORMAT as LogFormat | undefined,
     deadLetterFile: g.DEAD_LETTER_FILE,
+    deadLetterRotation: { maxBytes: g.DEAD_LETTER_FILE_MAX_BYTES, keep: g.DEAD_LETTER_FILE_KEEP },
     deadLetterTopic: g.DEAD_LETTER_TOPIC,
     statistics: g.STATISTICS,
     benchmark: {
@@ -490,6 +609,7 @@ export function parseConfig(env: Env, registries: Registries): Config {
       topic: b.BENCHMARK_TOPIC,
     },
     settings: { specs: [...new Map(specs.map((s) => [s.name, s])).values()], env, defaults },
+    warnings,
   };
 }
 
@@ -509,6 +629,7 @@ export function describeConfig(config: Config): string[] {
     `Kafka group ${config.kafka.groupId} on ${config.kafka.brokers.join(",")}, ` +
     `topics ${config.kafka.topics.join(",")}`,
     ...describeVariables(specs, env, defaults),
+    ...config.warnings.map((w) => `Warning: ${formatWarning(w)}`),
   ];
 }
 
@@ -524,12 +645,16 @@ function resolveDecoder(
   const name = reader.optional("ENCODER") ?? "pmacct";
   const module = findDecoder(registries.decoders, name);
   if (module === undefined) {
+    const names = Object.values(registries.decoders).flatMap((d) => [d.name, ...d.aliases ?? []]);
+    const hint = didYouMean(
+      closestNames(name.trim().replace(/^kafka_influxdb\.encoder\./i, ""), names),
+    );
     reader.problem(
       "ENCODER",
       name,
       `must be one of ${
         Object.keys(registries.decoders).join(", ")
-      } (or kafka-influxdb's module name of one)`,
+      } (or kafka-influxdb's module name of one)${hint ? `; ${hint}` : ""}`,
     );
     return undefined;
   }

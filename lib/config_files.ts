@@ -14,7 +14,13 @@
 
 import { parseEnv } from "node:util";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { ConfigError, type Env } from "./variables.ts";
+import {
+  closestNames,
+  ConfigError,
+  type ConfigProblem,
+  didYouMean,
+  type Env,
+} from "./variables.ts";
 
 /**
  * Reads a `.env` file as data (python-dotenv's format, as the replaced
@@ -130,17 +136,19 @@ const IGNORED_FILE_KEYS: Readonly<Record<string, string>> = {
 
 /**
  * Reads a YAML configuration file (kafka-influxdb's `config.yaml`, `-c`)
- * into variables, refusing keys that name no variable.
+ * into variables. A key that names no variable is a problem, reported with
+ * the others of the configuration, with the closest key sluice knows; its
+ * value is never quoted (a misspelt `password` key holds a password).
  *
  * @param path The file.
  * @param known Every variable name sluice reads.
- * @returns The variables it sets, and notes on keys that were ignored.
- * @throws {ConfigError} When the file cannot be read or parsed, or names unknown keys.
+ * @returns The variables it sets, notes on keys that were ignored, and the keys refused.
+ * @throws {ConfigError} When the file cannot be read or parsed.
  */
 export function readConfigFile(
   path: string,
   known: ReadonlySet<string>,
-): { vars: Map<string, string>; ignored: string[] } {
+): { vars: Map<string, string>; ignored: string[]; problems: ConfigProblem[] } {
   let settings: YamlSetting[];
   try {
     settings = flattenYaml(Deno.readTextFileSync(path), path);
@@ -152,7 +160,7 @@ export function readConfigFile(
   }
   const vars = new Map<string, string>();
   const ignored: string[] = [];
-  const problems = [];
+  const problems: ConfigProblem[] = [];
   for (const { name, value, line } of settings) {
     if (name === "BUFFER_TIMEOUT" && /^(false|no|off|0)$/i.test(value)) {
       ignored.push(
@@ -163,16 +171,16 @@ export function readConfigFile(
     else if (Object.hasOwn(IGNORED_FILE_KEYS, name)) {
       ignored.push(`${name}: ${IGNORED_FILE_KEYS[name]}`);
     } else {
+      const closest = closestNames(name, known).map((n) => `${n.toLowerCase()} (${n})`);
       problems.push({
         name: name.toLowerCase(),
-        value,
-        message:
-          `in ${path} line ${line} is not a setting sluice knows (no variable ${name}; see --help)`,
+        message: `in ${path} line ${line} is not a setting sluice knows (no variable ${name}; ${
+          didYouMean(closest) || "see --help"
+        })`,
       });
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { vars, ignored };
+  return { vars, ignored, problems };
 }
 
 /** The sources of settings, each a map of variable names to text. */

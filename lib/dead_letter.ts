@@ -25,7 +25,7 @@
 
 import { Buffer } from "node:buffer";
 import type { Kafka, Message, Producer } from "kafkajs";
-import type { Logger } from "./log.ts";
+import { errorLine, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RecordOrigin, Rejection } from "./record.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -144,6 +144,7 @@ abstract class Outbox<T> implements Destination {
   /** Counts a letter stored at once, without waiting here. */
   protected storedNow(reason: string): void {
     this.#deps.metrics.deadLetters.inc({ destination: this.kind, reason });
+    this.#deps.metrics.deadLettersStorable(this.kind, true);
   }
 
   /** Queues a letter for the background loop. */
@@ -196,6 +197,11 @@ abstract class Outbox<T> implements Destination {
         attempt++;
         const delay = this.#deps.policy.delay(attempt);
         this.#deps.metrics.deadLetterErrors.inc({ destination: this.kind });
+        this.#deps.metrics.deadLettersStorable(
+          this.kind,
+          false,
+          `Cannot store dead letters in ${this.#what}: ${errorLine(error)}`,
+        );
         this.#deps.log.limited(
           `dead_letter_${this.kind}`,
           "error",
@@ -253,26 +259,116 @@ abstract class Outbox<T> implements Destination {
   }
 }
 
+/** When a dead-letter file is rotated, and how many rotated files are kept. */
+export interface Rotation {
+  /** Rotate before a line would take the file past this many bytes; 0: never. */
+  maxBytes: number;
+  /** Rotated files kept, `FILE.1` (the newest) to `FILE.keep`; the oldest beyond is deleted. */
+  keep: number;
+}
+
 /**
  * Appends dead letters to a file, one JSON object per line. A line is
  * written before `add()` returns; when the write fails (disk full, the
  * file removed from a read-only mount), the line waits in memory and is
- * written again with the retry policy, and commits wait for it.
+ * written again with the retry policy, and commits wait for it: a full
+ * disk holds the pipeline like a sink outage, and nothing is lost.
+ *
+ * The file holds flow records (addresses), so it is created readable by
+ * its owner only (0600). An existing file keeps its mode (an operator may
+ * have shared it with a log shipper's group on purpose); a warning says
+ * when others may read it.
+ *
+ * Rotation ({@link Rotation}): before a line would take a regular file past
+ * `maxBytes`, `FILE.N-1` is renamed to `FILE.N` ... `FILE` to `FILE.1`, and a
+ * new `FILE` is started. Lines are whole in one file; a rename that fails
+ * is retried like a write, and a letter is never dropped by a rotation
+ * (only the oldest rotated file beyond `keep` is deleted, which is said).
  */
 export class DeadLetterFile extends Outbox<Uint8Array> {
   readonly kind = "file";
-  readonly #file: Deno.FsFile;
+  readonly #path: string;
+  readonly #log: Logger;
+  readonly #rotation: Rotation;
+  #file: Deno.FsFile;
+  /** The file's size; counted only for a regular file (a device or a pipe is never rotated). */
+  #size = 0;
+  #regular = false;
+  /** `FILE` was renamed away, and a new one is still to be opened. */
+  #renamed = false;
   /** Bytes of the first waiting line already written by a failed attempt. */
   #partial = 0;
 
   /**
-   * @param path The file, created if missing and appended to.
-   * @param deps Logs, counts and the retry policy.
+   * @param path The file, created (mode 0600) if missing and appended to.
+   * @param deps Logs, counts, the retry policy, and the rotation (unset: never).
    * @throws {Deno.errors.PermissionDenied} When it cannot be opened.
    */
-  constructor(path: string, deps: OutboxDeps) {
+  constructor(path: string, deps: OutboxDeps & { rotation?: Rotation }) {
     super(path, deps);
-    this.#file = Deno.openSync(path, { append: true, create: true });
+    this.#path = path;
+    this.#log = deps.log;
+    this.#rotation = deps.rotation ?? { maxBytes: 0, keep: 1 };
+    this.#file = this.#open();
+    this.#warnIfShared();
+  }
+
+  /** Opens `FILE` for appending, created readable and writable by its owner only. */
+  #open(): Deno.FsFile {
+    const file = Deno.openSync(this.#path, { append: true, create: true, mode: 0o600 });
+    try {
+      const stat = file.statSync();
+      this.#regular = stat.isFile;
+      this.#size = stat.size;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    return file;
+  }
+
+  #warnIfShared(): void {
+    const mode = this.#regular ? this.#file.statSync().mode : null;
+    if (mode === null || (mode & 0o077) === 0) return;
+    this.#log.warn("The dead-letter file may be read by other users; it holds flow records", {
+      path: this.#path,
+      mode: (mode & 0o777).toString(8).padStart(4, "0"),
+      fix: `chmod 600 ${this.#path}`,
+    });
+  }
+
+  /** Rotates the file first when `bytes` more would take it past the cap. */
+  #rotateFor(bytes: number): void {
+    const { maxBytes, keep } = this.#rotation;
+    if (!this.#renamed) {
+      if (maxBytes <= 0 || !this.#regular || this.#size === 0) return;
+      if (this.#size + bytes <= maxBytes) return;
+      const oldest = `${this.#path}.${keep}`;
+      if (exists(oldest)) {
+        this.#log.warn("Deleting the oldest rotated dead-letter file (DEAD_LETTER_FILE_KEEP)", {
+          path: oldest,
+          keep,
+        });
+      }
+      // Oldest first, so that no rename replaces a file not moved yet.
+      for (let n = keep - 1; n >= 1; n--) {
+        if (exists(`${this.#path}.${n}`)) {
+          Deno.renameSync(`${this.#path}.${n}`, `${this.#path}.${n + 1}`);
+        }
+      }
+      // What was written stays in the open file, now FILE.1.
+      Deno.renameSync(this.#path, `${this.#path}.1`);
+      this.#renamed = true;
+      this.#log.info("Rotated the dead-letter file", {
+        path: this.#path,
+        to: `${this.#path}.1`,
+        bytes: this.#size,
+      });
+    }
+    const next = this.#open();
+    this.#file.close();
+    this.#file = next;
+    this.#renamed = false;
   }
 
   /**
@@ -314,8 +410,11 @@ export class DeadLetterFile extends Outbox<Uint8Array> {
     let done = 0;
     try {
       for (const bytes of lines) {
+        if (this.#partial === 0) this.#rotateFor(bytes.length);
         while (this.#partial < bytes.length) {
-          this.#partial += this.#file.writeSync(bytes.subarray(this.#partial));
+          const written = this.#file.writeSync(bytes.subarray(this.#partial));
+          this.#partial += written;
+          this.#size += written;
         }
         this.#partial = 0;
         done++;
@@ -433,6 +532,17 @@ export class DeadLetterTopic extends Outbox<Message> {
   override async close(): Promise<void> {
     await super.close();
     await this.#producer.disconnect().catch(() => {});
+  }
+}
+
+/** Whether a path exists (a rotated file). */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

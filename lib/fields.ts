@@ -6,6 +6,8 @@
  * @module
  */
 
+import { JsonNumber } from "./json.ts";
+
 /**
  * Whether a field name matches one of the patterns (`name`, or `prefix*`).
  *
@@ -21,7 +23,8 @@ export function matchesPattern(field: string, patterns: readonly string[]): bool
 }
 
 /**
- * The text of a record field value, as a label or tag value.
+ * The text of a record field value, as a label or tag value: numbers exact
+ * (a `JsonNumber` as the digits it was written with).
  *
  * @param value The field value.
  * @returns The text, or `undefined` when the field gives none (null, empty).
@@ -38,6 +41,7 @@ export function labelValueOf(value: unknown): string | undefined {
     case "undefined":
       return undefined;
     default:
+      if (value instanceof JsonNumber) return value.text;
       return value === null ? undefined : JSON.stringify(value);
   }
 }

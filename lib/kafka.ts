@@ -16,12 +16,13 @@ import {
   type Admin,
   Kafka,
   type KafkaConfig as KafkaJsConfig,
+  type LoggerEntryContent,
   logLevel,
   type SASLOptions,
 } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
 import { registerKafkaCodecs } from "./kafka_codecs.ts";
-import { Logger } from "./log.ts";
+import { errorLine, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
 import {
@@ -58,29 +59,74 @@ export function silenceKafkaJsTimerWarning(): void {
 silenceKafkaJsTimerWarning();
 
 /**
+ * What a kafkajs log line says about reaching a broker: the reason of a
+ * connection that failed (refused, timed out, a name that does not resolve),
+ * or `undefined` for any other line.
+ *
+ * @param entry The line kafkajs logged.
+ * @returns E.g. `connect ECONNREFUSED 127.0.0.1:9092`.
+ */
+export function connectionFailure(entry: LoggerEntryContent): string | undefined {
+  const m =
+    /^(?:Failed to connect to seed broker, trying another broker from the list: )?Connection (error|timeout)(?:: (.*))?$/s
+      .exec(String(entry.message));
+  if (m === null) return undefined;
+  const reason = m[2] ?? (m[1] === "timeout" ? "connection timeout" : "connection error");
+  const broker = typeof entry["broker"] === "string" ? entry["broker"] : undefined;
+  return broker !== undefined && !reason.includes(broker) ? `${broker}: ${reason}` : reason;
+}
+
+/**
+ * Writes one kafkajs log line as a sluice line: the message prefixed with
+ * `Kafka client:`, kafkajs's fields merged without its own `timestamp` and
+ * `logger` (sluice's line has its time), a stack trace only at debug level,
+ * and repeated lines rate-limited. A failed connection goes to `unreachable`
+ * instead, when given (sluice says it in its own words, see {@link KafkaWatch}),
+ * and is kept at debug level.
+ *
+ * @param log sluice's logger.
+ * @param level kafkajs's level.
+ * @param entry kafkajs's line.
+ * @param unreachable Told the reason of a failed connection.
+ */
+export function logKafkaEntry(
+  log: Logger,
+  level: logLevel,
+  entry: LoggerEntryContent,
+  unreachable?: (reason: string) => void,
+): void {
+  const { message, timestamp: _timestamp, logger: _logger, stack, ...fields } = entry;
+  if (stack !== undefined && log.enabled("debug")) fields["stack"] = stack;
+  const text = `Kafka client: ${message}`;
+  const failure = unreachable === undefined ? undefined : connectionFailure(entry);
+  if (failure !== undefined) {
+    unreachable!(failure);
+    log.debug(text, fields);
+  } else if (level <= logLevel.ERROR) log.limited(`kafka:${message}`, "error", text, fields);
+  else if (level <= logLevel.WARN) log.limited(`kafka:${message}`, "warn", text, fields);
+  else log.debug(text, fields);
+}
+
+/**
  * Builds the kafkajs client options from sluice's Kafka configuration.
  *
  * @param config The Kafka configuration.
- * @param log Where kafkajs's own log lines go.
+ * @param log Where kafkajs's own log lines go (see {@link logKafkaEntry}).
  * @param policy The retry policy its own request retries follow; unset: kafkajs's defaults.
+ * @param unreachable Told the reason of each failed connection to a broker.
  * @returns kafkajs options.
  */
 export function kafkaClientOptions(
   config: KafkaConfig,
   log: Logger,
   policy?: RetryPolicy,
+  unreachable?: (reason: string) => void,
 ): KafkaJsConfig {
   const options: KafkaJsConfig = {
     clientId: config.clientId,
     brokers: config.brokers,
     logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log: entry }) => {
-      const { message, ...fields } = entry;
-      const text = `Kafka client: ${message}`;
-      if (level <= logLevel.ERROR) log.limited(`kafka:${message}`, "error", text, fields);
-      else if (level <= logLevel.WARN) log.limited(`kafka:${message}`, "warn", text, fields);
-      else log.debug(text, fields);
-    },
+    logCreator: () => ({ level, log: entry }) => logKafkaEntry(log, level, entry, unreachable),
   };
   if (policy !== undefined) options.retry = policy.kafkaRetry();
   if (config.tls) {
@@ -198,6 +244,233 @@ export function isTransientKafkaError(error: unknown): boolean {
   return false;
 }
 
+/** A run that was reaching the brokers counts them unreachable after this long without an answer. */
+const UNANSWERED_MS = 10_000;
+/** While the brokers stay unreachable, sluice says so again this often. */
+const REPEAT_MS = 30_000;
+/** sluice says the brokers do not answer when none did this long after it started trying. */
+export const FIRST_ANSWER_MS = 4000;
+
+/**
+ * Whether the Kafka consumer reaches the brokers, from what kafkajs reports:
+ * every answer to a request, the consumer connected or in its group, means
+ * yes; a connection that failed (kafkajs's own log line, a crash) means no,
+ * unless a broker answered in the last 10 s (another broker of the cluster
+ * still serves). It keeps `sluice_kafka_up` and `/healthz` true, and says
+ * "Cannot reach the Kafka brokers" in sluice's words as soon as the first
+ * connection fails (at the latest {@link FIRST_ANSWER_MS} after the start),
+ * then every 30 s while it lasts, and when they answer again.
+ */
+export class KafkaWatch {
+  readonly #brokers: readonly string[];
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #clock: () => number;
+  #state: "starting" | "up" | "down" = "starting";
+  #lastAnswer: number | undefined;
+  #downSince = 0;
+  #lastSaid = 0;
+  #lastReason: string | undefined;
+
+  /**
+   * @param options The bootstrap brokers (named in the log), where the state
+   *   goes, and the clock (injected by tests).
+   */
+  constructor(
+    options: { brokers: readonly string[]; log: Logger; metrics: Metrics; clock?: () => number },
+  ) {
+    this.#brokers = options.brokers;
+    this.#log = options.log;
+    this.#metrics = options.metrics;
+    this.#clock = options.clock ?? Date.now;
+    this.#metrics.kafkaReachable(false, "not connected yet");
+  }
+
+  /** Whether the brokers answered since the last failure that counted. */
+  get up(): boolean {
+    return this.#state === "up";
+  }
+
+  /** The consumer starts connecting. */
+  connecting(): void {
+    if (this.#state === "starting") this.#metrics.kafkaReachable(false, "connecting");
+  }
+
+  /** A broker answered (a request, the connection, a group join). */
+  answered(): void {
+    this.#lastAnswer = this.#clock();
+    if (this.#state === "up") return;
+    if (this.#state === "down") {
+      this.#log.info("Reaching the Kafka brokers again", {
+        brokers: this.#brokers,
+        after_seconds: (this.#lastAnswer - this.#downSince) / 1000,
+      });
+    }
+    this.#state = "up";
+    this.#metrics.kafkaReachable(true);
+  }
+
+  /**
+   * A connection to a broker failed.
+   *
+   * @param reason Why, e.g. `connect ECONNREFUSED 127.0.0.1:9092`.
+   */
+  failed(reason: string): void {
+    const now = this.#clock();
+    this.#lastReason = reason;
+    if (
+      this.#state === "up" && this.#lastAnswer !== undefined &&
+      now - this.#lastAnswer < UNANSWERED_MS
+    ) return;
+    if (this.#state !== "down") {
+      this.#state = "down";
+      this.#downSince = now;
+    } else if (now - this.#lastSaid < REPEAT_MS) {
+      this.#metrics.kafkaReachable(false, reason);
+      return;
+    }
+    this.#metrics.kafkaReachable(false, reason);
+    this.#lastSaid = now;
+    this.#log.warn(
+      `Cannot reach the Kafka brokers ${this.#brokers.join(",")}: ${reason}, retrying`,
+      {
+        brokers: this.#brokers,
+        error: reason,
+        for_seconds: (now - this.#downSince) / 1000,
+      },
+    );
+  }
+
+  /**
+   * Called {@link FIRST_ANSWER_MS} after the consumer started connecting:
+   * says that no broker answered yet, if none did and nothing was said.
+   */
+  firstAnswerDue(): void {
+    if (this.#state !== "starting") return;
+    this.failed(this.#lastReason ?? `no answer within ${FIRST_ANSWER_MS / 1000} s`);
+  }
+}
+
+/**
+ * `sluice_consumer_lag` per assigned partition: the partition's end offset
+ * minus the group's committed offset, i.e. the messages the group has not
+ * committed yet (consumed or not). The end offsets come with each fetched
+ * batch and from a periodic read of the brokers; the committed offsets from
+ * each commit this member makes and from the same read. So the lag stays
+ * current while consumption is paused (a sink outage) and grows as
+ * producers go on.
+ */
+export class LagTracker {
+  readonly #metrics: Metrics;
+  readonly #fromBeginning: boolean;
+  readonly #partitions = new Map<
+    string,
+    { topic: string; partition: number; end?: bigint; committed?: bigint }
+  >();
+
+  /**
+   * @param metrics Where the gauge is.
+   * @param fromBeginning Where a group without a committed offset starts
+   *   (`KAFKA_AUTO_OFFSET_RESET`): at the earliest offset, or at the end.
+   */
+  constructor(metrics: Metrics, fromBeginning: boolean) {
+    this.#metrics = metrics;
+    this.#fromBeginning = fromBeginning;
+  }
+
+  /** The topics of the partitions assigned. */
+  get topics(): string[] {
+    return [...new Set([...this.#partitions.values()].map((p) => p.topic))];
+  }
+
+  /**
+   * Takes the partitions this member holds after a (re)join: the gauge of
+   * the others is removed.
+   *
+   * @param partitions The partitions held now.
+   */
+  assigned(partitions: readonly TopicPartition[]): void {
+    const before = new Map(this.#partitions);
+    this.#partitions.clear();
+    this.#metrics.lag.reset();
+    for (const { topic, partition } of partitions) {
+      const key = partitionKey({ topic, partition });
+      this.#partitions.set(key, before.get(key) ?? { topic, partition });
+      this.#set(key);
+    }
+  }
+
+  /**
+   * Records a partition's end offset (a fetched batch's high watermark).
+   *
+   * @param at The partition.
+   * @param end The offset after its last message.
+   */
+  end(at: TopicPartition, end: string): void {
+    const key = partitionKey(at);
+    const p = this.#partitions.get(key);
+    if (p === undefined) return;
+    p.end = BigInt(end);
+    this.#set(key);
+  }
+
+  /**
+   * Records offsets the group committed.
+   *
+   * @param offsets The next offset to read, per partition.
+   */
+  committed(offsets: readonly CommitOffset[]): void {
+    for (const o of offsets) {
+      const key = partitionKey(o);
+      const p = this.#partitions.get(key);
+      if (p === undefined) continue;
+      p.committed = BigInt(o.offset);
+      this.#set(key);
+    }
+  }
+
+  /**
+   * Takes what the brokers said of one topic: its partitions' end offsets
+   * (`high`, and `low`, the earliest) and the group's committed offsets
+   * (`-1` for none).
+   *
+   * @param topic The topic.
+   * @param ends `fetchTopicOffsets()`'s answer.
+   * @param committed The topic's partitions in `fetchOffsets()`'s answer.
+   */
+  read(
+    topic: string,
+    ends: ReadonlyArray<{ partition: number; high: string; low: string }>,
+    committed: ReadonlyArray<{ partition: number; offset: string }>,
+  ): void {
+    for (const { partition, high, low } of ends) {
+      const key = partitionKey({ topic, partition });
+      const p = this.#partitions.get(key);
+      if (p === undefined) continue;
+      p.end = BigInt(high);
+      const group = committed.find((c) => c.partition === partition)?.offset;
+      // Without a commit the group starts at the earliest offset, or at the end.
+      p.committed = group !== undefined && group !== "-1"
+        ? BigInt(group)
+        : BigInt(this.#fromBeginning ? low : high);
+      this.#set(key);
+    }
+  }
+
+  #set(key: string): void {
+    const p = this.#partitions.get(key);
+    if (p?.end === undefined || p.committed === undefined) return;
+    const lag = p.end - p.committed;
+    this.#metrics.lag.set(
+      { topic: p.topic, partition: String(p.partition) },
+      Number(lag < 0n ? 0n : lag),
+    );
+  }
+}
+
+/** How often the consumer lag is read from the brokers, in milliseconds. */
+export const LAG_REFRESH_MS = 5000;
+
 /** A kafkajs consumer group member. */
 export class KafkaSource implements MessageSource {
   readonly #config: KafkaConfig;
@@ -216,12 +489,19 @@ export class KafkaSource implements MessageSource {
   #inFlight: Promise<void> | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
   #onCrash: (error: unknown) => void;
+  readonly #watch: KafkaWatch;
+  readonly #lag: LagTracker;
+  readonly #lagRefreshMs: number;
+  #lagAdmin: Promise<Admin> | undefined;
+  #refreshing = false;
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   /** Never resolves: Kafka is not finite. */
   readonly finished: Promise<void> = new Promise(() => {});
 
   /**
    * @param config Kafka settings.
-   * @param deps Logger, metrics, the retry policy, and what to do when the consumer dies for good.
+   * @param deps Logger, metrics, the retry policy, what to do when the consumer dies for
+   *   good, and how often the lag is read from the brokers (default {@link LAG_REFRESH_MS}).
    */
   constructor(
     config: KafkaConfig,
@@ -230,6 +510,7 @@ export class KafkaSource implements MessageSource {
       metrics: Metrics;
       policy: RetryPolicy;
       onCrash: (error: unknown) => void;
+      lagRefreshMs?: number;
     },
   ) {
     this.#config = config;
@@ -237,9 +518,14 @@ export class KafkaSource implements MessageSource {
     this.#metrics = deps.metrics;
     this.#onCrash = deps.onCrash;
     this.#policy = deps.policy;
+    this.#lagRefreshMs = deps.lagRefreshMs ?? LAG_REFRESH_MS;
+    this.#watch = new KafkaWatch({ brokers: config.brokers, log: deps.log, metrics: deps.metrics });
+    this.#lag = new LagTracker(deps.metrics, config.fromBeginning);
     // snappy, lz4 and zstd batches, which kafkajs cannot read by itself.
     registerKafkaCodecs();
-    const kafka = new Kafka(kafkaClientOptions(config, deps.log, deps.policy));
+    const kafka = new Kafka(
+      kafkaClientOptions(config, deps.log, deps.policy, (reason) => this.#watch.failed(reason)),
+    );
     this.#kafka = kafka;
     this.#consumer = kafka.consumer({
       groupId: config.groupId,
@@ -257,6 +543,12 @@ export class KafkaSource implements MessageSource {
   async start(handler: MessageHandler, hooks: SourceHooks = {}): Promise<void> {
     const consumer = this.#consumer;
     consumer.on(consumer.events.COMMIT_OFFSETS, () => void this.#commitsMade++);
+    // Any answer of a broker: reachable (see KafkaWatch).
+    consumer.on(consumer.events.REQUEST, () => this.#watch.answered());
+    consumer.on(consumer.events.CONNECT, () => this.#watch.answered());
+    this.#watch.connecting();
+    this.#every(FIRST_ANSWER_MS, () => this.#watch.firstAnswerDue(), true);
+    this.#every(this.#lagRefreshMs, () => void this.#refreshLag());
     let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const assignment = event.payload.memberAssignment;
@@ -277,6 +569,8 @@ export class KafkaSource implements MessageSource {
       for (const { topic, partition } of partitions) {
         this.#unresumed.add(partitionKey({ topic, partition }));
       }
+      this.#watch.answered();
+      this.#lag.assigned(partitions);
       hooks.assigned?.(partitions, { rejoined });
     });
     consumer.on(consumer.events.CRASH, (event) => {
@@ -287,9 +581,50 @@ export class KafkaSource implements MessageSource {
       // back ("Failed to find group coordinator"): those are waited out like
       // any broker outage; the others (credentials, authorization) end sluice.
       if (!isTransientKafkaError(error)) return this.#onCrash(error);
+      this.#watch.failed(errorLine(error));
       void this.#restart(handler);
     });
     await this.#run(handler);
+  }
+
+  /** Runs `task` every `ms` (once with `once`) until the source drains; never keeps the process alive. */
+  #every(ms: number, task: () => void, once = false): void {
+    const id = once ? setTimeout(task, ms) : setInterval(task, ms);
+    Deno.unrefTimer(Number(id));
+    this.#timers.push(id);
+  }
+
+  /**
+   * Reads the end offsets of the assigned partitions and the group's
+   * committed offsets from the brokers, for the lag ({@link LagTracker});
+   * a failure is left to the next turn.
+   */
+  async #refreshLag(): Promise<void> {
+    const topics = this.#lag.topics;
+    if (this.#refreshing || this.#draining || topics.length === 0) return;
+    this.#refreshing = true;
+    try {
+      this.#lagAdmin ??= (async () => {
+        // No retries of its own: the next turn is the retry.
+        const admin = this.#kafka.admin({ retry: { retries: 0 } });
+        await admin.connect();
+        return admin;
+      })();
+      const admin = await this.#lagAdmin;
+      const groups = await admin.fetchOffsets({ groupId: this.#config.groupId, topics });
+      for (const topic of topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        this.#lag.read(topic, ends, groups.find((g) => g.topic === topic)?.partitions ?? []);
+      }
+      this.#watch.answered();
+    } catch (error) {
+      const admin = this.#lagAdmin;
+      this.#lagAdmin = undefined;
+      void admin?.then((a) => a.disconnect()).catch(() => {});
+      this.#log.debug("Cannot read the consumer lag from the brokers", { error });
+    } finally {
+      this.#refreshing = false;
+    }
   }
 
   /** Runs the consumer again after kafkajs gave up on an error that heals by itself. */
@@ -314,6 +649,7 @@ export class KafkaSource implements MessageSource {
     const consumer = this.#consumer;
     if (this.#config.tls) await checkTlsCertificates(this.#config);
     await consumer.connect();
+    if (this.#draining) return;
     // pmacct's topic appears with its first message (broker auto-creation);
     // until then sluice waits for it, as a consumer of the old script did.
     for (let attempt = 1;; attempt++) {
@@ -371,7 +707,17 @@ export class KafkaSource implements MessageSource {
             resume = undefined;
             last = message.offset;
             if (pending) {
-              await pending;
+              try {
+                await pending;
+              } catch (error) {
+                // A stop gave up on the batch (its deadline): the pipeline
+                // reports it; nothing more is resolved or handed out.
+                if (this.#draining) {
+                  last = undefined;
+                  break;
+                }
+                throw error;
+              }
               // A long wait (a full batch, a sink outage) may have seen a
               // rebalance: stop handing out messages of a lost partition.
               if (!isRunning() || isStale()) break;
@@ -381,12 +727,8 @@ export class KafkaSource implements MessageSource {
             // Resolving moves kafkajs's fetch position only; nothing is
             // committed until the pipeline's batch is acknowledged.
             resolveOffset(last);
-            const lag = BigInt(batch.highWatermark) - BigInt(last) - 1n;
-            this.#metrics.lag.set(
-              { topic: batch.topic, partition: String(batch.partition) },
-              Number(lag < 0n ? 0n : lag),
-            );
           }
+          this.#lag.end(batch, batch.highWatermark);
         } finally {
           this.#heartbeat = undefined;
           this.#inFlight = undefined;
@@ -400,6 +742,7 @@ export class KafkaSource implements MessageSource {
   async drain(): Promise<void> {
     this.#draining = true;
     this.#stopSignal.abort();
+    this.#stopTimers();
     try {
       this.#consumer.pause(this.#config.topics.map((topic) => ({ topic })));
     } catch {
@@ -428,6 +771,7 @@ export class KafkaSource implements MessageSource {
     if (this.#commitsMade === before) {
       throw new Error("Cannot commit offsets: the Kafka consumer is not running (restarting)");
     }
+    this.#lag.committed(offsets);
   }
 
   /** @inheritdoc */
@@ -494,9 +838,18 @@ export class KafkaSource implements MessageSource {
 
   /** @inheritdoc */
   async close(): Promise<void> {
-    const admin = this.#admin;
+    this.#stopTimers();
+    for (const pending of [this.#admin, this.#lagAdmin]) {
+      // An admin still connecting (brokers away) is not waited for.
+      void pending?.then((a) => a.disconnect()).catch(() => {});
+    }
     this.#admin = undefined;
-    if (admin !== undefined) await (await admin).disconnect().catch(() => {});
+    this.#lagAdmin = undefined;
     await this.#consumer.disconnect();
+  }
+
+  #stopTimers(): void {
+    for (const id of this.#timers) clearInterval(id);
+    this.#timers.length = 0;
   }
 }

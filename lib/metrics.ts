@@ -1,5 +1,8 @@
 /**
- * Prometheus metrics and the `/metrics` + `/healthz` HTTP server.
+ * Prometheus metrics and the `/metrics` + `/healthz` HTTP server, and what
+ * both say about the services sluice depends on: whether the sink and the
+ * Kafka brokers answer ({@link Metrics.sinkReachable},
+ * {@link Metrics.kafkaReachable}), and whether dead letters can be stored.
  *
  * Naming follows Vector's instrumentation spec: counters end in `_total`,
  * durations in `_seconds`, labels are bounded (`sink`, `topic`, `reason`,
@@ -38,9 +41,11 @@ export class Metrics {
   readonly retries: client.Counter<"sink" | "error_type">;
   /** Times a batch was split to isolate bad rows. */
   readonly splits: client.Counter<"sink">;
-  /** 1 when the last write attempt succeeded, 0 while writes fail. */
+  /** 1 when the sink answered the last connect or write, 0 while it does not (and before). */
   readonly sinkUp: client.Gauge<"sink">;
-  /** Messages between the last one consumed and the partition's end. */
+  /** 1 while the Kafka consumer reaches the brokers, 0 while it does not (and before). */
+  readonly kafkaUp: client.Gauge;
+  /** Messages between the group's committed offset and the partition's end. */
   readonly lag: client.Gauge<"topic" | "partition">;
   /** Offset commits, by outcome. */
   readonly commits: client.Counter<"outcome">;
@@ -57,7 +62,9 @@ export class Metrics {
   /** Failed attempts to store dead letters (retried). */
   readonly deadLetterErrors: client.Counter<"destination">;
 
-  constructor() {
+  /** @param clock Milliseconds clock of the states' `since`, injected by tests. */
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock;
     const registers = [this.registry];
     this.samples = new client.Counter({
       name: "samples_count_total",
@@ -129,13 +136,22 @@ export class Metrics {
     });
     this.sinkUp = new client.Gauge({
       name: "sluice_sink_up",
-      help: "1 when the last write to the sink succeeded, 0 while writes fail",
+      help: "1 when the sink answered the last connect or write, 0 while it cannot be reached, " +
+        "fails writes, or is not connected yet",
       labelNames: ["sink"],
+      registers,
+    });
+    this.kafkaUp = new client.Gauge({
+      name: "sluice_kafka_up",
+      help: "1 while the Kafka consumer reaches the brokers (connected, in its group), " +
+        "0 while it cannot or is not connected yet",
       registers,
     });
     this.lag = new client.Gauge({
       name: "sluice_consumer_lag",
-      help: "Messages between the last consumed offset and the partition's high watermark",
+      help: "Messages of an assigned partition not yet committed by the consumer group: the " +
+        "partition's end offset (high watermark) minus the group's committed offset; " +
+        "refreshed every few seconds from the brokers, also while consumption is paused",
       labelNames: ["topic", "partition"],
       registers,
     });
@@ -187,6 +203,59 @@ export class Metrics {
   }
 
   readonly #beforeCollect: Array<() => void> = [];
+  readonly #reach = new Map<string, Reachability>();
+  readonly #clock: () => number;
+
+  /**
+   * Records whether the sink answers: `sluice_sink_up` and `/healthz`.
+   *
+   * @param sink The sink's name (the label).
+   * @param up Whether it answered the last connect or write.
+   * @param reason Why not, when it did not (an error message, no secrets).
+   */
+  sinkReachable(sink: string, up: boolean, reason?: string): void {
+    this.sinkUp.set({ sink }, up ? 1 : 0);
+    this.#setReach("sink", up, reason);
+  }
+
+  /**
+   * Records whether the Kafka consumer reaches the brokers: `sluice_kafka_up` and `/healthz`.
+   *
+   * @param up Whether it does.
+   * @param reason Why not, when it does not.
+   */
+  kafkaReachable(up: boolean, reason?: string): void {
+    this.kafkaUp.set(up ? 1 : 0);
+    this.#setReach("kafka", up, reason);
+  }
+
+  /**
+   * Records whether dead letters can be stored in a destination (`/healthz`;
+   * the counters are `sluice_dead_letter_errors_total` and `sluice_dead_letters_waiting`).
+   *
+   * @param destination `file` or `topic`.
+   * @param up Whether the last attempt stored them.
+   * @param reason Why not, when it did not.
+   */
+  deadLettersStorable(destination: string, up: boolean, reason?: string): void {
+    this.#setReach(`dead_letter_${destination}`, up, reason);
+  }
+
+  /**
+   * What is known of each service sluice depends on, by name (`sink`,
+   * `kafka`, `dead_letter_file`, `dead_letter_topic`): only those reported so far.
+   *
+   * @returns The states.
+   */
+  reachability(): ReadonlyMap<string, Readonly<Reachability>> {
+    return this.#reach;
+  }
+
+  #setReach(name: string, up: boolean, reason?: string): void {
+    const before = this.#reach.get(name);
+    const since = before !== undefined && before.up === up ? before.since : this.#clock();
+    this.#reach.set(name, up ? { up, since } : { up, since, reason: reason ?? "unknown" });
+  }
 
   /**
    * Registers a hook run before each scrape, so hot paths can count in plain
@@ -209,18 +278,78 @@ export class Metrics {
   }
 }
 
-/** What `/healthz` reports. */
+/** Whether sluice reaches a service it depends on, and why not. */
+export interface Reachability {
+  /** Whether it answered last time. */
+  up: boolean;
+  /** Milliseconds clock time since when it is in this state. */
+  since: number;
+  /** Why it does not answer, when it does not. */
+  reason?: string;
+}
+
+/** What the pipeline tells `/healthz`. */
 export interface Health {
   /** Whether the pipeline is making progress. */
   ok: boolean;
+  /** Why not, when it is not. */
+  reason?: string;
   /** Details shown in the response body. */
   detail: Record<string, unknown>;
 }
 
+/** The body of `/healthz`. */
+export interface HealthReport {
+  /** `ok`; `down` while a service sluice depends on does not answer; `stalled` (see {@link Health}). */
+  status: "ok" | "down" | "stalled";
+  /** Every reason it is not ok, in one line; absent when ok. */
+  reason?: string;
+  /** Per service (`sink`, `kafka`, ...): up or the reason it is down, and for how long. */
+  services: Record<string, { up: boolean; for_seconds: number; reason?: string }>;
+  [detail: string]: unknown;
+}
+
 /**
- * Serves `/metrics` and `/healthz`.
+ * What `/healthz` answers: ok only when every service reported so far is up
+ * and the pipeline makes progress; otherwise every reason.
  *
- * @param options Address, port, the metrics and a health probe.
+ * @param metrics Where the services' states are kept.
+ * @param health The pipeline's own health.
+ * @param now The current clock time, in milliseconds.
+ * @returns The body; `status` "ok" means HTTP 200.
+ */
+export function healthReport(
+  metrics: Metrics,
+  health: Health,
+  now: number = Date.now(),
+): HealthReport {
+  const services: HealthReport["services"] = {};
+  const reasons: string[] = [];
+  for (const [name, state] of metrics.reachability()) {
+    const forSeconds = Math.max(0, Math.round((now - state.since) / 100) / 10);
+    services[name] = state.up
+      ? { up: true, for_seconds: forSeconds }
+      : { up: false, for_seconds: forSeconds, reason: state.reason };
+    if (!state.up) reasons.push(`${name} down for ${forSeconds} s: ${state.reason}`);
+  }
+  const down = reasons.length > 0;
+  if (!health.ok) reasons.push(health.reason ?? "the pipeline makes no progress");
+  const status = down ? "down" : health.ok ? "ok" : "stalled";
+  return {
+    status,
+    ...(reasons.length > 0 ? { reason: reasons.join("; ") } : {}),
+    services,
+    ...health.detail,
+  };
+}
+
+/**
+ * Serves `/metrics`, `/healthz` (200 when {@link healthReport} says ok,
+ * 503 with the reasons otherwise) and `/livez` (200 while the process
+ * answers at all: for a liveness probe that must not restart sluice during
+ * an outage of the sink or the brokers, which a restart cannot cure).
+ *
+ * @param options Address, port, the metrics and the pipeline's health probe.
  * @returns The server; `addr.port` tells the port when 0 was asked.
  */
 export function serveMetrics(
@@ -236,12 +365,11 @@ export function serveMetrics(
         });
       }
       if (path === "/healthz" || path === "/health") {
-        const health = options.health();
-        return Response.json({ status: health.ok ? "ok" : "stalled", ...health.detail }, {
-          status: health.ok ? 200 : 503,
-        });
+        const report = healthReport(options.metrics, options.health());
+        return Response.json(report, { status: report.status === "ok" ? 200 : 503 });
       }
-      return new Response("sluice: see /metrics and /healthz\n", { status: 404 });
+      if (path === "/livez") return new Response("ok\n");
+      return new Response("sluice: see /metrics, /healthz and /livez\n", { status: 404 });
     },
   );
 }

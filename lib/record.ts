@@ -78,11 +78,18 @@ export function allWritten(): WriteResult {
   return { rejected: [], retry: [] };
 }
 
+/** An unsigned 64-bit integer field value, written `42u` (InfluxDB's `uinteger`). */
+export interface UnsignedValue {
+  /** The integer, 0 to 2^64 - 1. */
+  readonly unsigned: bigint;
+}
+
 /**
  * A field value: `number` is written as a float, `bigint` as an integer
- * (`42i`), `string` quoted, `boolean` as `true`/`false`.
+ * (`42i`), {@link UnsignedValue} as an unsigned integer (`42u`), `string`
+ * quoted, `boolean` as `true`/`false`.
  */
-export type FieldValue = number | bigint | string | boolean;
+export type FieldValue = number | bigint | string | boolean | UnsignedValue;
 
 /** One metric point. A type alias (not an interface) so it is an `InputRecord`. */
 export type Point = {

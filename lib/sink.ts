@@ -31,7 +31,8 @@
  * @module
  */
 
-import type { Logger } from "./log.ts";
+import { errorLine, type Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
 import type {
   InputRecord,
   PreparedRow,
@@ -207,6 +208,17 @@ export interface Sink<Row = unknown> {
    */
   write(rows: readonly PreparedRow<Row>[]): Promise<WriteResult>;
   /**
+   * For `--check-config --connect`: checks what {@link connect} checks, as
+   * far as it can without changing anything on the server (credentials,
+   * the version, the database, table or bucket and whether it fits).
+   * Unset: `--check-config --connect` asks {@link healthcheck}.
+   *
+   * @returns What was found, in one line, e.g. `ClickHouse 26.9.2.1, table pmacct.flows fits`.
+   * @throws {SinkWriteError} Made by {@link startupError}, as `connect()` would throw it.
+   * @throws {Error} When the start would fail for another reason.
+   */
+  check?(): Promise<string>;
+  /**
    * Tells whether the backend answers right now.
    *
    * @returns `true` when the backend is reachable and healthy.
@@ -221,20 +233,23 @@ export interface Sink<Row = unknown> {
  * itself (the connect rule).
  *
  * @param sink The sink.
- * @param options The retry policy, the logger, and the signal that ends the wait (a stop).
+ * @param options The retry policy, the logger, the signal that ends the wait (a stop),
+ *   and the metrics that tell whether the sink answers (`sluice_sink_up`, `/healthz`).
  * @returns `true` once connected, `false` when the signal aborted first.
  * @throws {Error} The sink's error, when waiting cannot help.
  */
 export async function connectSink(
   sink: Sink,
-  options: { policy: RetryPolicy; log: Logger; signal?: AbortSignal },
+  options: { policy: RetryPolicy; log: Logger; signal?: AbortSignal; metrics?: Metrics },
 ): Promise<boolean> {
-  const { policy, log, signal } = options;
+  const { policy, log, signal, metrics } = options;
   for (let attempt = 1; !signal?.aborted; attempt++) {
     try {
       await sink.connect();
+      metrics?.sinkReachable(sink.name, true);
       return true;
     } catch (error) {
+      metrics?.sinkReachable(sink.name, false, errorLine(error));
       if (!(error instanceof SinkWriteError) || error.action !== "retry") throw error;
       const delay = policy.delay(attempt, error.retryAfterMs);
       log.limited("connect", "warn", "Cannot reach the sink, retrying", {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { type BaseUrl, isHostPort, maskUrlPassword, parseBaseUrl } from "./address.ts";
 
 /** The kinds of value a variable can hold. */
@@ -36,7 +37,9 @@ export type VarType =
   /** Comma-separated `host:port` entries. */
   | "hostports"
   /** A path to a readable file; with `pem`, one holding a certificate. */
-  | "file";
+  | "file"
+  /** A path to a file sluice appends to: not a directory, in a directory that exists and is writable. */
+  | "output";
 
 /** The declaration of one environment variable. */
 export interface VarSpec {
@@ -52,6 +55,11 @@ export interface VarSpec {
   default?: string;
   /** Whether start fails when the variable is unset and has no default. */
   required?: boolean;
+  /**
+   * It says where a server is (a broker, the sink), so it is not required
+   * when no server is reached (`--dry-run`); a value set is still checked.
+   */
+  connection?: boolean;
   /** Secrets are masked when a configuration is printed or a value is quoted in an error. */
   secret?: boolean;
   /** Allowed values for `enum`. */
@@ -94,21 +102,40 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** Thrown when configuration is invalid; lists every problem at once. */
+/**
+ * Something in the configuration that does not stop sluice but is likely a
+ * mistake, such as a misspelt variable, which would otherwise be ignored
+ * without a word.
+ */
+export interface ConfigWarning {
+  /** The variable (or file key) at fault. */
+  name: string;
+  /** What is wrong, in a sentence fragment following the name; never the value. */
+  message: string;
+}
+
+/** Thrown when configuration is invalid; lists every problem at once, and the warnings. */
 export class ConfigError extends Error {
   /** Every problem found. */
   readonly problems: readonly ConfigProblem[];
+  /** The warnings found besides. */
+  readonly warnings: readonly ConfigWarning[];
 
-  /** @param problems Every problem found. */
-  constructor(problems: readonly ConfigProblem[]) {
+  /**
+   * @param problems Every problem found.
+   * @param warnings The warnings found besides, shown after the problems.
+   */
+  constructor(problems: readonly ConfigProblem[], warnings: readonly ConfigWarning[] = []) {
+    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
     super(
-      `Cannot start: ${problems.length} configuration problem${
-        problems.length === 1 ? "" : "s"
-      }\n` +
-        problems.map((p) => `  - ${formatProblem(p)}`).join("\n"),
+      `Cannot start: ${count(problems.length, "configuration problem")}\n` +
+        problems.map((p) => `  - ${formatProblem(p)}`).join("\n") +
+        (warnings.length === 0 ? "" : `\nand ${count(warnings.length, "warning")}\n` +
+          warnings.map((w) => `  - ${formatWarning(w)}`).join("\n")),
     );
     this.name = "ConfigError";
     this.problems = problems;
+    this.warnings = warnings;
   }
 }
 
@@ -120,7 +147,139 @@ export class ConfigError extends Error {
  */
 export function formatProblem(problem: ConfigProblem): string {
   const got = problem.value === undefined ? "" : `, got ${JSON.stringify(problem.value)}`;
-  return `"${problem.name}" ${problem.message}${got}`;
+  return maskUrlPassword(`"${problem.name}" ${problem.message}${got}`);
+}
+
+/**
+ * Formats one warning: the name, then what is wrong.
+ *
+ * @param warning The warning.
+ * @returns A line such as `"CLICKHOUSE_ORDERBY" is not a variable sluice reads ...`.
+ */
+export function formatWarning(warning: ConfigWarning): string {
+  return maskUrlPassword(`"${warning.name}" ${warning.message}`);
+}
+
+/**
+ * The names closest to a misspelt one, for a "did you mean" hint: within a
+ * few edits (letters added, dropped, changed or swapped; case, `_`, `-` and
+ * `.` ignored), or one the start of the other (`elasticsearch`, `elastic`).
+ *
+ * @param name What was written.
+ * @param candidates What it may have meant.
+ * @returns The closest candidates (several when tied), best first; empty when none is close.
+ */
+export function closestNames(name: string, candidates: Iterable<string>): string[] {
+  const fold = (text: string) => text.toUpperCase().replace(/[_.\-]/g, "");
+  const wanted = name.toUpperCase();
+  const folded = fold(name);
+  const limit = Math.max(1, Math.min(3, Math.floor(wanted.length / 5)));
+  let best = Infinity;
+  let found: string[] = [];
+  for (const candidate of new Set(candidates)) {
+    if (candidate === name) continue;
+    const upper = candidate.toUpperCase();
+    let distance = fold(candidate) === folded ? 0.5 : editDistance(wanted, upper);
+    // Short words one edit apart share nothing ("1" and "2").
+    if (distance > limit || distance * 2 > Math.min(wanted.length, upper.length)) {
+      const [short, long] = upper.length < wanted.length ? [upper, wanted] : [wanted, upper];
+      if (short.length < 4 || !long.startsWith(short)) continue;
+      distance = limit + 0.75;
+    }
+    if (distance < best) [best, found] = [distance, [candidate]];
+    else if (distance === best) found.push(candidate);
+  }
+  return found;
+}
+
+/**
+ * The hint for the names {@link closestNames} found.
+ *
+ * @param names The names, best first.
+ * @returns `did you mean X?`, `did you mean X or Y?`, or `""` for none.
+ */
+export function didYouMean(names: readonly string[]): string {
+  if (names.length === 0) return "";
+  return `did you mean ${orList(names)}?`;
+}
+
+/**
+ * The optimal string alignment distance: insertions, deletions,
+ * substitutions and swaps of neighbours each count 1.
+ */
+function editDistance(a: string, b: string): number {
+  let before = Array.from({ length: b.length + 1 }, () => 0);
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, before[j - 2]! + 1);
+      }
+      current.push(d);
+    }
+    [before, previous] = [previous, current];
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The words that mark a variable as sluice's, taken from the tables: the
+ * first word of every name (`CLICKHOUSE_`, `KAFKA_`, `DEAD_`, `VM_`, ...)
+ * and every group of one word (`METRICS_`, `ELASTICSEARCH_`, `VICTORIAMETRICS_`, ...).
+ *
+ * @param specs Every variable sluice reads.
+ * @returns The prefixes, each ending in `_`.
+ */
+export function variablePrefixes(specs: readonly VarSpec[]): string[] {
+  const prefixes = new Set<string>();
+  for (const spec of specs) {
+    const underscore = spec.name.indexOf("_");
+    if (underscore > 0) prefixes.add(spec.name.slice(0, underscore + 1));
+    if (/^[A-Za-z][A-Za-z0-9]*$/.test(spec.group)) prefixes.add(`${spec.group.toUpperCase()}_`);
+  }
+  return [...prefixes];
+}
+
+/**
+ * Warns about variables that look like sluice's but are not, which would
+ * otherwise be ignored without a word (`CLICKHOUSE_ORDERBY`): every name
+ * with one of the tables' prefixes ({@link variablePrefixes}) that no table
+ * declares, with the closest declared names. Names with a prefix of
+ * `nearMissOnly` are warned about only when a declared name is close: other
+ * tools keep their own settings there (the test services' `SLUICE_*`).
+ * Values are never quoted: a misspelt password variable holds a password.
+ *
+ * @param env The variables set (the environment and the env file).
+ * @param specs Every variable sluice reads, older names included.
+ * @param nearMissOnly Prefixes of other tools' variables.
+ * @returns One warning per unknown name, in name order.
+ */
+export function unknownVariables(
+  env: Env,
+  specs: readonly VarSpec[],
+  nearMissOnly: readonly string[] = [],
+): ConfigWarning[] {
+  const known = new Set(specs.map((s) => s.name));
+  const prefixes = variablePrefixes(specs);
+  const warnings: ConfigWarning[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (known.has(name) || env[name] === undefined) continue;
+    const upper = name.toUpperCase();
+    const loose = nearMissOnly.some((p) => upper.startsWith(p));
+    if (!loose && !prefixes.some((p) => upper.startsWith(p))) continue;
+    const closest = closestNames(name, known);
+    if (loose && closest.length === 0) continue;
+    warnings.push({
+      name,
+      message: `is not a variable sluice reads and is ignored; ${
+        didYouMean(closest) || "see --help for the variables"
+      }`,
+    });
+  }
+  return warnings;
 }
 
 const TRUE_WORDS = new Set(["yes", "true", "1", "on", "y"]);
@@ -201,16 +360,22 @@ export function declareVariables<const T extends Record<string, VarDecl>>(
 export class VarReader {
   readonly #env: Env;
   readonly #specs: Map<string, VarSpec>;
+  readonly #offline: boolean;
+  /** The names set that no table declares, and the declared names closest to each. */
+  #meant: Array<{ other: string; closest: string[] }> | undefined;
   /** Problems found so far. */
   readonly problems: ConfigProblem[] = [];
 
   /**
    * @param env The environment to read.
    * @param specs Every variable that may be read.
+   * @param options `offline`: no server will be reached (`--dry-run`), so
+   *   variables marked `connection` are not required.
    */
-  constructor(env: Env, specs: readonly VarSpec[]) {
+  constructor(env: Env, specs: readonly VarSpec[], options: { offline?: boolean } = {}) {
     this.#env = env;
     this.#specs = new Map(specs.map((s) => [s.name, s]));
+    this.#offline = options.offline ?? false;
   }
 
   /**
@@ -254,7 +419,7 @@ export class VarReader {
     const text = this.raw(name);
     if (text === undefined) {
       if (spec.required) {
-        this.problem(name, undefined, "is required and not set");
+        this.#missing(spec);
         return emptyValue(spec.type);
       }
       return undefined;
@@ -286,6 +451,11 @@ export class VarReader {
       case "file":
         this.#checkFile(spec, text);
         return text;
+      case "output": {
+        const problem = writableFileProblem(text);
+        if (problem !== undefined) this.problem(name, text, problem);
+        return text;
+      }
     }
   }
 
@@ -299,7 +469,7 @@ export class VarReader {
     const spec = this.#spec(name);
     const value = this.raw(name);
     if (value === undefined) {
-      if (spec.required) this.problem(name, undefined, "is required and not set");
+      if (spec.required) this.#missing(spec);
       return "";
     }
     return value;
@@ -326,7 +496,7 @@ export class VarReader {
     const text = this.raw(name);
     const fallback = Number(spec.default ?? 0);
     if (text === undefined) {
-      if (spec.required) this.problem(name, undefined, "is required and not set");
+      if (spec.required) this.#missing(spec);
       return fallback;
     }
     if (!/^[+-]?\d+$/.test(text)) {
@@ -352,7 +522,7 @@ export class VarReader {
     const text = this.raw(name);
     const fallback = Number(spec.default ?? 0);
     if (text === undefined) {
-      if (spec.required) this.problem(name, undefined, "is required and not set");
+      if (spec.required) this.#missing(spec);
       return fallback;
     }
     const value = Number(text);
@@ -414,12 +584,13 @@ export class VarReader {
     const text = this.raw(name);
     const choices = spec.choices ?? [];
     if (text === undefined) {
-      if (spec.required) this.problem(name, undefined, "is required and not set");
+      if (spec.required) this.#missing(spec);
       return (spec.default ?? "").toLowerCase();
     }
     const lower = text.toLowerCase();
     if (!choices.some((c) => c.toLowerCase() === lower)) {
-      this.problem(name, text, `must be one of ${choices.join(", ")}`);
+      const hint = didYouMean(closestNames(text, choices));
+      this.problem(name, text, `must be one of ${choices.join(", ")}${hint ? ` (${hint})` : ""}`);
       return (spec.default ?? "").toLowerCase();
     }
     return lower;
@@ -435,7 +606,7 @@ export class VarReader {
     const spec = this.#spec(name);
     const text = this.raw(name);
     if (text === undefined) {
-      if (spec.required) this.problem(name, undefined, "is required and not set");
+      if (spec.required) this.#missing(spec);
       return [];
     }
     return text.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -470,6 +641,25 @@ export class VarReader {
     const secret = this.#specs.get(name)?.secret ?? false;
     const shown = value === undefined ? undefined : secret ? "***" : maskUrlPassword(value);
     this.problems.push({ name, value: shown, message });
+  }
+
+  /**
+   * Records that a required variable is unset, naming a variable set under
+   * a near name (`KAFKA_BOOTSTRAP_SERVER` for `KAFKA_BOOTSTRAP_SERVERS`);
+   * nothing when offline and the variable only says where a server is.
+   */
+  #missing(spec: VarSpec): void {
+    if (this.#offline && spec.connection) return;
+    this.#meant ??= Object.keys(this.#env)
+      .filter((other) => !this.#specs.has(other) && (this.#env[other] ?? "").trim() !== "")
+      .map((other) => ({ other, closest: closestNames(other, this.#specs.keys()) }));
+    const nearMisses = this.#meant.filter((m) => m.closest.includes(spec.name)).map((m) => m.other);
+    const hint = nearMisses.length === 0
+      ? ""
+      : ` (${orList(nearMisses)} ${nearMisses.length === 1 ? "is" : "are"} set: ${
+        nearMisses.length === 1 ? "a misspelling" : "misspellings"
+      } of ${spec.name}?)`;
+    this.problem(spec.name, undefined, `is required and not set${hint}`);
   }
 
   #url(spec: VarSpec, text: string): BaseUrl {
@@ -557,6 +747,54 @@ export function describeVariables(
     lines.push(`  ${spec.name}=${text}${set === "" ? "  # default" : ""}`);
   }
   return lines;
+}
+
+/**
+ * Why sluice could not append to a file, checked without changing anything
+ * and without leaving a file behind: an existing file is opened for
+ * appending and closed; for a new one, the directory must exist and take a
+ * file (a probe file is created there and removed at once).
+ *
+ * @param path The file.
+ * @returns The problem, worded to follow the variable's name, or `undefined`.
+ */
+export function writableFileProblem(path: string): string | undefined {
+  const why = (error: unknown) => error instanceof Error ? error.message : String(error);
+  const missing = (error: unknown) =>
+    error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory;
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (!missing(error)) return `must be a file sluice can write to (${why(error)})`;
+  }
+  if (info?.isDirectory) return "must name a file, not a directory";
+  if (info !== undefined) {
+    // A FIFO would block the open until a reader comes; it is taken as it is.
+    if (info.isFifo) return undefined;
+    try {
+      Deno.openSync(path, { append: true }).close();
+      return undefined;
+    } catch (error) {
+      return `must be a file sluice can write to (${why(error)})`;
+    }
+  }
+  const dir = dirname(path);
+  let dirInfo: Deno.FileInfo;
+  try {
+    dirInfo = Deno.statSync(dir);
+  } catch (error) {
+    return missing(error)
+      ? `must be in a directory that exists; there is no directory ${dir}`
+      : `must be in a directory sluice can reach (${why(error)})`;
+  }
+  if (!dirInfo.isDirectory) return `must be in a directory; ${dir} is not one`;
+  try {
+    Deno.removeSync(Deno.makeTempFileSync({ dir, prefix: ".sluice-write-check-" }));
+  } catch (error) {
+    return `must be in a directory sluice can write to; ${dir} is not (${why(error)})`;
+  }
+  return undefined;
 }
 
 function emptyValue(type: VarType): unknown {

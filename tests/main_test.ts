@@ -130,18 +130,146 @@ Deno.test("main.ts --check-config --connect reaches the real Kafka and ClickHous
   assertEquals(ok.code, 0, ok.stdout + ok.stderr);
   assertMatch(ok.stdout, /Kafka: reachable/);
   assertMatch(ok.stdout, /clickhouse: reachable/);
+  // The local broker creates topics (auto.create.topics.enable=true): sluice would wait for it.
   const missing = await sluice(["--check-config", "--connect"], {
     ...env,
     KAFKA_TOPIC: "no_such_topic_here",
   });
-  assertEquals(missing.code, 1);
-  assertMatch(missing.stdout, /topics not found: no_such_topic_here/);
+  assertEquals(missing.code, 0, missing.stdout + missing.stderr);
+  assertMatch(
+    missing.stdout,
+    /topics not found: no_such_topic_here \(a warning: the broker creates a topic .*auto\.create\.topics\.enable=true/,
+  );
+  assertMatch(missing.stdout, /Connection check passed with 1 warning/);
   const down = await sluice(["--check-config", "--connect"], {
     ...env,
     CLICKHOUSE_HOST: "http://127.0.0.1:9",
   });
   assertEquals(down.code, 1);
-  assertMatch(down.stdout, /clickhouse: (cannot reach|not healthy)/);
+  assertMatch(
+    down.stdout,
+    /clickhouse: cannot reach \(sluice would wait for it at start\): Cannot connect to ClickHouse at http:\/\/127\.0\.0\.1:9: .*ECONNREFUSED/,
+  );
+});
+
+Deno.test("main.ts --check-config --connect does what the start does: credentials, types, keys, the reason on the line", async () => {
+  const topic = uniqueName("check");
+  await createTopic(topic, 1);
+  const env = {
+    ...VALID,
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers(),
+    CLICKHOUSE_HOST: clickhouseUrl(),
+    CLICKHOUSE_DB: uniqueName("t_check"),
+    KAFKA_TOPIC: topic,
+  };
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [
+      { CLICKHOUSE_PASSWORD: "wrong" },
+      /^clickhouse: sluice would not start: Cannot connect to ClickHouse at .*(Wrong password|Authentication failed)/m,
+    ],
+    [{ CLICKHOUSE_USER: "no_such_user" }, /^clickhouse: sluice would not start: .*no_such_user/m],
+    // 18.16 has no IPv4.
+    [
+      { CLICKHOUSE_DATA_SCHEMA: "ip_src:IPv4" },
+      /^clickhouse: sluice would not start: .*this server has no type IPv4/m,
+    ],
+    [
+      { CLICKHOUSE_ORDER_BY: "(((no_such_column)))" },
+      /^clickhouse: sluice would not start: Cannot use "CLICKHOUSE_ORDER_BY" .*no_such_column/m,
+    ],
+    [
+      { CLICKHOUSE_CREATE_TABLE: "NO" },
+      /^clickhouse: sluice would not start: .*does not exist and "CLICKHOUSE_CREATE_TABLE" is NO/m,
+    ],
+    [{ DEAD_LETTER_TOPIC: `${topic}-dead` }, /^Dead-letter topic: topics not found: .*-dead/m],
+  ];
+  for (const [change, reason] of cases) {
+    const run = await sluice(["--check-config", "--connect"], { ...env, ...change });
+    assertEquals(run.code, 1, JSON.stringify(change) + run.stdout + run.stderr);
+    assertMatch(run.stdout, reason);
+    assertMatch(run.stdout, /^Connection check failed: 1 of \d checks$/m);
+  }
+  const ok = await sluice(["--check-config", "--connect"], {
+    ...env,
+    CLICKHOUSE_ORDER_BY: "stamp_updated, ip_src",
+    CLICKHOUSE_PARTITION_BY: "toYYYYMM(stamp_updated)",
+  });
+  assertEquals(ok.code, 0, ok.stdout + ok.stderr);
+  assertMatch(
+    ok.stdout,
+    /does not exist and will be created, with ORDER BY and PARTITION BY checked by the server/,
+  );
+  const created = await fetch(clickhouseUrl(), {
+    method: "POST",
+    body: `SELECT count() FROM system.databases WHERE name = '${env.CLICKHOUSE_DB}'`,
+  });
+  assertEquals((await created.text()).trim(), "0", "--check-config --connect creates nothing");
+});
+
+Deno.test("main.ts --check-config warns about misspelt variables and reports every problem at once", async () => {
+  const warned = await sluice(["--check-config"], {
+    ...VALID,
+    CLICKHOUSE_ORDERBY: "stamp_updated",
+    CLICKHOUSE_MAX_SAMPLE_PER_SEND: "5000",
+    SLUICE_KAFKA_PORT: "19092",
+  });
+  assertEquals(warned.code, 0, warned.stderr);
+  assertMatch(
+    warned.stdout,
+    /^Warning: "CLICKHOUSE_ORDERBY" is not a variable sluice reads and is ignored; did you mean CLICKHOUSE_ORDER_BY\?$/m,
+  );
+  assertMatch(warned.stdout, /did you mean CLICKHOUSE_MAX_SAMPLES_PER_SEND\?/);
+  assert(
+    !warned.stdout.includes("SLUICE_KAFKA_PORT"),
+    "the test services' variables are no sluice's",
+  );
+  const { KAFKA_BOOTSTRAP_SERVERS: _, ...rest } = VALID;
+  const refused = await sluice(["--check-config"], {
+    ...rest,
+    SINK: "clickhous",
+    KAFKA_BOOTSTRAP_SERVER: "127.0.0.1:9",
+    CLICKHOUSE_DATA_SCHEMA: "bytes:UInt46",
+    CLICKHOUSE_ORDER_BY: "a) SETTINGS index_granularity = 1 --",
+  });
+  assertEquals(refused.code, 1);
+  assertMatch(refused.stderr, /^Cannot start: 4 configuration problems/);
+  assertMatch(
+    refused.stderr,
+    /"SINK" must be one of clickhouse, elastic, influxdb, vm \(did you mean clickhouse\?\)/,
+  );
+  assertMatch(
+    refused.stderr,
+    /"KAFKA_BOOTSTRAP_SERVERS" is required and not set \(KAFKA_BOOTSTRAP_SERVER is set: a misspelling of KAFKA_BOOTSTRAP_SERVERS\?\)/,
+  );
+  assertMatch(refused.stderr, /"CLICKHOUSE_DATA_SCHEMA" .*UInt46/);
+  assertMatch(refused.stderr, /"CLICKHOUSE_ORDER_BY" must pair its brackets/);
+});
+
+Deno.test("main.ts refuses a DEAD_LETTER_FILE in a directory that does not exist, with --check-config and at start", async () => {
+  const env = { ...VALID, DEAD_LETTER_FILE: "/nonexistent/dir/x" };
+  for (const args of [["--check-config"], []]) {
+    const run = await sluice(args, env);
+    assertEquals(run.code, 1, run.stdout + run.stderr);
+    assertEquals(
+      run.stderr,
+      "Cannot start: 1 configuration problem\n" +
+        '  - "DEAD_LETTER_FILE" must be in a directory that exists; there is no directory ' +
+        '/nonexistent/dir, got "/nonexistent/dir/x"\n',
+    );
+  }
+});
+
+Deno.test("main.ts --dry-run needs no Kafka and no sink address, and logs misspelt variables", async () => {
+  const record = JSON.stringify({ ip_src: "10.0.0.1", bytes: 1 });
+  const { code, stdout, stderr } = await sluice(["--dry-run"], {
+    CLICKHOUSE_DATA_SCHEMA: "ip_src:String,bytes:UInt64",
+    CLICKHOUSE_ORDERBY: "ip_src",
+  }, record + "\n");
+  assertEquals(code, 0, stderr);
+  assertEquals(JSON.parse(stdout), { ip_src: "10.0.0.1", bytes: 1 });
+  assertMatch(stderr, /CLICKHOUSE_ORDERBY.*did you mean CLICKHOUSE_ORDER_BY\?/);
+  const vm = await sluice(["--dry-run"], { SINK: "vm", VM_JOB: "j", VM_INSTANCE: "i" }, "");
+  assertEquals(vm.code, 0, vm.stderr);
 });
 
 Deno.test("main.ts --dry-run prints exactly the JSONEachRow lines and a summary", async () => {

@@ -131,7 +131,7 @@ export interface Prepared {
 export function prepareAll(env: Record<string, string>, ctx: TargetContext): Prepared {
   const config = parseConfig(env, REGISTRIES);
   const sink = config.sink.module.create(config.sink.config, {
-    time: new TimeReader(config.timeZone),
+    time: new TimeReader(config.timeZone, { window: config.recordTime }),
     log,
     input: config.decoder.module.kind,
   });

@@ -18,8 +18,11 @@
  * - time: the timestamp in seconds, fractions kept to the microsecond.
  *
  * `nan` and `inf` values (collectd writes `nan` for a rate it cannot compute
- * yet) are skipped and counted. Every other bad line is an error of its own;
- * the other lines of the message are decoded.
+ * yet) are skipped and counted. A value a float cannot stand for (`1e400`,
+ * `1e-400`, or a counter from 2^53 up that a double would change) is an
+ * error quoting its text; a float literal of any size (`2.5E+300`) is a
+ * float. Every other bad line is an error of its own; the other lines of
+ * the message are decoded.
  *
  * The host ends at the first delimiter: `write_graphite` escapes the dots of
  * host names with `_`. `write_kafka` does not by default (its
@@ -32,6 +35,7 @@
 import type { FieldValue, Point } from "../record.ts";
 import { secondsToNanos } from "../record.ts";
 import type { VarReader, VarSpec } from "../variables.ts";
+import { floatOfText } from "../json.ts";
 import { decodeLines, isBlank, preview } from "./_message.ts";
 import type { Decoder, DecodeResult, DecoderModule } from "../decoder.ts";
 
@@ -100,6 +104,8 @@ const WHAT = "Cannot decode collectd Graphite line";
 /** A decimal number as printf writes it; `Number()` alone would take `0x10` and `Infinity`. */
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const SECONDS = /^(?:\d+\.?\d*|\.\d+)$/;
+/** 2^53: from here on a double does not hold every integer. */
+const TWO_53 = 9007199254740992;
 /** What printf and Python write for values that are not numbers. */
 const NOT_FINITE = new Set([
   "nan",
@@ -162,9 +168,18 @@ export function createCollectdGraphiteDecoder(options: CollectdGraphiteOptions =
 
     const valueText = line.slice(valueStart, valueEnd);
     const value = Number(valueText);
-    if (!Number.isFinite(value) || !NUMBER.test(valueText)) {
+    if (!NUMBER.test(valueText)) {
       if (NOT_FINITE.has(valueText.toLowerCase())) return null;
       return `expected a number as value, got ${preview(valueText)}`;
+    }
+    // A float field cannot stand for every number: refused rather than changed.
+    if (!(value < TWO_53 && value > -TWO_53) || value === 0) {
+      const float = floatOfText(valueText, value);
+      if (!float.ok) {
+        return `expected a number a float field holds, got ${
+          preview(valueText)
+        }, which ${float.why}`;
+      }
     }
     const timeText = line.slice(timeStart, timeEnd);
     if (!SECONDS.test(timeText)) {

@@ -21,11 +21,18 @@
  * list kept. Value lists are numbered across the message; a malformed one is
  * an error of its own and its neighbours are decoded.
  *
+ * Values become float fields, so they are read as doubles, rounding the
+ * digits of a fraction beyond a double's, but a value a double cannot stand
+ * for is an error quoting its text (`lib/json.ts` `floatOf`): `1e400`,
+ * `1e-400`, and a counter from 2^53 up that it would change
+ * (`18446744073709551615`).
+ *
  * @module
  */
 
 import type { FieldValue, Point } from "../record.ts";
 import { secondsToNanos } from "../record.ts";
+import { floatOf, JsonNumber, parseJsonFloats } from "../json.ts";
 import { forEachLine, messageText, preview, reportEmpty } from "./_message.ts";
 import type { DecodeResult, DecoderModule } from "../decoder.ts";
 
@@ -51,7 +58,7 @@ export function decodeCollectdJson(value: Uint8Array | string | null): DecodeRes
     if (whole) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = parseJsonFloats(line);
     } catch (error) {
       if (first && line.length !== text.length) {
         // A pretty-printed array does not parse line by line: try the whole message, once.
@@ -81,7 +88,7 @@ export function decodeCollectdJson(value: Uint8Array | string | null): DecodeRes
 /** The parsed text, or `undefined` when it is not JSON. */
 function tryParse(text: string): { value: unknown } | undefined {
   try {
-    return { value: JSON.parse(text) };
+    return { value: parseJsonFloats(text) };
   } catch {
     return undefined;
   }
@@ -124,7 +131,7 @@ function decodeValueList(list: unknown, index: number, result: DecodeResult): st
     return `expected "dsnames" to be an array naming each of the ${values.length} values, ` +
       `got ${show(dsnames)}`;
   }
-  if (typeof time !== "number" || time < 0) {
+  if (typeof time !== "number" || !Number.isFinite(time) || time < 0) {
     return `expected "time" to be a number of seconds >= 0, got ${show(time)}`;
   }
   if (typeof host !== "string") return `expected "host" to be a string, got ${show(host)}`;
@@ -151,8 +158,10 @@ function decodeValueList(list: unknown, index: number, result: DecodeResult): st
     }
     if (v === null) {
       skipped++;
-    } else if (typeof v === "number") {
-      fields[name] = v;
+    } else if (typeof v === "number" || v instanceof JsonNumber) {
+      const float = floatOf(v);
+      if (!float.ok) return `value ${show(v)} of "${name}" ${float.why}`;
+      fields[name] = float.value;
       kept++;
     } else {
       return `expected "values" to hold numbers and nulls, got ${show(values)}`;

@@ -61,6 +61,25 @@ function decodeLine(line: string, start: number, index: number, result: DecodeRe
  * @returns What is wrong, or `undefined` when the server may take it.
  */
 export function checkLine(line: string, start = 0): string | undefined {
+  const scanned = scanLine(line, start);
+  return typeof scanned === "string" ? scanned : undefined;
+}
+
+/**
+ * The timestamp of a line of line protocol, as written (in the precision of
+ * the write), found the way {@link checkLine} walks the line.
+ *
+ * @param line The line.
+ * @returns The integer text (e.g. `1700000000`), or `undefined` when the line
+ *   has none or is not line protocol.
+ */
+export function lineTimestamp(line: string): string | undefined {
+  const scanned = scanLine(line, 0);
+  return typeof scanned === "number" && scanned >= 0 ? line.slice(scanned).trim() : undefined;
+}
+
+/** What is wrong with a line, or where its timestamp starts (-1: it has none). */
+function scanLine(line: string, start: number): string | number {
   const length = line.length;
   let i = start;
   // Measurement, then tags: up to the first unescaped space (quotes are plain characters here).
@@ -105,7 +124,7 @@ export function checkLine(line: string, start = 0): string | undefined {
       }
       if (i === valueStart) return 'expected a value after "=" in the field set';
     }
-    if (i >= length) return undefined;
+    if (i >= length) return -1;
     const c = line.charCodeAt(i);
     if (c === SPACE) break;
     if (c !== COMMA) return 'expected "," or a space after a string field';
@@ -113,7 +132,8 @@ export function checkLine(line: string, start = 0): string | undefined {
   }
   // Optional timestamp: an integer, then nothing but spaces.
   while (i < length && line.charCodeAt(i) === SPACE) i++;
-  if (i >= length) return undefined;
+  if (i >= length) return -1;
+  const stampStart = i;
   const timeStart = line.charCodeAt(i) === MINUS ? i + 1 : i;
   for (i = timeStart; i < length; i++) {
     const c = line.charCodeAt(i);
@@ -122,7 +142,7 @@ export function checkLine(line: string, start = 0): string | undefined {
   const digits = i > timeStart;
   while (i < length && line.charCodeAt(i) === SPACE) i++;
   if (!digits || i < length) return "expected an integer timestamp after the field set";
-  return undefined;
+  return stampStart;
 }
 
 /** InfluxDB line protocol, passed through line by line (kafka-influxdb's echo encoder). */

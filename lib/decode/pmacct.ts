@@ -7,11 +7,17 @@
  * and are skipped (and counted). Every line is decoded on its own, so one
  * broken line never costs the other records of its message.
  *
+ * Numbers are read exactly (`lib/json.ts`): a counter beyond 2^53, such as
+ * a UInt64 at its maximum `18446744073709551615`, or a literal a double
+ * cannot hold (`1e400`), stays its text as a `JsonNumber`, which every sink
+ * either writes with its digits or refuses with them in the reason.
+ *
  * @module
  */
 
 import type { InputRecord } from "../record.ts";
 import type { DecodeResult, DecoderModule } from "../decoder.ts";
+import { parseJson } from "../json.ts";
 import { preview } from "./_message.ts";
 
 const MARKERS = new Set(["purge_init", "purge_close"]);
@@ -54,7 +60,7 @@ export function decodePmacct(value: Uint8Array | string | null): DecodeResult {
 function decodeLine(line: string, index: number, result: DecodeResult): void {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(line);
+    parsed = parseJson(line);
   } catch (error) {
     result.errors.push({
       index,

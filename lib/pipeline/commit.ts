@@ -121,7 +121,8 @@ export class Commits {
    *
    * @param stop The stop's deadline.
    * @returns Resolves when everything is committed.
-   * @throws {Error} The signal's reason, when the deadline passed with offsets still held.
+   * @throws {Error} The signal's reason, when the deadline passed with offsets still held;
+   *   an error when the last commit failed (the offsets are read again at the next start).
    */
   async finish(stop: AbortSignal): Promise<void> {
     const last = this.#held.at(-1);
@@ -132,6 +133,12 @@ export class Commits {
     }
     await this.#chain;
     await this.retryFailed();
+    if (this.#failed.size > 0) {
+      throw new Error(
+        `Cannot commit the offsets of ${this.#failed.size} partition(s) at stop; ` +
+          "their messages are read again at the next start",
+      );
+    }
   }
 
   /**

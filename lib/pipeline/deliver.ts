@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
+import { errorLine, type Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { partitionRows } from "../ranges.ts";
 import type { PreparedRow } from "../record.ts";
@@ -59,7 +59,6 @@ export class Delivery {
     this.#tally = options.tally;
     this.#heartbeat = options.heartbeat;
     this.#clock = options.clock;
-    this.#metrics.sinkUp.set({ sink: this.#sink.name }, 1);
   }
 
   /** Clock time of the first failure of the current outage, if the sink is failing. */
@@ -130,7 +129,7 @@ export class Delivery {
       }
       attempt++;
       this.#tally.retry(error.errorType);
-      this.#metrics.sinkUp.set({ sink: sinkName }, 0);
+      this.#metrics.sinkReachable(sinkName, false, errorLine(error));
       this.#failingSince ??= this.#clock();
       if (stop.aborted) throw stop.reason;
       const delay = this.#policy.delay(attempt, error.retryAfterMs);
@@ -153,6 +152,6 @@ export class Delivery {
       });
       this.#failingSince = undefined;
     }
-    this.#metrics.sinkUp.set({ sink: this.#sink.name }, 1);
+    this.#metrics.sinkReachable(this.#sink.name, true);
   }
 }

@@ -214,6 +214,11 @@ export class Pipeline {
     return this.#tally.stats;
   }
 
+  /** Rows consumed and not acknowledged yet: batched, or being written. */
+  get pendingRows(): number {
+    return this.#batcher.size + this.#writingRows;
+  }
+
   /**
    * Starts consuming; the age trigger runs on a timer.
    *
@@ -680,8 +685,13 @@ export class Pipeline {
     const oldest = this.#writingSince ?? this.#batcher.startedAt;
     const stalledFor = oldest === undefined ? 0 : now - Math.max(this.#lastProgress, oldest);
     const failingSince = this.#delivery.failingSince;
+    const ok = stalledFor < stall;
     return {
-      ok: stalledFor < stall,
+      ok,
+      ...(ok ? {} : {
+        reason: `records have waited ${Math.round(stalledFor / 1000)} s without a successful ` +
+          `write (HEALTH_STALL_TIMEOUT ${stall / 1000} s)`,
+      }),
       detail: {
         sink: this.#sink.name,
         sink_failing_for_seconds: failingSince === undefined ? 0 : (now - failingSince) / 1000,

@@ -15,7 +15,11 @@
  * - A refused connection is an `Error` with `code: "ECONNREFUSED"`, `errno`,
  *   `syscall: "connect"`, `address`, `port`.
  * - A request timeout is `Error("Timeout error.")`.
- * The HTTP status is not kept on the error.
+ * - An answer that is not ClickHouse's (a proxy or load balancer in front of
+ *   it answering 502 or 503 while ClickHouse is away) is an `Error` whose
+ *   message is the proxy's body, often empty.
+ * The HTTP status is not kept on the error; the sink asks for it again
+ * ({@link answerError}) when the error is none of the above.
  *
  * @module
  */
@@ -121,8 +125,31 @@ export function exceptionCode(error: unknown): number | undefined {
 }
 
 /**
+ * The error of an answer that was not a ClickHouse exception, with its HTTP
+ * status, so that it is classified by the status (`http_502` waits like an
+ * outage, `http_401` from an authenticating proxy does not) and says what
+ * came back.
+ *
+ * @param status The HTTP status of the same request, asked again.
+ * @param error What the client threw (its message is the answer's body).
+ * @returns An error with `status`, whose message names the status and the body.
+ */
+export function answerError(status: number, error: unknown): Error & { status: number } {
+  const body = errorLine(error);
+  return Object.assign(
+    new Error(
+      `HTTP ${status}${body === "" ? " with an empty body" : `: ${body}`} ` +
+        "(not an answer of ClickHouse: a proxy or load balancer in front of it?)",
+      { cause: error },
+    ),
+    { status },
+  );
+}
+
+/**
  * A one-line description of a failure for an error message: the client's
- * error (the server's text for an exception) and what to do about it.
+ * error (the server's text for an exception) and what to do about it;
+ * never empty, even for an answer without a body.
  *
  * @param error What the client threw.
  * @param verdict How it was classified.
@@ -130,5 +157,10 @@ export function exceptionCode(error: unknown): number | undefined {
  *   `invalid peer certificate: UnknownIssuer; the TLS connection failed; check ...`.
  */
 export function failureText(error: unknown, verdict: FailureVerdict): string {
-  return `${errorLine(error)}${verdict.hint ? `; ${verdict.hint}` : ""}`;
+  const text = errorLine(error) ||
+    (verdict.status === undefined
+      ? "an error answer with an empty body (not an answer of ClickHouse: " +
+        "a proxy or load balancer in front of it?)"
+      : `HTTP ${verdict.status} with an empty body`);
+  return `${text}${verdict.hint ? `; ${verdict.hint}` : ""}`;
 }

@@ -181,6 +181,21 @@ export class ClickHouseClient {
   }
 
   /**
+   * The HTTP status of a statement, whatever it is: the client keeps none
+   * on the error of an answer that is not a ClickHouse exception (a
+   * proxy's empty 502), so the sink asks again for it.
+   *
+   * @param query A statement without effects, e.g. `SELECT 1`.
+   * @returns The status, if the answer had one.
+   * @throws {Error} When no answer came.
+   */
+  async status(query: string): Promise<number | undefined> {
+    const result = await this.#require().exec({ query, ignore_error_response: true });
+    result.stream.destroy();
+    return result.http_status_code;
+  }
+
+  /**
    * Pings the server (`GET /ping`), making a client first when there is none.
    *
    * @returns Whether it answered.

@@ -17,7 +17,7 @@ import { parseEndpoint } from "../../lib/address.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
 import { declareVariables, type VarReader } from "../../lib/variables.ts";
 import { compileTimestampTemplate, DEFAULT_TIMESTAMP_TEMPLATE } from "./encode.ts";
-import { type ColumnSpec, parseSchema } from "./schema.ts";
+import { type ColumnSpec, keyExpressionProblem, parseSchema } from "./schema.ts";
 
 /** The resolved ClickHouse configuration; each field names its variable. */
 export interface ClickHouseConfig {
@@ -70,6 +70,7 @@ export const CLICKHOUSE = declareVariables("ClickHouse", {
     selects: true,
     type: "string",
     required: true,
+    connection: true,
     example: "127.0.0.1",
     doc:
       "ClickHouse server for the HTTP interface: host name or IP, optionally host:port, or a full http(s):// URL",
@@ -128,12 +129,15 @@ export const CLICKHOUSE = declareVariables("ClickHouse", {
   CLICKHOUSE_ORDER_BY: {
     type: "string",
     default: "",
-    doc: "ORDER BY expressions of a created table, as written (empty: ORDER BY tuple())",
+    doc: "ORDER BY expressions of a created table, as written (empty: ORDER BY tuple()); " +
+      "checked by the server before the table is created, and refused when it holds ; " +
+      "a comment, unpaired brackets, an open quote or SETTINGS/FORMAT",
   },
   CLICKHOUSE_PARTITION_BY: {
     type: "string",
     default: "",
-    doc: "PARTITION BY expression of a created table, as written (empty: no partitioning)",
+    doc: "PARTITION BY expression of a created table, as written (empty: no partitioning); " +
+      "checked like CLICKHOUSE_ORDER_BY",
   },
   CLICKHOUSE_MAX_SAMPLES_PER_SEND: {
     type: "int",
@@ -261,6 +265,15 @@ export function parseClickHouseConfig(
     for (const p of parsed.problems) reader.problem("CLICKHOUSE_DATA_SCHEMA", p.entry, p.message);
   }
 
+  // Pasted into the CREATE TABLE: refused when it could reshape it (the
+  // server checks the rest before the table is created).
+  const keys = { CLICKHOUSE_ORDER_BY: "", CLICKHOUSE_PARTITION_BY: "" };
+  for (const name of ["CLICKHOUSE_ORDER_BY", "CLICKHOUSE_PARTITION_BY"] as const) {
+    const problem = keyExpressionProblem(v[name]);
+    if (problem === undefined) keys[name] = v[name];
+    else reader.problem(name, v[name], problem);
+  }
+
   // The default template is not compiled: every pmacct form is read then.
   const template = v.TIMESTAMP_TEMPLATE;
   let timestampTemplate: string | undefined;
@@ -286,8 +299,8 @@ export function parseClickHouseConfig(
     password: v.CLICKHOUSE_PASSWORD,
     columns,
     createTable: v.CLICKHOUSE_CREATE_TABLE,
-    orderBy: v.CLICKHOUSE_ORDER_BY,
-    partitionBy: v.CLICKHOUSE_PARTITION_BY,
+    orderBy: keys.CLICKHOUSE_ORDER_BY,
+    partitionBy: keys.CLICKHOUSE_PARTITION_BY,
     secure: address.secure,
     tlsVerify: v.CLICKHOUSE_TLS_VERIFY,
     caFile: v.CLICKHOUSE_CA_FILE,

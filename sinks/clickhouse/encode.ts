@@ -20,6 +20,21 @@
  * - Date: only 'YYYY-MM-DD' quoted. String: only a JSON string (Code 26).
  * - UInt8 given 256 wraps silently to 0, so every integer is range-checked here.
  *
+ * And against ClickHouse 26.9, `format(JSONEachRow, ...)`: a quoted digit
+ * string is read exactly into UInt64 (`"18446744073709551615"`), UInt128,
+ * Int128 and UInt256 (all 78 digits); Decimal256 takes 50 digits unquoted,
+ * exactly; but the server itself rounds `12.345` into a Decimal(10, 2)
+ * (12.34) and reads `true` into a UInt64 (1), so both are refused here.
+ *
+ * Exact or refused: integers keep every digit (a counter beyond 2^53 comes
+ * from the decoder as a `JsonNumber`, `lib/json.ts`) and a boolean is not
+ * an integer; a Decimal(P, S) takes a value only with at most S digits after
+ * the point and P - S before it, never rounded; a float column refuses what
+ * a double cannot stand for (`1e400`, `1e-400`, an integer from 2^53 up that
+ * it would change). A refusal quotes the value as it was written. Every time
+ * a column reads (DateTime, DateTime64, Date from a timestamp) must be in the
+ * record-time window (`RECORD_TIME_MIN`, `RECORD_TIME_MAX_FUTURE`).
+ *
  * And against ClickHouse 26.9 (the types 18.16 lacks):
  * - DateTime64: epoch seconds with the fraction as an unquoted JSON number,
  *   exact to 9 digits, independent of the server's and the column's zone and
@@ -33,8 +48,16 @@
  * @module
  */
 
+import {
+  decimalOf,
+  floatOf,
+  floatOfText,
+  integerOf,
+  JsonNumber,
+  parseDecimal,
+} from "../../lib/json.ts";
 import { utf8Length } from "../../lib/text.ts";
-import type { TimeReader, Timestamp } from "../../lib/time.ts";
+import { nanosOf, type TimeReader, type Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
 
@@ -247,6 +270,7 @@ function show(value: unknown): string {
 
 function toText(value: unknown): string {
   if (typeof value === "string") return value;
+  if (value instanceof JsonNumber) return value.text;
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
     return String(value);
   }
@@ -269,26 +293,20 @@ const INT_RE = /^[+-]?\d+$/;
 function smallIntConverter(bits: number, signed: boolean, ctx: Ctx): ValueConverter {
   const min = signed ? -(2 ** (bits - 1)) : 0;
   const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  const bigMin = BigInt(min);
+  const bigMax = BigInt(max);
   const where = ctx.where;
   return (value) => {
-    let n: number;
-    if (typeof value === "number") n = value;
-    else if (typeof value === "string") {
-      const text = value.trim();
-      if (!INT_RE.test(text)) throw new RangeError(`${show(value)} is not an integer for ${where}`);
-      n = Number(text);
-    } else if (typeof value === "boolean") n = value ? 1 : 0;
-    else if (typeof value === "bigint") {
-      n = value >= BigInt(min) && value <= BigInt(max) ? Number(value) : NaN;
-    } else throw new RangeError(`${show(value)} is not an integer for ${where}`);
-    if (!Number.isInteger(n)) {
-      if (Number.isNaN(n) && typeof value === "bigint") {
-        throw new RangeError(`${show(value)} is out of range for ${where}`);
-      }
-      throw new RangeError(`${show(value)} is not an integer for ${where}`);
+    // The common case first: a number within range.
+    if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) {
+      return value === 0 ? 0 : value;
     }
-    if (n < min || n > max) throw new RangeError(`${show(value)} is out of range for ${where}`);
-    return n === 0 ? 0 : n;
+    const read = integerOf(value, bigMin, bigMax, true);
+    if (read.ok) return Number(read.value);
+    throw new RangeError(
+      `${show(value)} ${read.why === "out of range" ? "is out of range" : "is not an integer"} ` +
+        `for ${where}`,
+    );
   };
 }
 
@@ -296,40 +314,23 @@ function bigIntConverter(bits: number, signed: boolean, ctx: Ctx): ValueConverte
   const min = signed ? -(1n << BigInt(bits - 1)) : 0n;
   const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
   const where = ctx.where;
-  const checked = (big: bigint, original: unknown): unknown => {
-    if (big < min || big > max) {
-      throw new RangeError(`${show(original)} is out of range for ${where}`);
-    }
-    // ClickHouse 18.16 reads a quoted digit string into Int64/UInt64 exactly;
-    // a JSON number beyond 2^53 would already have lost digits.
-    return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big.toString();
-  };
   return (value) => {
-    if (typeof value === "number") {
-      if (!Number.isInteger(value)) {
-        throw new RangeError(`${show(value)} is not an integer for ${where}`);
-      }
-      if (Number.isSafeInteger(value)) {
-        if (!signed && value < 0) {
-          throw new RangeError(`${show(value)} is out of range for ${where}`);
-        }
-        return value === 0 ? 0 : value;
-      }
-      return checked(BigInt(value), value);
+    // The common case first: a safe integer, written as a JSON number.
+    if (typeof value === "number" && Number.isSafeInteger(value) && (signed || value >= 0)) {
+      return value === 0 ? 0 : value;
     }
-    if (typeof value === "string") {
-      const text = value.trim();
-      if (!INT_RE.test(text)) throw new RangeError(`${show(value)} is not an integer for ${where}`);
-      if (text.length <= 15) {
-        const n = Number(text);
-        if (!signed && n < 0) throw new RangeError(`${show(value)} is out of range for ${where}`);
-        return n === 0 ? 0 : n;
-      }
-      return checked(BigInt(text[0] === "+" ? text.slice(1) : text), value);
+    const read = integerOf(value, min, max, true);
+    if (!read.ok) {
+      throw new RangeError(
+        `${show(value)} ${read.why === "out of range" ? "is out of range" : "is not an integer"} ` +
+          `for ${where}`,
+      );
     }
-    if (typeof value === "bigint") return checked(value, value);
-    if (typeof value === "boolean") return value ? 1 : 0;
-    throw new RangeError(`${show(value)} is not an integer for ${where}`);
+    const big = read.value;
+    // ClickHouse (18.16 and 26.9) reads a quoted digit string into Int64,
+    // UInt64 and the wider ones exactly; a JSON number beyond 2^53 would not
+    // survive the client's JSON.stringify.
+    return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big.toString();
   };
 }
 
@@ -340,64 +341,64 @@ function floatConverter(bits: 32 | 64, ctx: Ctx): ValueConverter {
   const where = ctx.where;
   const max = bits === 32 ? FLOAT32_MAX : Number.MAX_VALUE;
   return (value) => {
-    let n: number;
-    if (typeof value === "number") n = value;
-    else if (typeof value === "string" && FLOAT_RE.test(value.trim())) n = Number(value.trim());
-    else if (typeof value === "bigint") n = Number(value);
-    else throw new RangeError(`${show(value)} is not a number for ${where}`);
-    if (!Number.isFinite(n)) {
-      throw new RangeError(`${show(value)} is not a finite number for ${where}`);
+    let read: ReturnType<typeof floatOf> | undefined;
+    if (typeof value === "number" || value instanceof JsonNumber) read = floatOf(value);
+    else if (typeof value === "string" && FLOAT_RE.test(value.trim())) {
+      read = floatOfText(value.trim(), Number(value.trim()));
+    } else if (typeof value === "bigint") read = floatOfText(String(value), Number(value));
+    if (read === undefined) throw new RangeError(`${show(value)} is not a number for ${where}`);
+    if (!read.ok) throw new RangeError(`${show(value)} ${read.why} for ${where}`);
+    if (Math.abs(read.value) > max) {
+      throw new RangeError(`${show(value)} is out of range for ${where}`);
     }
-    if (Math.abs(n) > max) throw new RangeError(`${show(value)} is out of range for ${where}`);
-    return n;
+    return read.value;
   };
 }
-
-const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
 
 function decimalConverter(precision: number, scale: number, ctx: Ctx): ValueConverter {
   const where = ctx.where;
   const intDigits = precision - scale;
   return (value) => {
-    let text: string;
-    if (typeof value === "number") {
-      if (!Number.isFinite(value) || Math.abs(value) >= 1e21) {
-        throw new RangeError(`${show(value)} is out of range for ${where}`);
-      }
-      // A binary float has no exact decimal digits: round it to the scale.
-      text = value.toFixed(scale);
-    } else if (typeof value === "string" || typeof value === "bigint") {
-      text = String(value).trim();
-      if (/[eE]/.test(text) && FLOAT_RE.test(text)) {
-        const n = Number(text);
-        if (!Number.isFinite(n) || Math.abs(n) >= 1e21) {
-          throw new RangeError(`${show(value)} is out of range for ${where}`);
-        }
-        text = n.toFixed(Math.min(scale, 100));
-      }
-    } else {
-      throw new RangeError(`${show(value)} is not a decimal number for ${where}`);
+    // A plain number stands for its shortest text (lib/json.ts): 12.345 is
+    // 12.345, 1e-7 is 0.0000001; a JsonNumber for the text it was written as.
+    let d;
+    if (typeof value === "string") d = parseDecimal(value.trim());
+    else if (typeof value === "number" || typeof value === "bigint") d = decimalOf(value);
+    else if (value instanceof JsonNumber) d = decimalOf(value);
+    else throw new RangeError(`${show(value)} is not a decimal number for ${where}`);
+    if (d === undefined) {
+      throw new RangeError(
+        `${show(value)} is not ${
+          typeof value === "number" ? "a finite number" : "a decimal number"
+        } for ${where}`,
+      );
     }
-    const m = DECIMAL_RE.exec(text);
-    if (!m || (m[2] === "" && (m[3] ?? "") === "")) {
-      throw new RangeError(`${show(value)} is not a decimal number for ${where}`);
-    }
-    const sign = m[1] === "-" ? "-" : "";
-    const whole = m[2]!.replace(/^0+/, "");
-    const fraction = (m[3] ?? "").replace(/0+$/, "");
-    if (fraction.length > scale) {
+    // No rounding: more places than the scale is refused (the server would round).
+    const places = d.exponent < 0 ? -d.exponent : 0;
+    if (d.digits !== "" && places > scale) {
       throw new RangeError(`${show(value)} has more than ${scale} decimal places for ${where}`);
     }
-    if (whole.length > intDigits) {
+    const wholeDigits = d.digits.length + d.exponent;
+    if (d.digits !== "" && wholeDigits > intDigits) {
       throw new RangeError(`${show(value)} is out of range for ${where}`);
     }
-    const zero = whole === "" && fraction === "";
-    const digits = (whole === "" ? "0" : whole) +
-      (scale > 0 ? "." + fraction.padEnd(scale, "0") : "");
-    // ClickHouse 18.16 reads Decimal in JSONEachRow only unquoted: write the
-    // exact digits as a JSON number without going through a binary float.
-    return rawJSON((zero ? "" : sign) + digits);
+    // The exact digits as a JSON number, without a binary float in between:
+    // ClickHouse 18.16 reads Decimal in JSONEachRow only unquoted.
+    return rawJSON(decimalText(d.negative, d.digits, d.exponent, scale));
   };
+}
+
+/** `digits × 10^exponent` with exactly `scale` places, e.g. `-12.50`, `0.00`. */
+function decimalText(negative: boolean, digits: string, exponent: number, scale: number): string {
+  if (digits === "") return scale > 0 ? `0.${"0".repeat(scale)}` : "0";
+  // Whole part and fraction of digits × 10^exponent, exponent >= -scale.
+  const all = exponent >= 0 ? digits + "0".repeat(exponent) : digits;
+  const places = exponent >= 0 ? 0 : -exponent;
+  const whole = places >= all.length ? "0" : all.slice(0, all.length - places);
+  const fraction =
+    (places >= all.length ? all.padStart(places, "0") : all.slice(all.length - places))
+      .padEnd(scale, "0");
+  return `${negative ? "-" : ""}${whole}${scale > 0 ? `.${fraction}` : ""}`;
 }
 
 const TRUE_TEXT = new Set(["true", "1", "yes", "on"]);
@@ -448,11 +449,15 @@ function makeTimeReader(options: ConvertOptions): (value: unknown) => Timestamp 
 }
 
 function readTime(ctx: Ctx, value: unknown): Timestamp {
+  let ts: Timestamp;
   try {
-    return ctx.readTime(value);
+    ts = ctx.readTime(value);
   } catch {
     throw new RangeError(`${show(value)} is not a timestamp for ${ctx.where}`);
   }
+  const outside = ctx.time.outsideWindow(ts);
+  if (outside !== undefined) throw new RangeError(`${show(value)} ${outside}, for ${ctx.where}`);
+  return ts;
 }
 
 function dateConverter(wide: boolean, ctx: Ctx): ValueConverter {
@@ -465,10 +470,15 @@ function dateConverter(wide: boolean, ctx: Ctx): ValueConverter {
     if (typeof value === "string") {
       const m = DATE_RE.exec(value.trim());
       if (m) {
-        const d = new Date(`${m[0]}T00:00:00Z`);
-        if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== m[0]) {
+        // Read as midnight UTC: as strict as a time, and checked against the window.
+        let ts: Timestamp;
+        try {
+          ts = time.parse(`${m[0]} 00:00:00Z`);
+        } catch {
           throw new RangeError(`${show(value)} is not a date for ${where}`);
         }
+        const outside = time.outsideWindow(ts);
+        if (outside !== undefined) throw new RangeError(`${show(value)} ${outside}, for ${where}`);
         date = m[0];
       }
     }
@@ -515,16 +525,14 @@ function dateTime64Converter(precision: number, ctx: Ctx): ValueConverter {
  * 23:59:58.5 (whose `Timestamp` is seconds -2, micros 500000: the sign
  * applies to the whole number, as ClickHouse reads it).
  *
- * @param ts The instant (microseconds; digits beyond the sixth are zeros).
+ * @param ts The instant (nanoseconds when the text had them, else microseconds).
  * @param precision Digits after the point, 0 to 9.
  * @returns The decimal text.
  */
 function epochDecimal(ts: Timestamp, precision: number): string {
   if (precision <= 0) return String(ts.seconds);
   const scale = 10n ** BigInt(precision);
-  const fraction = precision >= 6
-    ? BigInt(ts.micros) * 10n ** BigInt(precision - 6)
-    : BigInt(Math.floor(ts.micros / 10 ** (6 - precision)));
+  const fraction = BigInt(Math.floor(nanosOf(ts) / 10 ** (9 - precision)));
   const units = BigInt(ts.seconds) * scale + fraction;
   const magnitude = units < 0n ? -units : units;
   const digits = (magnitude % scale).toString().padStart(precision, "0");

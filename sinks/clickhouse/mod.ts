@@ -41,7 +41,7 @@ import {
   SinkWriteError,
   startupError,
 } from "../../lib/sink.ts";
-import { classifyClickHouseError, failureText } from "./classify.ts";
+import { answerError, classifyClickHouseError, failureText } from "./classify.ts";
 import { ClickHouseClient } from "./client.ts";
 import { CLICKHOUSE, type ClickHouseConfig, parseClickHouseConfig } from "./config.ts";
 import { type ClickHouseRow, compileRowConverter, encodeLines } from "./encode.ts";
@@ -51,6 +51,7 @@ import {
   createTableSql,
   DEDUPLICATION_SINCE,
   DEDUPLICATION_WINDOW,
+  keyCheckSql,
   parseServerVersion,
   quoteIdentifier,
   quoteString,
@@ -125,26 +126,15 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    */
   async connect(): Promise<void> {
     const config = this.#config;
-    await this.#client.reopen();
-    let versionText: string;
-    try {
-      versionText = (await this.#client.select<{ v: string }>("SELECT version() AS v"))[0]?.v ??
-        "";
-    } catch (error) {
-      const verdict = classifyClickHouseError(error);
-      throw startupError(
-        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
-          failureText(error, verdict)
-        }`,
-        verdict,
-        error,
-      );
-    }
-    this.#version = versionText;
+    const versionText = await this.#readVersion();
     const version = parseServerVersion(versionText);
     this.#deduplicate = versionAtLeast(version, DEDUPLICATION_SINCE);
     await this.#checkTypesExist();
 
+    // The server checks the keys before anything is created (--check-config --connect too).
+    if (config.createTable && (await this.#tableColumns()).length === 0) {
+      await this.#checkKeyExpressions();
+    }
     if (config.createTable) await this.#command(createDatabaseSql(config.database));
     let columns = await this.#tableColumns();
     if (columns.length === 0) {
@@ -239,6 +229,68 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   }
 
   /**
+   * Opens the client and asks the server's version with the credentials: the
+   * first request of `connect()` and of `check()`.
+   *
+   * @returns The version, also kept for the write path.
+   * @throws {SinkWriteError} By the connect rule, naming the URL.
+   */
+  async #readVersion(): Promise<string> {
+    const config = this.#config;
+    await this.#client.reopen();
+    try {
+      this.#version = (await this.#client.select<{ v: string }>("SELECT version() AS v"))[0]?.v ??
+        "";
+      return this.#version;
+    } catch (thrown) {
+      const error = await this.#withStatus(thrown);
+      const verdict = classifyClickHouseError(error);
+      throw startupError(
+        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
+          failureText(error, verdict)
+        }`,
+        verdict,
+        error,
+      );
+    }
+  }
+
+  /**
+   * For `--check-config --connect`: what {@link connect} checks, without
+   * creating anything: an authenticated query (the version), the schema's
+   * types against the server's, and the table's columns against the
+   * schema, or, when the table is missing and would be created, the ORDER
+   * BY and PARTITION BY expressions checked by the server ({@link keyCheckSql}).
+   *
+   * @returns What was found.
+   * @throws {SinkWriteError} As `connect()` throws it (`retry` for an
+   *   unreachable server, `fatal` for credentials or a refused expression).
+   * @throws {Error} When a type or the table does not fit.
+   */
+  async check(): Promise<string> {
+    const config = this.#config;
+    await this.#readVersion();
+    await this.#checkTypesExist();
+    const server = `ClickHouse ${this.#version} at ${config.url}${config.pathname}, ` +
+      `user ${config.username}`;
+    const columns = await this.#tableColumns();
+    if (columns.length > 0) {
+      this.#compareColumns(columns);
+      return `${server}: table ${this.#table} has every schema column`;
+    }
+    if (!config.createTable) {
+      throw new Error(
+        `Cannot use ClickHouse table ${this.#table}: it does not exist and "CLICKHOUSE_CREATE_TABLE" is NO`,
+      );
+    }
+    await this.#checkKeyExpressions();
+    const keys = config.orderBy !== "" || config.partitionBy !== ""
+      ? ", with ORDER BY and PARTITION BY checked by the server"
+      : "";
+    return `${server}: table ${this.#table} does not exist and will be created${keys}`;
+  }
+
+  /**
    * Pings the server (`/ping`).
    *
    * @returns `true` when it answers.
@@ -264,7 +316,8 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   async #run<T>(query: string, send: () => Promise<T>): Promise<T> {
     try {
       return await send();
-    } catch (error) {
+    } catch (thrown) {
+      const error = await this.#withStatus(thrown);
       const verdict = classifyClickHouseError(error);
       throw startupError(
         `Cannot run on ClickHouse ${this.#version}: ${query}: ${failureText(error, verdict)}`,
@@ -274,12 +327,55 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     }
   }
 
+  /**
+   * The client's error, or, when it is no ClickHouse exception and no
+   * failed connection (a proxy's answer: the client keeps no status), an
+   * error carrying the HTTP status of `SELECT 1` asked again: a 502 or 503
+   * of a proxy while ClickHouse is away is then waited for like an outage,
+   * and a 401 of an authenticating proxy ends the start.
+   */
+  async #withStatus(error: unknown): Promise<unknown> {
+    if (classifyClickHouseError(error).errorType !== "unknown") return error;
+    const status = await this.#client.status("SELECT 1").catch(() => undefined);
+    return status === undefined || status < 300 ? error : answerError(status, error);
+  }
+
   async #select<T>(query: string): Promise<T[]> {
     return await this.#run(query, () => this.#client.select<T>(query));
   }
 
   async #command(query: string, settings?: ClickHouseSettings): Promise<void> {
     await this.#run(query, () => this.#client.command(query, settings));
+  }
+
+  /**
+   * Has the server check `CLICKHOUSE_ORDER_BY` and `CLICKHOUSE_PARTITION_BY`
+   * against the schema's columns, without side effects ({@link keyCheckSql}).
+   *
+   * @throws {SinkWriteError} From `startupError`, naming the variable: `fatal`
+   *   when the server refuses the expression, `retry` when it cannot be reached.
+   */
+  async #checkKeyExpressions(): Promise<void> {
+    const config = this.#config;
+    for (
+      const [name, expression] of [
+        ["CLICKHOUSE_ORDER_BY", config.orderBy],
+        ["CLICKHOUSE_PARTITION_BY", config.partitionBy],
+      ] as const
+    ) {
+      if (expression.trim() === "") continue;
+      try {
+        await this.#client.select(keyCheckSql(config.columns, expression));
+      } catch (error) {
+        const verdict = classifyClickHouseError(error);
+        throw startupError(
+          `Cannot use "${name}" ${JSON.stringify(expression)}: ClickHouse ${this.#version} ` +
+            `refuses it as an expression of the schema's columns: ${failureText(error, verdict)}`,
+          verdict,
+          error,
+        );
+      }
+    }
   }
 
   async #checkTypesExist(): Promise<void> {

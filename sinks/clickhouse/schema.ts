@@ -738,14 +738,154 @@ export interface CreateTableOptions {
   deduplication: boolean;
 }
 
+// --- ORDER BY and PARTITION BY ----------------------------------------------------
+
+/** Keywords that end an expression and start a clause of their own. */
+const CLAUSE_KEYWORDS = new Set(["SETTINGS", "FORMAT"]);
+
+/**
+ * Why an ORDER BY or PARTITION BY expression cannot be put into the
+ * `CREATE TABLE` as written, if it cannot: the check that keeps the value
+ * inside the parentheses sluice writes around it, so that it can neither end
+ * the statement nor reshape it (`x) SETTINGS index_granularity = 1 --`).
+ *
+ * The text is read the way ClickHouse's lexer reads it, on 18.16 as on
+ * 26.x: strings in `'...'`, identifiers in `` `...` `` or `"..."` (a
+ * backslash escapes the next character, a doubled quote stands for one),
+ * everything else a token. Outside quotes it refuses what a key expression
+ * never needs and what could change the statement around it: a `;`, a
+ * comment (`--`, `/*`, `* /`, and `#`, which 26.x reads as one and 18.16
+ * refuses), `$` (26.x's `$$...$$` strings, which 18.16 does not know, so
+ * the two would read the rest differently), braces (query parameters),
+ * control characters, any character outside letters, digits, white space
+ * and the operators of expressions, parentheses or brackets that do not
+ * pair, a quote left open, and `SETTINGS` or `FORMAT` outside parentheses
+ * (they start clauses; back-quote a column of that name). Whether the
+ * expression means something for the schema's columns is for the server
+ * to say ({@link keyCheckSql}).
+ *
+ * @param text The expression as the user wrote it.
+ * @returns What is wrong, worded to follow the variable's name, or `undefined`.
+ */
+export function keyExpressionProblem(text: string): string | undefined {
+  const closers: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    const code = ch.charCodeAt(0);
+    if ((code < 0x20 && ch !== "\t" && ch !== "\n" && ch !== "\r") || code === 0x7f) {
+      return `must not contain control characters (${JSON.stringify(ch)} at ${i + 1})`;
+    }
+    if (ch === "'" || ch === "`" || ch === '"') {
+      const end = closingQuote(text, i);
+      if (end === undefined) return `must close the quote ${ch} opened at ${i + 1}`;
+      i = end + 1;
+      continue;
+    }
+    const two = text.slice(i, i + 2);
+    if (two === "--" || two === "/*" || two === "*/" || ch === "#") {
+      return `must not contain a comment (${ch === "#" ? "#" : two} at ${i + 1}): ` +
+        "it would hide the rest of the statement";
+    }
+    if (ch === ";") return `must not contain ";" (at ${i + 1}): it would end the statement`;
+    if (ch === "(" || ch === "[") closers.push(ch === "(" ? ")" : "]");
+    else if (ch === ")" || ch === "]") {
+      const expected = closers.pop();
+      if (expected !== ch) {
+        return `must pair its brackets: "${ch}" at ${i + 1} closes ${
+          expected === undefined ? "nothing" : `a "${expected === ")" ? "(" : "["}"`
+        }`;
+      }
+    } else if (/[A-Za-z_]/.test(ch)) {
+      const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i))![0];
+      if (closers.length === 0 && CLAUSE_KEYWORDS.has(word.toUpperCase())) {
+        return `must hold expressions only, not ${word.toUpperCase()} (at ${i + 1}), ` +
+          "which starts a clause of its own; back-quote a column of that name";
+      }
+      i += word.length;
+      continue;
+    } else if (!/[0-9\s,.+\-*/%<>=!?:|&^~]/.test(ch)) {
+      return `must not contain ${JSON.stringify(ch)} (at ${i + 1}) outside quotes`;
+    }
+    i++;
+  }
+  if (closers.length > 0) {
+    return `must close every bracket: ${closers.length} "${
+      closers.at(-1) === ")" ? "(" : "["
+    }" left open`;
+  }
+  return undefined;
+}
+
+/** Where the quote opened at `start` closes, backslash escapes and doubled quotes read; `undefined` when never. */
+function closingQuote(text: string, start: number): number | undefined {
+  const quote = text[start];
+  for (let i = start + 1; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\\") i++;
+    else if (ch === quote) {
+      if (text[i + 1] === quote) i++;
+      else return i;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The statement with which the server checks a key expression before a
+ * table is created with it, without side effects: a `SELECT` of the
+ * expression, in the parentheses the DDL puts around it, over one row of
+ * the schema's columns that is never read (`WHERE 0`). The server parses
+ * it, resolves its columns and functions and types it, as `CREATE TABLE`
+ * would; 18.16 and 26.x both run it (18.16 has no `EXPLAIN`, and a
+ * temporary table there cannot be a MergeTree). Each column is the
+ * element of an empty array cast to its type (18.16 has no
+ * `defaultValueOfTypeName`), `LowCardinality` left out (26.x refuses
+ * `LowCardinality(UInt32)` in a cast without a setting, and it does not
+ * change what an expression means).
+ *
+ * @param columns The schema's columns.
+ * @param expression The ORDER BY or PARTITION BY expression, already
+ *   accepted by {@link keyExpressionProblem}.
+ * @returns The `SELECT` statement.
+ */
+export function keyCheckSql(columns: readonly ColumnSpec[], expression: string): string {
+  const values = columns.map((c) =>
+    `arrayElement(CAST('[]' AS Array(${renderType(withoutLowCardinality(c.type))})), 1) AS ${
+      quoteIdentifier(c.name)
+    }`
+  );
+  return `SELECT (${expression.trim()}) FROM (SELECT ${values.join(", ")}) WHERE 0`;
+}
+
+function withoutLowCardinality(type: ClickHouseType): ClickHouseType {
+  switch (type.kind) {
+    case "low_cardinality":
+      return withoutLowCardinality(type.inner);
+    case "nullable":
+      return { ...type, inner: withoutLowCardinality(type.inner) };
+    case "array":
+      return { ...type, element: withoutLowCardinality(type.element) };
+    default:
+      return type;
+  }
+}
+
 /**
  * The statement creating the table: MergeTree, identifiers back-quoted,
- * ORDER BY and PARTITION BY expressions passed as written.
+ * ORDER BY and PARTITION BY expressions passed as written, each in
+ * parentheses (the configuration accepts only expressions that stay inside
+ * them: {@link keyExpressionProblem}).
  *
  * @param options Names, columns, keys and whether to enable deduplication.
  * @returns The `CREATE TABLE IF NOT EXISTS` statement.
+ * @throws {RangeError} When a key expression could reshape the statement.
  */
 export function createTableSql(options: CreateTableOptions): string {
+  for (const key of [options.orderBy, options.partitionBy]) {
+    const problem = keyExpressionProblem(key);
+    if (problem !== undefined) throw new RangeError(`The key ${JSON.stringify(key)} ${problem}`);
+  }
   const columns = options.columns.map((c) => `${quoteIdentifier(c.name)} ${c.typeText}`).join(", ");
   let sql =
     `CREATE TABLE IF NOT EXISTS ${quoteIdentifier(options.database)}.${

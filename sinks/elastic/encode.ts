@@ -8,11 +8,26 @@
  * made from its Kafka origin, so a replay after a crash overwrites instead of
  * duplicating. No `_type`: Elasticsearch 7+ and OpenSearch need none.
  *
+ * A document carries each number of the record with the digits it was
+ * written with: a counter beyond 2^53 (`18446744073709551615`) or a literal
+ * a double cannot hold (`1e400`) comes from the decoder as a `JsonNumber`,
+ * which `JSON.stringify` writes as its text (`lib/json.ts`). What the index
+ * makes of it is the mapping's business, and the server says so per item
+ * (OpenSearch 2.19: a `long` field refuses 18446744073709551615 with
+ * `mapper_parsing_exception` ... `out of range of long`, a `float` field
+ * refuses 1e400 with `[float] supports only finite values`; an
+ * `unsigned_long` field takes the first), so nothing is rounded on the way.
+ *
+ * The record time picks the daily index, so it must be in the record-time
+ * window (`RECORD_TIME_MIN`, `RECORD_TIME_MAX_FUTURE`, by default 1970-01-01
+ * to a day ahead of now): garbage times would otherwise create indexes such
+ * as `sflow-1900-01-01` or `sflow-9999-12-31`.
+ *
  * @module
  */
 
 import { utf8Length } from "../../lib/text.ts";
-import type { TimeReader, Timestamp } from "../../lib/time.ts";
+import { hasFourDigitYear, type TimeReader, type Timestamp } from "../../lib/time.ts";
 import type {
   InputRecord,
   PreparedRow,
@@ -68,9 +83,6 @@ export function isoTimestamp(ts: Timestamp): string {
   return new Date(ts.seconds * 1000 + Math.floor(ts.micros / 1000)).toISOString();
 }
 
-/** Latest instant with a four-digit year: later ones make invalid index names. */
-const MAX_SECONDS = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
-
 /** What {@link compileDocumentBuilder} needs. */
 export interface DocumentOptions {
   /** `ELASTIC_INDEX_PREFIX`. */
@@ -97,6 +109,13 @@ export function compileDocumentBuilder(
 ): (record: InputRecord, origin: RecordOrigin) => PrepareResult<ElasticRow> {
   const { indexPrefix, timestampFields, time } = options;
   const fieldList = timestampFields.map((f) => `"${f}"`).join(", ");
+  // The records of a purge share their day and mostly their instant: the
+  // last index name and @timestamp are kept rather than made again.
+  let lastDay = NaN;
+  let lastIndex = "";
+  let lastIndexJson = "";
+  let lastMs = NaN;
+  let lastIso = "";
   return (record, origin) => {
     const field = timestampFields.find((f) => {
       const v = record[f];
@@ -113,19 +132,44 @@ export function compileDocumentBuilder(
     } catch (error) {
       return reject(`Cannot index record: field "${field}": ${(error as Error).message}`);
     }
-    if (ts.seconds > MAX_SECONDS) {
+    const outside = time.outsideWindow(ts);
+    if (outside !== undefined) {
+      return reject(`Cannot index record: field "${field}" ${show(record[field])} ${outside}`);
+    }
+    // Index names need a four-digit year, whatever the window allows.
+    if (!hasFourDigitYear(ts.seconds)) {
       return reject(
-        `Cannot index record: field "${field}" is after the year 9999, got ${
-          JSON.stringify(record[field])
+        `Cannot index record: field "${field}" is not within the years 0000 to 9999, got ${
+          show(record[field])
         }`,
       );
     }
-    const index = indexName(indexPrefix, ts);
+    const day = Math.floor(ts.seconds / 86400);
+    if (day !== lastDay) {
+      lastDay = day;
+      lastIndex = indexName(indexPrefix, ts);
+      lastIndexJson = JSON.stringify(lastIndex);
+    }
+    const index = lastIndex;
     const id = documentId(origin);
-    const action = JSON.stringify({ index: { _index: index, _id: id } });
+    const action = `{"index":{"_index":${lastIndexJson},"_id":${JSON.stringify(id)}}}`;
+    const ms = ts.seconds * 1000 + Math.floor(ts.micros / 1000);
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = isoTimestamp(ts);
+    }
     let source: string;
     try {
-      source = JSON.stringify({ ...record, "@timestamp": isoTimestamp(ts) });
+      if (Object.hasOwn(record, "@timestamp")) {
+        source = JSON.stringify({ ...record, "@timestamp": lastIso });
+      } else {
+        // The record's JSON with @timestamp last, as the spread above writes
+        // it, without copying the record first.
+        const json = JSON.stringify(record);
+        source = json.length <= 2
+          ? `{"@timestamp":"${lastIso}"}`
+          : `${json.slice(0, -1)},"@timestamp":"${lastIso}"}`;
+      }
     } catch (error) {
       return reject(`Cannot index record: ${(error as Error).message}`);
     }
@@ -135,6 +179,12 @@ export function compileDocumentBuilder(
       bytes: utf8Length(action) + utf8Length(source) + 2,
     };
   };
+}
+
+/** A value as written in the record, for messages. */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
 }
 
 function reject(error: string): { ok: false; rejection: Rejection } {

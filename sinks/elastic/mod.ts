@@ -120,35 +120,14 @@ export class ElasticSink implements Sink<ElasticRow> {
     this.#client.close();
     this.#indexes.clear();
     const config = this.#config;
-    const response = await this.#connecting(() => this.#client.root());
-    if (response.status === 200) {
-      this.#server = readServerInfo(parseJson(response.body));
-    } else if (response.status === 403) {
+    const { response, server } = await this.#readServer();
+    this.#server = server ?? UNKNOWN_SERVER;
+    if (server === undefined) {
       // A user without the `monitor` privilege may still write.
-      this.#server = UNKNOWN_SERVER;
       this.#log.warn("Cannot read the Elasticsearch version; assuming a current server", {
         host: response.host,
         status: response.status,
         error: answerSummary(response.body),
-      });
-    } else {
-      const verdict = classifyElasticResponse(response.status);
-      // Any other answer to `GET /`, 2xx included, is not a server sluice can use.
-      const failure: FailureVerdict = verdict.action === "ok"
-        ? { action: "fatal", errorType: `http_${response.status}`, status: response.status }
-        : verdict;
-      throw startupError(
-        `Cannot connect to Elasticsearch at ${response.host}: ${
-          statusText(response, failure.hint)
-        }`,
-        failure,
-      );
-    }
-    const problem = serverProblem(this.#server);
-    if (problem) {
-      throw startupError(`Cannot use Elasticsearch at ${response.host}: ${problem}`, {
-        action: "fatal",
-        errorType: "version",
       });
     }
 
@@ -222,6 +201,67 @@ export class ElasticSink implements Sink<ElasticRow> {
       });
     }
     return reading.result;
+  }
+
+  /**
+   * For `--check-config --connect`: `GET /` with the credentials, as
+   * {@link connect} sends it, and the version read from it; the index
+   * template is not installed.
+   *
+   * @returns What was found.
+   * @throws {SinkWriteError} As `connect()` throws it: `retry` while no node
+   *   answers, `fatal` for credentials, a certificate or an old version.
+   */
+  async check(): Promise<string> {
+    this.#client.close();
+    const config = this.#config;
+    const { response, server } = await this.#readServer();
+    const auth = config.apiKey !== undefined
+      ? "with an API key"
+      : config.username !== undefined
+      ? `as user ${config.username}`
+      : "without credentials";
+    if (server === undefined) {
+      return `${response.host} answers (${auth}); the user may not read the version (403)`;
+    }
+    return `${server.flavour} ${server.version} at ${response.host} (${auth}), ` +
+      `template mode ${config.templateMode}`;
+  }
+
+  /**
+   * `GET /` with the credentials, the first request of `connect()` and of
+   * `check()`: the server's product and version.
+   *
+   * @returns The answer, and the server read from it; no server on a 403 (a
+   *   user without the `monitor` privilege may still write).
+   * @throws {SinkWriteError} By the connect rule: any other answer than 200
+   *   or 403, or a version sluice cannot use.
+   */
+  async #readServer(): Promise<{ response: NodeResponse; server?: ServerInfo }> {
+    const response = await this.#connecting(() => this.#client.root());
+    if (response.status === 403) return { response };
+    if (response.status !== 200) {
+      const verdict = classifyElasticResponse(response.status);
+      // Any other answer to `GET /`, 2xx included, is not a server sluice can use.
+      const failure: FailureVerdict = verdict.action === "ok"
+        ? { action: "fatal", errorType: `http_${response.status}`, status: response.status }
+        : verdict;
+      throw startupError(
+        `Cannot connect to Elasticsearch at ${response.host}: ${
+          statusText(response, failure.hint)
+        }`,
+        failure,
+      );
+    }
+    const server = readServerInfo(parseJson(response.body));
+    const problem = serverProblem(server);
+    if (problem) {
+      throw startupError(`Cannot use Elasticsearch at ${response.host}: ${problem}`, {
+        action: "fatal",
+        errorType: "version",
+      });
+    }
+    return { response, server };
   }
 
   /**

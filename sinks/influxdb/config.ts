@@ -52,7 +52,21 @@ export interface InfluxDBFlowConfig {
   avoidTags: string[];
   /** Record field holding the point's time (`INFLUXDB_TIMESTAMP_FIELD`). */
   timestampField: string;
+  /** The line protocol type of fields that are not integers (`INFLUXDB_FIELD_TYPES`). */
+  fieldTypes?: Readonly<Record<string, FieldType>>;
 }
+
+/** The type of a point field: each field keeps one, whatever a record's JSON holds. */
+export type FieldType = "integer" | "unsigned" | "float" | "string" | "boolean";
+
+/** The field types `INFLUXDB_FIELD_TYPES` names. */
+export const FIELD_TYPES: readonly FieldType[] = [
+  "integer",
+  "unsigned",
+  "float",
+  "string",
+  "boolean",
+];
 
 /** The resolved InfluxDB configuration; each field names its variable. */
 export interface InfluxDBConfig {
@@ -259,6 +273,13 @@ export const INFLUXDB = declareVariables("InfluxDB", {
     selects: true,
     doc: "Flow records: comma-separated fields that never become tags (name* matches a prefix), " +
       "since their values change on every purge",
+  },
+  INFLUXDB_FIELD_TYPES: {
+    type: "list",
+    selects: true,
+    doc: "Flow records: comma-separated field:type for fields of INFLUXDB_FIELDS that are not " +
+      "integers (type float, unsigned, string or boolean), e.g. rate:float; every other one is " +
+      "an integer. A value that does not fit its field's type sets the record aside",
   },
   INFLUXDB_TIMESTAMP_FIELD: {
     type: "string",
@@ -478,6 +499,7 @@ export function parseInfluxDBConfig(
     tags: v.INFLUXDB_TAGS,
     avoidTags: v.INFLUXDB_AVOID_TAGS,
     timestampField: v.INFLUXDB_TIMESTAMP_FIELD,
+    fieldTypes: readFieldTypes(reader, v.INFLUXDB_FIELD_TYPES ?? [], v.INFLUXDB_FIELDS),
   });
   const config: InfluxDBConfig = {
     apiVersion,
@@ -604,4 +626,32 @@ function checkFlows(reader: VarReader, flows: InfluxDBFlowConfig): InfluxDBFlowC
     );
   }
   return flows;
+}
+
+/** Reads `INFLUXDB_FIELD_TYPES`: `field:type` entries for fields of `INFLUXDB_FIELDS`. */
+function readFieldTypes(
+  reader: VarReader,
+  entries: readonly string[],
+  fields: readonly string[],
+): Record<string, FieldType> {
+  const types: Record<string, FieldType> = {};
+  for (const entry of entries) {
+    const colon = entry.lastIndexOf(":");
+    const field = entry.slice(0, colon).trim();
+    const type = entry.slice(colon + 1).trim().toLowerCase() as FieldType;
+    if (colon < 0 || !FIELD_TYPES.includes(type)) {
+      reader.problem(
+        "INFLUXDB_FIELD_TYPES",
+        entry,
+        `must list field:type entries, type one of ${FIELD_TYPES.join(", ")}`,
+      );
+    } else if (!fields.includes(field)) {
+      reader.problem("INFLUXDB_FIELD_TYPES", entry, "must name a field of INFLUXDB_FIELDS");
+    } else if (Object.hasOwn(types, field)) {
+      reader.problem("INFLUXDB_FIELD_TYPES", entry, "must not name a field twice");
+    } else {
+      types[field] = type;
+    }
+  }
+  return types;
 }

@@ -25,20 +25,32 @@
  * out of the tags by `INFLUXDB_AVOID_TAGS`, since each value would start a
  * new series.
  *
- * - Fields: a number that is an integer is written as an integer (`42i`),
- *   any other number as a float, strings and booleans as such; a counter
- *   that is missing or null is left out, and a record with none of them is
- *   rejected. The type follows the JSON value, never the digits of a string.
- * - Tags: strings as they are, numbers and booleans as text, other values as
- *   JSON; null and empty values give no tag.
+ * - Fields: each field has one type, whatever a record's JSON holds, since
+ *   InfluxDB refuses a value whose type differs from the one the field
+ *   already has in the shard (a type conflict fails the whole batch with
+ *   400): `integer` (`42i`) unless `INFLUXDB_FIELD_TYPES` says `unsigned`
+ *   (`42u`), `float`, `string` or `boolean`. Integers are exact (a counter
+ *   beyond 2^53 included); integer text (`"42"`) is read as the integer. A
+ *   value that does not fit its field's type (`1.5` or `true` for an
+ *   integer, `18446744073709551615` for a signed one, `1e400` for a float)
+ *   rejects the record with the value as written. A counter that is missing
+ *   or null is left out, and a record with none of them is rejected.
+ * - Tags: strings as they are, numbers (exactly) and booleans as text, other
+ *   values as JSON; null and empty values give no tag.
  * - Time: any form pmacct writes, local times in `PMACCT_TIMEZONE`; a
  *   missing or unreadable time rejects the record (without it the server
  *   would stamp the arrival time, and a replayed batch would write again).
+ *
+ * The record-time window (`RECORD_TIME_MIN`, `RECORD_TIME_MAX_FUTURE`)
+ * applies to every kind: a flow record's time, a point's time, and a raw
+ * line's timestamp (in `INFLUXDB_TIME_PRECISION`).
  *
  * @module
  */
 
 import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
+import { floatOf, floatOfText, integerOf, JsonNumber } from "../../lib/json.ts";
+import { lineTimestamp } from "../../lib/decode/influx_line.ts";
 import type {
   InputRecord,
   Point,
@@ -47,9 +59,18 @@ import type {
   RecordKind,
 } from "../../lib/record.ts";
 import { utf8Length } from "../../lib/text.ts";
-import type { TimeReader } from "../../lib/time.ts";
-import type { InfluxDBFlowConfig } from "./config.ts";
-import { checkRawLine, encodePoint, type EncodeResult, type Precision } from "./line_protocol.ts";
+import { nanosOf, type TimeReader, type Timestamp } from "../../lib/time.ts";
+import type { FieldType, InfluxDBFlowConfig } from "./config.ts";
+import {
+  checkRawLine,
+  encodePoint,
+  type EncodeResult,
+  MAX_INT64,
+  MAX_UINT64,
+  MIN_INT64,
+  NANOS_PER,
+  type Precision,
+} from "./line_protocol.ts";
 
 /** What the flow conversion needs (from `INFLUXDB_MEASUREMENT`, ...). */
 export interface FlowOptions extends Readonly<InfluxDBFlowConfig> {
@@ -85,15 +106,23 @@ export function compileFlowConverter(options: FlowOptions): (record: InputRecord
     ok: false,
     error: `Cannot write to InfluxDB: ${why}`,
   });
+  const converters = fields.map((name) =>
+    fieldConverter(name, options.fieldTypes?.[name] ?? "integer")
+  );
 
   return (record) => {
     if (!Object.hasOwn(record, timestampField)) {
       return fail(`the record has no field "${timestampField}" (INFLUXDB_TIMESTAMP_FIELD)`);
     }
+    const rawTime = record[timestampField];
     let nanos: bigint;
     try {
-      const ts = time.parse(record[timestampField]);
-      nanos = BigInt(ts.seconds) * 1_000_000_000n + BigInt(ts.micros) * 1000n;
+      const ts = time.parse(rawTime);
+      const outside = time.outsideWindow(ts);
+      if (outside !== undefined) {
+        return fail(`field "${timestampField}" ${show(rawTime)} ${outside}`);
+      }
+      nanos = BigInt(ts.seconds) * 1_000_000_000n + BigInt(nanosOf(ts));
     } catch (error) {
       return fail(
         `field "${timestampField}" is not a time: ${
@@ -104,26 +133,13 @@ export function compileFlowConverter(options: FlowOptions): (record: InputRecord
 
     const values: Point["fields"] = {};
     let count = 0;
-    for (const name of fields) {
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields[i]!;
       const value = Object.hasOwn(record, name) ? record[name] : undefined;
       if (value === undefined || value === null) continue;
-      switch (typeof value) {
-        case "number":
-          // A JSON integer beyond 2^53 is already rounded; BigInt keeps what was read.
-          values[name] = Number.isInteger(value) ? BigInt(value) : value;
-          break;
-        case "bigint":
-        case "string":
-        case "boolean":
-          values[name] = value;
-          break;
-        default:
-          return fail(
-            `field "${name}" (INFLUXDB_FIELDS) is ${
-              JSON.stringify(value)
-            }, not a number, string or boolean`,
-          );
-      }
+      const field = converters[i]!(value);
+      if (field instanceof Misfit) return fail(`field "${name}" is ${show(value)}, ${field.why}`);
+      values[name] = field;
       count++;
     }
     if (count === 0) {
@@ -138,6 +154,94 @@ export function compileFlowConverter(options: FlowOptions): (record: InputRecord
     }
     return { ok: true, point: { measurement, tags, fields: values, time: nanos } };
   };
+}
+
+/** Why a value does not fit its field's type (after "is <value>, "). */
+export class Misfit {
+  /** The reason. */
+  readonly why: string;
+  /** @param why The reason. */
+  constructor(why: string) {
+    this.why = why;
+  }
+}
+
+/** A field value converted to its field's type, or why it does not fit. */
+type FieldResult = Point["fields"][string] | Misfit;
+
+const NUMBER_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * Compiles the conversion of one field's values to its type.
+ *
+ * @param name The field.
+ * @param type Its type (`INFLUXDB_FIELD_TYPES`, else integer).
+ * @returns A function from a record value (not null) to the field value, or why it does not fit.
+ */
+export function fieldConverter(name: string, type: FieldType): (value: unknown) => FieldResult {
+  const article = type === "integer" || type === "unsigned" ? "an" : "a";
+  const declared = `; "${name}" is ${article} ${type} field (INFLUXDB_FIELD_TYPES)`;
+  switch (type) {
+    case "integer":
+    case "unsigned": {
+      const [min, max] = type === "integer" ? [MIN_INT64, MAX_INT64] : [0n, MAX_UINT64];
+      const range = new Misfit(
+        type === "integer"
+          ? `outside the signed 64-bit integers${declared}`
+          : `outside the unsigned 64-bit integers (0 to ${MAX_UINT64})${declared}`,
+      );
+      const notInteger = new Misfit(
+        `not ${type === "integer" ? "an integer" : "an unsigned integer"}${declared}`,
+      );
+      return (value) => {
+        // The common case first: a counter that is a safe integer.
+        if (typeof value === "number" && Number.isSafeInteger(value) && type === "integer") {
+          return BigInt(value);
+        }
+        const read = integerOf(value, min, max, true);
+        if (read.ok) return type === "integer" ? read.value : { unsigned: read.value };
+        return read.why === "out of range" ? range : notInteger;
+      };
+    }
+    case "float":
+      return (value) => {
+        let read: ReturnType<typeof floatOf> | undefined;
+        if (typeof value === "number" || value instanceof JsonNumber) read = floatOf(value);
+        else if (typeof value === "string" && NUMBER_TEXT.test(value.trim())) {
+          read = floatOfText(value.trim(), Number(value.trim()));
+        }
+        if (read === undefined) return new Misfit(`not a number${declared}`);
+        return read.ok ? read.value : new Misfit(`which ${read.why}${declared}`);
+      };
+    case "string":
+      return (value) => {
+        if (typeof value === "string") return value;
+        if (typeof value === "number" || typeof value === "boolean") return String(value);
+        if (value instanceof JsonNumber) return value.text;
+        return new Misfit(`not a string, number or boolean${declared}`);
+      };
+    case "boolean":
+      return (value) =>
+        typeof value === "boolean" ? value : new Misfit(`not true or false${declared}`);
+  }
+}
+
+/** A value as written in the record, for messages (JSON; a `JsonNumber` as its digits). */
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}
+
+/** The instant of a point time in nanoseconds, for the record-time window. */
+function instantOf(nanos: bigint): Timestamp {
+  const seconds = nanos / 1_000_000_000n - (nanos < 0n && nanos % 1_000_000_000n !== 0n ? 1n : 0n);
+  const rest = Number(nanos - seconds * 1_000_000_000n);
+  return { seconds: Number(seconds), micros: Math.floor(rest / 1000), nanos: rest };
 }
 
 /** What the record encoder needs. */
@@ -165,15 +269,40 @@ export interface EncoderOptions {
 export function compileRecordEncoder(
   options: EncoderOptions,
 ): (record: InputRecord) => PrepareResult<string> {
-  const { precision, apiVersion } = options;
+  const { precision, apiVersion, time } = options;
+  const outside = (nanos: bigint, what: string): EncodeResult | undefined => {
+    const why = time.outsideWindow(instantOf(nanos));
+    return why === undefined ? undefined : {
+      ok: false,
+      error: `Cannot write to InfluxDB: the ${what} ${why}`,
+    };
+  };
   let encode: (record: InputRecord) => EncodeResult;
   switch (options.input) {
     case "points":
-      encode = (record) => encodePoint(record as Point, precision, apiVersion);
+      encode = (record) => {
+        const point = record as Point;
+        if (typeof point.time === "bigint") {
+          const late = outside(point.time, `point's time ${point.time} ns`);
+          if (late !== undefined) return late;
+        }
+        return encodePoint(point, precision, apiVersion);
+      };
       break;
-    case "lines":
-      encode = (record) => checkRawLine(record.line);
+    case "lines": {
+      const unit = NANOS_PER[precision];
+      encode = (record) => {
+        const checked = checkRawLine(record.line);
+        if (!checked.ok) return checked;
+        const stamp = lineTimestamp(checked.line);
+        if (stamp !== undefined) {
+          const late = outside(BigInt(stamp) * unit, `line's timestamp ${stamp} (${precision})`);
+          if (late !== undefined) return late;
+        }
+        return checked;
+      };
       break;
+    }
     case "flows": {
       const convert = compileFlowConverter({ ...options.flows, time: options.time });
       encode = (record) => {

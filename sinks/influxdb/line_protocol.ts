@@ -12,10 +12,12 @@
  * checked against the server, see tests/sinks/influxdb/line_protocol_test.ts):
  * - measurement: `,` and space get a backslash; tag keys, tag values and
  *   field keys: `,`, `=` and space. A leading space is kept (`\ cpu`).
- * - newline, carriage return, tab and form feed in those names are written
- *   as `\n`, `\r`, `\t`, `\f`, as Telegraf does, so that a point never breaks
- *   its line; 1.6 stores them as those two characters (a raw newline would end
- *   the line; raw tab and CR it would store as they are).
+ * - a control character (newline, carriage return, tab, form feed, ... U+0000
+ *   to U+001F and U+007F) in those names rejects the point: line protocol
+ *   has no escape for them ("Line protocol does not support the newline
+ *   character \n in tag values", InfluxDB's line protocol reference). A raw
+ *   newline ends the line, and the `\n` that Telegraf writes instead is
+ *   stored by 1.6 as those two characters, a name the record never had.
  * - a backslash is not an escape character in names (1.6 stores `a\\b` as
  *   `a\\b`), so it is written as it is. A backslash right before a character
  *   the server unescapes (`,` `=` space, and `"` in measurements and field
@@ -30,7 +32,9 @@
  * text (`1.5`, `1e+21`, `5e-324`, `-0`: all read back exactly by 1.6); NaN and
  * ±Infinity have no line protocol form (1.6: `invalid number`) and reject the
  * point. A `bigint` is an integer (`42i`) within int64 (1.6 refuses
- * 9223372036854775808i: `value out of range`). Booleans are `true`/`false`.
+ * 9223372036854775808i: `value out of range`); an `UnsignedValue` an
+ * unsigned integer (`42u`) within uint64, which InfluxDB 2 and 3 store (1.x
+ * only when built with it). Booleans are `true`/`false`.
  *
  * Also refused by 1.6 and so rejected here: an empty measurement, tag key or
  * field key, `time` as a tag or field key (`invalid tag key`/`invalid field
@@ -49,6 +53,7 @@
 
 import { utf8Length } from "../../lib/text.ts";
 import type { FieldValue, Point } from "../../lib/record.ts";
+import { JsonNumber } from "../../lib/json.ts";
 
 /** The time precision of the timestamps in a write (the `precision` parameter). */
 export type Precision = "s" | "ms" | "us" | "ns";
@@ -68,20 +73,24 @@ export const MAX_TIME_NS = 9_223_372_036_854_775_806n;
 /** The longest series key plus `#!~#` plus field key InfluxDB 1.x accepts, in bytes. */
 export const MAX_KEY_BYTES = 65_535;
 
-const MIN_INT64 = -(2n ** 63n);
-const MAX_INT64 = 2n ** 63n - 1n;
+/** The least integer field value (int64). */
+export const MIN_INT64 = -(2n ** 63n);
+/** The greatest integer field value (int64). */
+export const MAX_INT64 = 2n ** 63n - 1n;
+/** The greatest unsigned field value (uint64). */
+export const MAX_UINT64 = 2n ** 64n - 1n;
 
 const ESCAPES: Readonly<Record<string, string>> = {
   ",": "\\,",
   "=": "\\=",
   " ": "\\ ",
-  "\n": "\\n",
-  "\r": "\\r",
-  "\t": "\\t",
-  "\f": "\\f",
 };
-const MEASUREMENT_SPECIAL = /[, \n\r\t\f]/g;
-const KEY_SPECIAL = /[,= \n\r\t\f]/g;
+const MEASUREMENT_SPECIAL = /[, ]/g;
+const KEY_SPECIAL = /[,= ]/g;
+
+/** What line protocol cannot carry in a name: control characters, the newline first. */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
 /** A backslash the server would read as the start of an escape, or a trailing one. */
 const MEASUREMENT_BAD_BACKSLASH = /\\(?:[,= "]|$)/;
 const FIELD_KEY_BAD_BACKSLASH = MEASUREMENT_BAD_BACKSLASH;
@@ -97,7 +106,8 @@ export type EncodeResult = { ok: true; line: string } | { ok: false; error: stri
 export type NameKind = "measurement" | "tag key" | "tag value" | "field key";
 
 /**
- * Escapes a measurement name (`,` and space; newline, CR, tab, form feed as `\n` ...).
+ * Escapes a measurement name (`,` and space; control characters are refused
+ * by {@link nameProblem}).
  *
  * @param name The measurement.
  * @returns The text to write.
@@ -110,8 +120,8 @@ export function escapeMeasurement(name: string): string {
 }
 
 /**
- * Escapes a tag key, tag value or field key (`,`, `=` and space; newline,
- * CR, tab, form feed as `\n` ...).
+ * Escapes a tag key, tag value or field key (`,`, `=` and space; control
+ * characters are refused by {@link nameProblem}).
  *
  * @param key The text.
  * @returns The text to write.
@@ -120,6 +130,34 @@ export function escapeKey(key: string): string {
   KEY_SPECIAL.lastIndex = 0;
   return KEY_SPECIAL.test(key) ? key.replace(KEY_SPECIAL, (c) => ESCAPES[c]!) : key;
 }
+
+/**
+ * Escapes a name as {@link escapeMeasurement} or {@link escapeKey} do, with
+ * one regular expression test for a name that needs nothing (most).
+ *
+ * @returns The escaped name, or `undefined` when it holds a control character.
+ */
+function escapeName(name: string, equals: boolean): string | undefined {
+  // One pass for what needs escaping (, = space) and what is refused (controls):
+  // cheaper than a regular expression for the short names of a point.
+  let i = 0;
+  for (; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= SPACE_CODE || c === COMMA_CODE || c === DEL_CODE || (equals && c === EQUALS_CODE)) {
+      break;
+    }
+  }
+  if (i === name.length) return name;
+  if (CONTROL.test(name)) return undefined;
+  const special = equals ? KEY_SPECIAL : MEASUREMENT_SPECIAL;
+  special.lastIndex = 0;
+  return name.replace(special, (c) => ESCAPES[c]!);
+}
+
+const SPACE_CODE = 32;
+const COMMA_CODE = 44;
+const EQUALS_CODE = 61;
+const DEL_CODE = 127;
 
 /**
  * Quotes a string field value: `"` and `\` get a backslash.
@@ -169,10 +207,20 @@ export function formatFieldValue(value: FieldValue): { ok: true; text: string } 
     case "boolean":
       return { ok: true, text: value ? "true" : "false" };
     default:
+      if (value !== null && typeof value === "object" && typeof value.unsigned === "bigint") {
+        const n = value.unsigned;
+        return n >= 0n && n <= MAX_UINT64
+          ? { ok: true, text: `${n}u` }
+          : { ok: false, why: `is ${n}, outside the unsigned 64-bit integers InfluxDB stores` };
+      }
       return {
         ok: false,
         why: `is ${
-          value === null ? "null" : typeof value
+          value === null
+            ? "null"
+            : value instanceof JsonNumber
+            ? (value as JsonNumber).text
+            : typeof value
         }, not a number, bigint, string or boolean`,
       };
   }
@@ -180,14 +228,16 @@ export function formatFieldValue(value: FieldValue): { ok: true; text: string } 
 
 /**
  * Why a name cannot be written, if it cannot: empty, `time` as a key, a
- * `#` first in a measurement, a backslash the server would read as an
- * escape, a lone surrogate.
+ * `#` first in a measurement, a control character, a backslash the server
+ * would read as an escape, a lone surrogate.
  *
  * @param kind What the name is.
  * @param name The name, unescaped.
+ * @param controls Whether to look for control characters (`encodePoint`
+ *   looks for them in the whole series key at once).
  * @returns The problem, or `undefined` when the name can be written.
  */
-export function nameProblem(kind: NameKind, name: string): string | undefined {
+export function nameProblem(kind: NameKind, name: string, controls = true): string | undefined {
   if (name === "") return `a ${kind} must not be empty`;
   if (name === "time" && (kind === "tag key" || kind === "field key")) {
     return `a ${kind} must not be "time" (InfluxDB refuses it)`;
@@ -200,6 +250,10 @@ export function nameProblem(kind: NameKind, name: string): string | undefined {
     : kind === "measurement"
     ? MEASUREMENT_BAD_BACKSLASH
     : FIELD_KEY_BAD_BACKSLASH;
+  if (controls && CONTROL.test(name)) {
+    return `a ${kind} must not contain control characters such as a newline or a tab ` +
+      "(line protocol cannot carry them)";
+  }
   if (name.includes("\\") && backslash.test(name)) {
     return `a ${kind} must not have a backslash at its end or before ${
       kind === "tag key" || kind === "tag value" ? ", = or space" : `, = space or "`
@@ -220,6 +274,15 @@ export function toPrecision(nanos: bigint, precision: Precision): bigint {
   const unit = NANOS_PER[precision];
   const quotient = nanos / unit;
   return nanos < 0n && quotient * unit !== nanos ? quotient - 1n : quotient;
+}
+
+/** A field value as text for a message. */
+function fieldText(value: unknown): string {
+  if (value instanceof JsonNumber) return value.text;
+  if (typeof value === "object" && value !== null && "unsigned" in value) {
+    return `${String(value.unsigned)}u`;
+  }
+  return String(value);
 }
 
 function quoted(text: string): string {
@@ -245,9 +308,10 @@ export function encodePoint(point: Point, precision: Precision, api: 1 | 2 = 1):
   if (typeof measurement !== "string") {
     return failure("a point needs a measurement name", String(measurement));
   }
-  const bad = nameProblem("measurement", measurement);
+  const bad = nameProblem("measurement", measurement, false);
   if (bad !== undefined) return failure(bad, measurement);
-  let seriesKey = escapeMeasurement(measurement);
+  let seriesKey = escapeName(measurement, false);
+  if (seriesKey === undefined) return controlFailure(point);
 
   if (tags !== undefined && tags !== null) {
     if (typeof tags !== "object") return failure("tags must be an object", String(tags));
@@ -259,14 +323,17 @@ export function encodePoint(point: Point, precision: Precision, api: 1 | 2 = 1):
         return failure(`tag "${key}" must be a string`, String(value));
       }
       if (value === "") continue;
-      const keyProblem = nameProblem("tag key", key) ??
+      const keyProblem = nameProblem("tag key", key, false) ??
         (api === 2 && RESERVED_V2_TAG_KEYS.has(key)
           ? "a tag key must not be _measurement or _field with API version 2 (InfluxDB 2 reserves them)"
           : undefined);
       if (keyProblem !== undefined) return failure(keyProblem, key);
-      const valueProblem = nameProblem("tag value", value);
+      const valueProblem = nameProblem("tag value", value, false);
       if (valueProblem !== undefined) return failure(`${valueProblem} (tag "${key}")`, value);
-      seriesKey += `,${escapeKey(key)}=${escapeKey(value)}`;
+      const escapedKey = escapeName(key, true);
+      const escapedValue = escapeName(value, true);
+      if (escapedKey === undefined || escapedValue === undefined) return controlFailure(point);
+      seriesKey += `,${escapedKey}=${escapedValue}`;
     }
   }
 
@@ -276,11 +343,12 @@ export function encodePoint(point: Point, precision: Precision, api: 1 | 2 = 1):
   let fieldSet = "";
   let longestKey = 0;
   for (const key of Object.keys(fields)) {
-    const keyProblem = nameProblem("field key", key);
+    const keyProblem = nameProblem("field key", key, false);
     if (keyProblem !== undefined) return failure(keyProblem, key);
     const value = formatFieldValue(fields[key]!);
-    if (!value.ok) return failure(`field "${key}" ${value.why}`, String(fields[key]));
-    const escaped = escapeKey(key);
+    if (!value.ok) return failure(`field "${key}" ${value.why}`, fieldText(fields[key]));
+    const escaped = escapeName(key, true);
+    if (escaped === undefined) return controlFailure(point);
     if (escaped.length > longestKey) longestKey = escaped.length;
     fieldSet += `${fieldSet === "" ? "" : ","}${escaped}=${value.text}`;
   }
@@ -314,6 +382,22 @@ export function encodePoint(point: Point, precision: Precision, api: 1 | 2 = 1):
     );
   }
   return { ok: true, line: `${seriesKey} ${fieldSet} ${units}` };
+}
+
+/** The failure naming the first name of a point that holds a control character. */
+function controlFailure(point: Point): EncodeResult {
+  const names: Array<[NameKind, string, string]> = [["measurement", point.measurement, ""]];
+  for (const key of Object.keys(point.tags ?? {}).sort()) {
+    const value = point.tags[key]!;
+    names.push(["tag key", key, ""]);
+    if (value !== "") names.push(["tag value", value, ` (tag "${key}")`]);
+  }
+  for (const key of Object.keys(point.fields)) names.push(["field key", key, ""]);
+  for (const [kind, name, where] of names) {
+    const problem = nameProblem(kind, name);
+    if (problem !== undefined) return failure(`${problem}${where}`, name);
+  }
+  return failure("a name must not contain control characters", point.measurement);
 }
 
 /**

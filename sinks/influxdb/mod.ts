@@ -134,41 +134,7 @@ export class InfluxDBSink implements Sink<string> {
         hint: "set INFLUXDB_VERIFY_SSL=YES (with INFLUXDB_CA_FILE for a private CA)",
       });
     }
-    let response: HttpResponse;
-    try {
-      response = await this.#client.ping();
-    } catch (error) {
-      const { message, verdict } = unanswered(
-        `Cannot connect to InfluxDB at ${config.pingUrl}`,
-        error,
-      );
-      throw startupError(message, verdict, error);
-    }
-    const verdict = classifyInfluxDBResponse(response.status, response.body);
-    if (verdict.action !== "ok") {
-      const message = healsByItself(verdict)
-        ? `Cannot connect to InfluxDB at ${config.pingUrl}: ${statusText(response)}`
-        : `InfluxDB at ${config.pingUrl} answers the ping with ${
-          statusText(response, verdict.hint)
-        }`;
-      throw startupError(message, verdict);
-    }
-    const version = response.headers.get("x-influxdb-version") ?? "unknown";
-    if (config.apiVersion === 2 && /^v?1\.[0-7]\./.test(version)) {
-      throw startupError(
-        `InfluxDB ${version} at ${config.url} has no API version 2 ` +
-          "(/api/v2/write came with 1.8); set INFLUXDB_API_VERSION=1 with INFLUXDB_DBNAME",
-        { action: "fatal", errorType: "version" },
-      );
-    }
-    if (config.apiVersion === 2 && config.org === "" && /^v?2\./.test(version)) {
-      // 2.7.12 answers every write without one: 400 "Please provide either orgID or org".
-      throw startupError(
-        `InfluxDB ${version} at ${config.url} needs an organisation; ` +
-          "set INFLUXDB_ORG (only InfluxDB 3 does without)",
-        { action: "fatal", errorType: "version" },
-      );
-    }
+    const version = await this.#ping();
     this.#log.info("Connected to InfluxDB", {
       url: config.url,
       version,
@@ -184,6 +150,44 @@ export class InfluxDBSink implements Sink<string> {
         throw startupError(failure.message, failure.verdict, failure.cause);
       }
     }
+  }
+
+  /**
+   * For `--check-config --connect`: the ping of {@link connect} (the
+   * version and the API), then an empty write, which stores nothing but
+   * needs the credentials and the database or bucket (InfluxDB 1.6 and
+   * 2.7 answer 204, or 401, or 404 naming what is missing).
+   *
+   * @returns What was found.
+   * @throws {SinkWriteError} As `connect()` throws it: `retry` while the server
+   *   cannot be reached, `fatal` for credentials, the version, a missing database or bucket.
+   */
+  async check(): Promise<string> {
+    const config = this.#config;
+    const version = await this.#ping();
+    const where = config.apiVersion === 2
+      ? `bucket ${JSON.stringify(config.bucket)}`
+      : `database ${JSON.stringify(config.database)}`;
+    let response: HttpResponse;
+    try {
+      response = await this.#client.write([]);
+    } catch (error) {
+      const { message, verdict } = unanswered(`Cannot write to InfluxDB at ${config.url}`, error);
+      throw startupError(message, verdict, error);
+    }
+    if (config.createDatabase && isDatabaseNotFound(response.status, response.body)) {
+      return `InfluxDB ${version} at ${config.url}: ${where} does not exist and will be created`;
+    }
+    const verdict = classifyInfluxDBResponse(response.status, response.body);
+    if (verdict.action !== "ok") {
+      throw startupError(
+        `InfluxDB ${version} at ${config.url} refuses an empty write to ${where}: ${
+          statusText(response, verdict.hint)
+        }`,
+        verdict,
+      );
+    }
+    return `InfluxDB ${version} at ${config.url}: ${where} takes writes with these credentials`;
   }
 
   /**
@@ -302,6 +306,52 @@ export class InfluxDBSink implements Sink<string> {
   close(): Promise<void> {
     this.#client.close();
     return Promise.resolve();
+  }
+
+  /**
+   * Pings the server and checks that its version serves the configured API.
+   *
+   * @returns The version the server reports (`X-Influxdb-Version`).
+   * @throws {SinkWriteError} From `startupError`.
+   */
+  async #ping(): Promise<string> {
+    const config = this.#config;
+    let response: HttpResponse;
+    try {
+      response = await this.#client.ping();
+    } catch (error) {
+      const { message, verdict } = unanswered(
+        `Cannot connect to InfluxDB at ${config.pingUrl}`,
+        error,
+      );
+      throw startupError(message, verdict, error);
+    }
+    const verdict = classifyInfluxDBResponse(response.status, response.body);
+    if (verdict.action !== "ok") {
+      const message = healsByItself(verdict)
+        ? `Cannot connect to InfluxDB at ${config.pingUrl}: ${statusText(response)}`
+        : `InfluxDB at ${config.pingUrl} answers the ping with ${
+          statusText(response, verdict.hint)
+        }`;
+      throw startupError(message, verdict);
+    }
+    const version = response.headers.get("x-influxdb-version") ?? "unknown";
+    if (config.apiVersion === 2 && /^v?1\.[0-7]\./.test(version)) {
+      throw startupError(
+        `InfluxDB ${version} at ${config.url} has no API version 2 ` +
+          "(/api/v2/write came with 1.8); set INFLUXDB_API_VERSION=1 with INFLUXDB_DBNAME",
+        { action: "fatal", errorType: "version" },
+      );
+    }
+    if (config.apiVersion === 2 && config.org === "" && /^v?2\./.test(version)) {
+      // 2.7.12 answers every write without one: 400 "Please provide either orgID or org".
+      throw startupError(
+        `InfluxDB ${version} at ${config.url} needs an organisation; ` +
+          "set INFLUXDB_ORG (only InfluxDB 3 does without)",
+        { action: "fatal", errorType: "version" },
+      );
+    }
+    return version;
   }
 
   /**

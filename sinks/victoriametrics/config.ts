@@ -85,6 +85,7 @@ export const VICTORIAMETRICS = declareVariables("VictoriaMetrics", {
   VM_URL: {
     type: "url",
     required: true,
+    connection: true,
     selects: true,
     example: "http://127.0.0.1:8428",
     doc: "Base http(s):// URL of VictoriaMetrics (single node, vminsert or vmauth), " +
@@ -178,7 +179,7 @@ export const VICTORIAMETRICS = declareVariables("VictoriaMetrics", {
     type: "int",
     default: "30",
     min: 3,
-    doc: "Set aside records with more labels than this per series (__name__, job and instance " +
+    doc: "Set aside records with more labels than this per series (`__name__`, job and instance " +
       "included); match the server's -maxLabelsPerTimeseries, beyond which it drops labels silently",
   },
   VM_MAX_LABEL_VALUE_LENGTH: {

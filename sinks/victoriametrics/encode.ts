@@ -19,6 +19,19 @@
  * as decimals: integers up to 2^53 exactly, fractions to about 12
  * significant digits, 3.141592653589793 comes back as 3.141592653589.)
  *
+ * Sample values are floats by nature (float64 in the import format and the
+ * query API, a decimal of about 15 digits on disk), so a value is sent as a
+ * double: the digits of a fraction beyond a double's are rounded, as in
+ * every float. What VictoriaMetrics would store as another number is set
+ * aside instead, quoting the value as written: an integer literal (digits
+ * only) beyond 2^53 (checked against 1.79.5: 9007199254740993 came back as
+ * 9007199254740990, 18446744073709551615 as 18446744073709548000, even
+ * 2^60 = 1152921504606846976, exactly a double, as 1152921504606846848,
+ * while every integer up to 2^53 came back exact), `1e400` (stored as +Inf),
+ * and `1e-400` (0). A float literal of any magnitude is a float and stored
+ * as one (`2.5e300` and `1.5e308` came back as those doubles). Label values
+ * are text and exact: a counter beyond 2^53 as a label keeps its digits.
+ *
  * - Values: finite numbers; numeric strings are read as numbers. A metric
  *   field that is missing, null, not a number or not finite sets that line
  *   aside and the record keeps its other lines (the sink logs the fields
@@ -26,8 +39,12 @@
  *   record, and one bad counter should not cost the good ones); a record
  *   with no valid metric line is rejected (`convert`).
  * - Timestamps: milliseconds from `VM_TIMESTAMP_FIELD` in any pmacct form,
- *   local times in `PMACCT_TIMEZONE`; a record outside the window
- *   `VM_TIMESTAMP_MAX_AGE` .. `VM_TIMESTAMP_MAX_FUTURE` is rejected.
+ *   local times in `PMACCT_TIMEZONE`; a record outside the record-time
+ *   window every sink has (`RECORD_TIME_MIN` .. `RECORD_TIME_MAX_FUTURE`) or
+ *   outside this sink's own `VM_TIMESTAMP_MAX_AGE` .. `VM_TIMESTAMP_MAX_FUTURE`
+ *   (the server's retention and its limit ahead) is rejected, in the name of
+ *   the narrower bound on its side, the one to change (by default this
+ *   sink's: 31 days back, 600 s ahead, within 1970 .. a day ahead).
  * - Label names: `[a-zA-Z_][a-zA-Z0-9_]*`; other characters become `_`, a
  *   leading digit gets a `_` in front. `job`, `instance`, `__name__` and
  *   other `__` names are sluice's, so a record field with such a name is
@@ -47,6 +64,7 @@ import { utf8Length } from "../../lib/text.ts";
 import type { TimeReader, Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { labelValueOf, matchesPattern } from "../../lib/fields.ts";
+import { floatOf, floatOfText, isIntegerLiteral, JsonNumber } from "../../lib/json.ts";
 
 /** One record's import lines. */
 export interface VictoriaMetricsRow {
@@ -117,33 +135,55 @@ export function labelNameOf(field: string): FieldPlan {
   return { name, renamed: name !== field };
 }
 
+/** 2^53: VictoriaMetrics stores every integer up to it exactly, and not all beyond. */
+const TWO_53 = 9007199254740992;
+
 /**
- * Reads a metric value: a finite number, or a numeric string.
+ * Reads a metric value: a finite number, or a numeric string, that
+ * VictoriaMetrics stores as that number (see the module documentation).
  *
  * @param value The field value (`undefined` when the field is missing).
- * @returns The number, or why it is not one.
+ * @returns The number, or why it is not one (with the value as written).
  */
 export function metricValueOf(value: unknown): { ok: true; value: number } | {
   ok: false;
   why: string;
 } {
+  // The common case first: a number VictoriaMetrics stores as it is.
+  if (typeof value === "number" && value <= TWO_53 && value >= -TWO_53) return { ok: true, value };
+  let n: number;
+  let shown: string;
+  let text: string | undefined;
   if (typeof value === "number") {
-    return Number.isFinite(value)
-      ? { ok: true, value }
-      : { ok: false, why: `${value} is not finite` };
+    n = value;
+    shown = String(value);
+  } else if (value instanceof JsonNumber) {
+    n = value.value;
+    shown = value.text;
+  } else if (typeof value === "string") {
+    text = value.trim();
+    shown = JSON.stringify(value);
+    if (!NUMBER_RE.test(text)) return { ok: false, why: `${shown} is not a number` };
+    n = Number(text);
+  } else if (value === undefined) return { ok: false, why: "is missing" };
+  else if (value === null) return { ok: false, why: "is null" };
+  else return { ok: false, why: `${JSON.stringify(value)} is not a number` };
+  // A float literal (`2.5e300`) is stored as a float; an integer literal
+  // beyond 2^53 is not stored as that integer, even one a double holds
+  // (1.79.5 stored 2^60 = 1152921504606846976 as 1152921504606846848). A
+  // plain number that big never comes from the decoders (lib/json.ts keeps
+  // it as a JsonNumber), so it is taken for an integer.
+  if (
+    Number.isFinite(n) && Math.abs(n) > TWO_53 &&
+    (typeof value === "number" || isIntegerLiteral(text ?? shown))
+  ) {
+    return {
+      ok: false,
+      why: `${shown} is beyond 2^53, where VictoriaMetrics does not store numbers exactly`,
+    };
   }
-  if (typeof value === "string") {
-    const text = value.trim();
-    if (NUMBER_RE.test(text)) {
-      const n = Number(text);
-      if (Number.isFinite(n)) return { ok: true, value: n };
-      return { ok: false, why: `${JSON.stringify(value)} is not finite` };
-    }
-    return { ok: false, why: `${JSON.stringify(value)} is not a number` };
-  }
-  if (value === undefined) return { ok: false, why: "is missing" };
-  if (value === null) return { ok: false, why: "is null" };
-  return { ok: false, why: `${JSON.stringify(value)} is not a number` };
+  const read = text === undefined ? floatOf(value) : floatOfText(text, n);
+  return read.ok ? read : { ok: false, why: `${shown} ${read.why}` };
 }
 
 /**
@@ -188,6 +228,7 @@ export function compileRecordEncoder(
   };
   const maxValueBytes = options.maxLabelValueBytes;
   const maxOwnLabels = options.maxLabels - OWN_LABELS.length;
+  const window = options.time.window;
   const reject = (error: string): PrepareResult<VictoriaMetricsRow> => ({
     ok: false,
     rejection: { reason: "convert", error: `Cannot convert record: ${error}` },
@@ -200,8 +241,10 @@ export function compileRecordEncoder(
     }
     const rawTime = record[timestampField];
     let ms: number;
+    let ts: Timestamp;
     try {
-      ms = timestampMillis(options.time.parse(rawTime));
+      ts = options.time.parse(rawTime);
+      ms = timestampMillis(ts);
     } catch (error) {
       return reject(
         `field "${timestampField}" is not a timestamp: ${
@@ -209,22 +252,27 @@ export function compileRecordEncoder(
         }`,
       );
     }
+    // Two bounds on each side: the record-time window every sink has and
+    // VictoriaMetrics' own (its retention, its limit ahead). A time outside
+    // both is refused in the name of the narrower one, the one to change.
     const now = clock();
+    let own: string | undefined;
+    let ownNarrower = true;
     if (ms < now - options.maxAgeMs) {
-      return reject(
-        `field "${timestampField}" ${JSON.stringify(rawTime)} is ${
-          Math.round((now - ms) / 1000)
-        } s old, older than VM_TIMESTAMP_MAX_AGE (${options.maxAgeMs / 1000} s)`,
-      );
-    }
-    if (ms > now + options.maxFutureMs) {
-      return reject(
-        `field "${timestampField}" ${JSON.stringify(rawTime)} is ${
-          Math.round((ms - now) / 1000)
-        } s in the future, more than VM_TIMESTAMP_MAX_FUTURE (${
+      own = `is ${Math.round((now - ms) / 1000)} s old, older than VM_TIMESTAMP_MAX_AGE (${
+        options.maxAgeMs / 1000
+      } s)`;
+      if (window !== undefined) ownNarrower = now - options.maxAgeMs >= window.minSeconds * 1000;
+    } else if (ms > now + options.maxFutureMs) {
+      own = `is ${Math.round((ms - now) / 1000)} s in the future, more than ` +
+        `VM_TIMESTAMP_MAX_FUTURE (${
           options.maxFutureMs / 1000
-        } s); check PMACCT_TIMEZONE and the collector's clock`,
-      );
+        } s); check PMACCT_TIMEZONE and the collector's clock`;
+      if (window !== undefined) ownNarrower = options.maxFutureMs <= window.maxFutureMs;
+    }
+    const outside = own !== undefined && ownNarrower ? own : options.time.outsideWindow(ts) ?? own;
+    if (outside !== undefined) {
+      return reject(`field "${timestampField}" ${JSON.stringify(rawTime)} ${outside}`);
     }
 
     // Labels: fields keeping their name first, so renamed ones cannot take a name.

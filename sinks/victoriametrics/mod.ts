@@ -120,6 +120,19 @@ export class VictoriaMetricsSink implements Sink<VictoriaMetricsRow> {
   }
 
   /**
+   * For `--check-config --connect`: the empty import of {@link connect},
+   * which writes nothing (server reachable, `VM_IMPORT_PATH` served,
+   * credentials accepted).
+   *
+   * @returns What was found.
+   * @throws {SinkWriteError} As `connect()` throws it.
+   */
+  async check(): Promise<string> {
+    await this.connect();
+    return `${this.#config.importUrl} accepts an empty import`;
+  }
+
+  /**
    * Converts one pmacct record into its import lines, one per valid metric field.
    *
    * A record keeps its valid lines when other metric fields of it are

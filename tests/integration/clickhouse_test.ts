@@ -192,7 +192,13 @@ for (const server of CLICKHOUSE_SERVERS) {
       await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
       await new Promise((r) => setTimeout(r, 20_000));
       assert(await sluice.metric("sluice_sink_retries_total") > 0, "writes were retried");
-      assertMatch(await healthz(), /^503 .*"status":"stalled"/, "/healthz reports the stall");
+      // Down wins over stalled (README, "Metrics and health"); the stall is a reason too.
+      const health = await healthz();
+      assertMatch(health, /^503 /, "/healthz reports the outage");
+      const { status, reason } = JSON.parse(health.slice(4));
+      assertEquals(status, "down", health);
+      assertMatch(reason, /^sink down for [\d.]+ s: Cannot insert .*ClickHouse/, health);
+      assertMatch(reason, /records have waited \d+ s .*HEALTH_STALL_TIMEOUT 5 s/, health);
       const { committed } = await offsets(f.group, f.topic);
       const committedTotal = Object.values(committed).reduce(
         (a, o) => a + Math.max(0, Number(o)),

@@ -359,7 +359,13 @@ async function checkRefused(
   poison: ReadonlyMap<number, readonly [string, RegExp]>,
   setup: (bucket: string) => Promise<StoredPoint[]>,
 ): Promise<void> {
-  const f = await fixture(what, "influx_line", { BUFFER_SIZE: "40" }, { partitions: 1 });
+  // RECORD_TIME_MIN reaches back before the earliest time InfluxDB stores
+  // (1677-09-21), so that the server, not sluice's record-time window,
+  // refuses a line from before it.
+  const f = await fixture(what, "influx_line", {
+    BUFFER_SIZE: "40",
+    RECORD_TIME_MIN: "1600-01-01",
+  }, { partitions: 1 });
   const deadLetters = await Deno.makeTempFile({ prefix: "sluice_influx2_dead_", suffix: ".jsonl" });
   f.env["DEAD_LETTER_FILE"] = deadLetters;
   let sluice: SluiceProcess | undefined;
@@ -435,8 +441,10 @@ Deno.test("InfluxDB 2: lines the server cannot parse (400, nothing of the batch 
   await checkRefused(
     "unparseable",
     new Map([
-      // A nanosecond time where INFLUXDB_TIME_PRECISION=s says seconds.
-      [3, [" value=1.5 1700000003123456789", /HTTP 400: unable to parse .*time outside range/]],
+      // 1675, before the earliest time the server stores. (A nanosecond time
+      // where INFLUXDB_TIME_PRECISION=s says seconds is beyond its range too,
+      // but sluice's RECORD_TIME_MAX_FUTURE sets it aside first, as "convert".)
+      [3, [" value=1.5 -9300000000", /HTTP 400: unable to parse .*time outside range/]],
       [50, [` value=abc ${T0 + 50}`, /HTTP 400: unable to parse .*invalid boolean/]],
       [51, [` value=1.2.3 ${T0 + 51}`, /HTTP 400: unable to parse .*invalid number/]],
       [

@@ -122,22 +122,43 @@ Deno.test("readConfigFile() refuses a key that names no variable with its line, 
     const path = `${dir}/config.yaml`;
     Deno.writeTextFileSync(path, "kafka:\n  host: k\nconstructor: 1\n__proto__:\n  x: 2\n");
     const known = new Set(["KAFKA_HOST"]);
-    let error: unknown;
-    try {
-      readConfigFile(path, known);
-    } catch (e) {
-      error = e;
-    }
-    assert(error instanceof ConfigError);
-    const messages = error.problems.map((p) => `${p.name}: ${p.message}`);
+    const { problems } = readConfigFile(path, known);
+    const messages = problems.map((p) => `${p.name}: ${p.message}`);
     assertEquals(messages, [
       `constructor: in ${path} line 3 is not a setting sluice knows (no variable CONSTRUCTOR; see --help)`,
       `__proto___x: in ${path} line 5 is not a setting sluice knows (no variable __PROTO___X; see --help)`,
     ]);
     Deno.writeTextFileSync(path, "kafka:\n  host: k\n  reader: confluent\n");
-    const { vars, ignored } = readConfigFile(path, known);
+    const { vars, ignored, problems: none } = readConfigFile(path, known);
     assertEquals(Object.fromEntries(vars), { KAFKA_HOST: "k" });
     assertEquals(ignored, ["KAFKA_READER: sluice has one Kafka client"]);
+    assertEquals(none, []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("readConfigFile() never quotes the value of an unknown key, and names the key meant", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/config.yaml`;
+    Deno.writeTextFileSync(path, "influxdb:\n  host: h\n  pasword: secret123\n");
+    const { vars, problems } = readConfigFile(
+      path,
+      new Set(["INFLUXDB_HOST", "INFLUXDB_PASSWORD"]),
+    );
+    assertEquals(Object.fromEntries(vars), { INFLUXDB_HOST: "h" });
+    assertEquals(problems.length, 1);
+    assertEquals(problems[0]!.value, undefined);
+    const text = new ConfigError(problems).message;
+    assert(!text.includes("secret123"), text);
+    assert(
+      text.includes(
+        `"influxdb_pasword" in ${path} line 3 is not a setting sluice knows (no variable ` +
+          "INFLUXDB_PASWORD; did you mean influxdb_password (INFLUXDB_PASSWORD)?)",
+      ),
+      text,
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

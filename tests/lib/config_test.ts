@@ -1,7 +1,13 @@
-import { allVariables, commonSpecs, parseConfig } from "../../lib/config.ts";
+import {
+  allVariables,
+  commonSpecs,
+  describeConfig,
+  loadConfig,
+  parseConfig,
+} from "../../lib/config.ts";
 import { readConfigFile } from "../../lib/config_files.ts";
 import { helpText, parseFlags, VERSION } from "../../lib/cli.ts";
-import { ConfigError, VarReader } from "../../lib/variables.ts";
+import { ConfigError, formatWarning, VarReader } from "../../lib/variables.ts";
 import type { ClickHouseConfig } from "../../sinks/clickhouse/config.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
 import { REGISTRIES } from "../../sinks/mod.ts";
@@ -288,10 +294,9 @@ Deno.test("readConfigFile() maps nested keys to variables and refuses unknown on
     assertMatch(ignored[0]!, /^KAFKA_READER: sluice has one Kafka client/);
     const bad = `${dir}/bad.yaml`;
     await Deno.writeTextFile(bad, "kafka:\n  hots: broker\n");
-    assertThrows(
-      () => readConfigFile(bad, KNOWN),
-      ConfigError,
-      `"kafka_hots" in ${bad} line 2 is not a setting sluice knows`,
+    assertMatch(
+      new ConfigError(readConfigFile(bad, KNOWN).problems).message,
+      new RegExp(`"kafka_hots" in ${bad} line 2 is not a setting sluice knows .*kafka_host`),
     );
     assertThrows(() => readConfigFile(`${dir}/missing.yaml`, KNOWN), ConfigError, "cannot be read");
   } finally {
@@ -323,4 +328,166 @@ Deno.test("parseConfig() refuses a decoder whose records the sink cannot write",
     error.message,
     /"ENCODER" produces points, which SINK=clickhouse cannot write; use SINK=influxdb/,
   );
+});
+
+Deno.test("parseConfig() warns about misspelt variables, naming the one meant", () => {
+  const config = parseConfig({
+    ...ORIGINAL,
+    CLICKHOUSE_ORDERBY: "stamp_updated",
+    CLICKHOUSE_MAX_SAMPLE_PER_SEND: "5000",
+    ELASTICSEARCH_HOSTS: "es:9200",
+    METRICS_PORT: "9100",
+    DEAD_LETTER_FIEL: "/tmp/x",
+    SLUICE_KAFKA_PORT: "19092",
+    SLUICE_CLICKHOUSE_HTTP_PORT: "18123",
+    BENCH_SLUICE_CLICKHOUSE_COMPRESSION: "NO",
+    HOME: "/root",
+  }, REGISTRIES);
+  assertEquals(config.warnings.map(formatWarning), [
+    '"CLICKHOUSE_MAX_SAMPLE_PER_SEND" is not a variable sluice reads and is ignored; ' +
+    "did you mean CLICKHOUSE_MAX_SAMPLES_PER_SEND?",
+    '"CLICKHOUSE_ORDERBY" is not a variable sluice reads and is ignored; ' +
+    "did you mean CLICKHOUSE_ORDER_BY?",
+    '"DEAD_LETTER_FIEL" is not a variable sluice reads and is ignored; ' +
+    "did you mean DEAD_LETTER_FILE?",
+    '"ELASTICSEARCH_HOSTS" is not a variable sluice reads and is ignored; ' +
+    "see --help for the variables",
+    '"METRICS_PORT" is not a variable sluice reads and is ignored; see --help for the variables',
+  ]);
+  const described = describeConfig(config).join("\n");
+  assertMatch(described, /Warning: "CLICKHOUSE_ORDERBY" .*did you mean CLICKHOUSE_ORDER_BY\?/);
+  assertEquals(parseConfig(ORIGINAL, REGISTRIES).warnings, []);
+});
+
+Deno.test("parseConfig() names the near miss of a missing required variable once", () => {
+  const { KAFKA_BOOTSTRAP_SERVERS: _, ...rest } = ORIGINAL;
+  const error = configError({ ...rest, KAFKA_BOOTSTRAP_SERVER: "kafka1:9094" });
+  assertEquals(error.problems.map((p) => p.message), [
+    "is required and not set (KAFKA_BOOTSTRAP_SERVER is set: " +
+    "a misspelling of KAFKA_BOOTSTRAP_SERVERS?)",
+  ]);
+  assertEquals(error.warnings, []);
+});
+
+Deno.test("parseConfig() reports an unknown SINK once, with the sink meant, and that sink's problems", () => {
+  const error = configError({
+    ...ORIGINAL,
+    SINK: "clickhous",
+    CLICKHOUSE_DATA_SCHEMA: "bytes:UInt46",
+    CLICKHOUSE_ORDERBY: "x",
+  });
+  assertEquals(error.problems.map((p) => p.name).sort(), ["CLICKHOUSE_DATA_SCHEMA", "SINK"]);
+  assertMatch(
+    error.message,
+    /"SINK" must be one of clickhouse, elastic, influxdb, vm \(did you mean clickhouse\?\), got "clickhous"/,
+  );
+  assertMatch(error.message, /and 1 warning\n {2}- "CLICKHOUSE_ORDERBY" .*CLICKHOUSE_ORDER_BY/);
+  // No sink close to the name: the one configured is read all the same.
+  const other = configError({
+    ...ORIGINAL,
+    SINK: "postgres",
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "0",
+  });
+  assertEquals(other.problems.map((p) => p.name).sort(), [
+    "CLICKHOUSE_MAX_SAMPLES_PER_SEND",
+    "SINK",
+  ]);
+  const prototype = configError({ ...ORIGINAL, SINK: "constructor" });
+  assertEquals(prototype.problems.map((p) => p.name), ["SINK"]);
+});
+
+Deno.test("parseConfig() offers the ENCODER meant by a misspelt one", () => {
+  assertMatch(
+    configError({ ...ORIGINAL, ENCODER: "pmact" }).message,
+    /"ENCODER" must be one of .*; did you mean pmacct\?, got "pmact"/,
+  );
+});
+
+Deno.test("parseConfig() offline (--dry-run) needs no broker and no sink address", () => {
+  const schema = ORIGINAL.CLICKHOUSE_DATA_SCHEMA;
+  assertEquals(problemsOf({ CLICKHOUSE_DATA_SCHEMA: schema }).sort(), [
+    "CLICKHOUSE_HOST",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_TOPIC",
+  ]);
+  const dry = parseConfig({ CLICKHOUSE_DATA_SCHEMA: schema }, REGISTRIES, { offline: true });
+  assertEquals(dry.sink.module.name, "clickhouse");
+  assertEquals(dry.kafka.brokers, []);
+  const vm = parseConfig({ SINK: "vm", VM_JOB: "j", VM_INSTANCE: "i" }, REGISTRIES, {
+    offline: true,
+  });
+  assertEquals(vm.sink.module.name, "vm");
+  assertEquals(
+    parseConfig({ SINK: "elastic" }, REGISTRIES, { offline: true }).sink.module.name,
+    "elastic",
+  );
+  // What the rows carry is still required.
+  let error: unknown;
+  try {
+    parseConfig({ SINK: "vm" }, REGISTRIES, { offline: true });
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof ConfigError);
+  assertEquals(error.problems.map((p) => p.name), ["VM_JOB", "VM_INSTANCE"]);
+});
+
+Deno.test("parseConfig() refuses a DEAD_LETTER_FILE sluice could not write to", () => {
+  assertMatch(
+    configError({ ...ORIGINAL, DEAD_LETTER_FILE: "/nonexistent/dir/x" }).message,
+    /"DEAD_LETTER_FILE" must be in a directory that exists; there is no directory \/nonexistent\/dir, got "\/nonexistent\/dir\/x"/,
+  );
+  const dir = Deno.makeTempDirSync();
+  try {
+    assertMatch(
+      configError({ ...ORIGINAL, DEAD_LETTER_FILE: dir }).message,
+      /"DEAD_LETTER_FILE" must name a file, not a directory/,
+    );
+    const config = parseConfig({ ...ORIGINAL, DEAD_LETTER_FILE: `${dir}/dead.jsonl` }, REGISTRIES);
+    assertEquals(config.deadLetterFile, `${dir}/dead.jsonl`);
+    assertEquals([...Deno.readDirSync(dir)], [], "the check leaves nothing behind");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig() reports the YAML file's unknown keys with every other problem", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/config.yaml`;
+    Deno.writeTextFileSync(path, "influxdb:\n  pasword: secret123\n");
+    Deno.writeTextFileSync(`${dir}/empty.env`, "");
+    const flags = parseFlags(
+      ["-c", path, "--env-file", `${dir}/empty.env`],
+      allVariables(REGISTRIES),
+    );
+    let error: unknown;
+    try {
+      loadConfig(flags, { SINK: "influxdb", INFLUXDB_PORT: "0" }, REGISTRIES);
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof ConfigError);
+    assertEquals(error.problems.map((p) => p.name), ["influxdb_pasword", "INFLUXDB_PORT"]);
+    assert(!error.message.includes("secret123"), error.message);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig() warns about misspelt variables of the env file and of the environment", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const envFile = `${dir}/sluice.env`;
+    Deno.writeTextFileSync(
+      envFile,
+      Object.entries(ORIGINAL).map(([k, v]) => `${k}=${v}`).join("\n") +
+        "\nCLICKHOUSE_ORDERBY=stamp_updated\n",
+    );
+    const flags = parseFlags(["--env-file", envFile], allVariables(REGISTRIES));
+    const { config } = loadConfig(flags, { KAFKA_TOPICS: "x" }, REGISTRIES);
+    assertEquals(config.warnings.map((w) => w.name), ["CLICKHOUSE_ORDERBY", "KAFKA_TOPICS"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

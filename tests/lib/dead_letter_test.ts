@@ -278,3 +278,124 @@ Deno.test("DeadLetterFile keeps the lines a full disk refuses, logs and counts i
   assert(lines.some((l) => l.includes("Cannot store dead letters in /dev/full")), lines.join());
   assert(lines.some((l) => l.includes("Dead letters not stored at stop")), lines.join());
 });
+
+const letter = (n: number): DeadLetter => ({
+  origin: { ...origin, offset: String(n) },
+  rejection: { reason: "decode", error: "not JSON" },
+  data: `line ${n}`,
+  value: "record",
+});
+
+Deno.test("new DeadLetterFile() creates the file readable and writable by its owner only (0600)", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/dead.jsonl`;
+    const letters = new DeadLetterFile(path, quiet());
+    letters.add(letter(1));
+    await letters.close();
+    assertEquals(Deno.statSync(path).mode! & 0o777, 0o600);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("new DeadLetterFile() keeps the mode of an existing file and warns when others may read it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/dead.jsonl`;
+    Deno.writeTextFileSync(path, "");
+    Deno.chmodSync(path, 0o644);
+    const lines: string[] = [];
+    const letters = new DeadLetterFile(path, {
+      ...quiet(),
+      log: new Logger({ write: (line) => lines.push(line) }),
+    });
+    await letters.close();
+    assertEquals(Deno.statSync(path).mode! & 0o777, 0o644);
+    assertEquals(lines.map((l) => JSON.parse(l)).map((l) => [l.msg, l.mode, l.fix]), [[
+      "The dead-letter file may be read by other users; it holds flow records",
+      "0644",
+      `chmod 600 ${path}`,
+    ]]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("DeadLetterFile rotates past DEAD_LETTER_FILE_MAX_BYTES: FILE to FILE.1 and up, whole lines, nothing lost, the oldest beyond the kept ones deleted", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/dead.jsonl`;
+    const lines: string[] = [];
+    const letters = new DeadLetterFile(path, {
+      ...quiet(),
+      log: new Logger({ write: (line) => lines.push(line) }),
+      rotation: { maxBytes: 600, keep: 3 },
+    });
+    for (let n = 0; n < 20; n++) letters.add(letter(n));
+    await letters.stored();
+    await letters.close();
+    const files = [path, `${path}.1`, `${path}.2`, `${path}.3`];
+    assertEquals(Deno.readDirSync(dir).map((e) => `${dir}/${e.name}`).toArray().sort(), files);
+    const kept = files.map((f) => Deno.readTextFileSync(f));
+    for (const [i, text] of kept.entries()) {
+      assert(text.length <= 600, `${files[i]} has ${text.length} bytes`);
+      assert(text.endsWith("\n"), `${files[i]} ends with a whole line`);
+    }
+    assertEquals(Deno.statSync(`${path}.1`).mode! & 0o777, 0o600);
+    // Newest in FILE, then FILE.1, ...: read oldest first, the offsets follow each other.
+    const offsets = kept.reverse().join("").trimEnd().split("\n").map((l) =>
+      Number(JSON.parse(l).offset)
+    );
+    const first = offsets[0]!;
+    assertEquals(offsets, Array.from({ length: 20 - first }, (_, i) => first + i));
+    assert(first > 0, "the oldest lines went with the file beyond the kept ones");
+    const said = lines.map((l) => JSON.parse(l).msg);
+    assert(said.includes("Rotated the dead-letter file"), said.join());
+    assert(
+      said.includes("Deleting the oldest rotated dead-letter file (DEAD_LETTER_FILE_KEEP)"),
+      said.join(),
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("DeadLetterFile with room for every rotated file keeps every line exactly once", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = `${dir}/dead.jsonl`;
+    const letters = new DeadLetterFile(path, { ...quiet(), rotation: { maxBytes: 400, keep: 50 } });
+    for (let n = 0; n < 30; n++) letters.add(letter(n));
+    await letters.stored();
+    await letters.close();
+    const names = Deno.readDirSync(dir).map((e) => e.name).toArray();
+    assert(names.length > 3, names.join());
+    const offsets = names.flatMap((name) =>
+      Deno.readTextFileSync(`${dir}/${name}`).trimEnd().split("\n").map((l) =>
+        Number(JSON.parse(l).offset)
+      )
+    ).sort((a, b) => a - b);
+    assertEquals(offsets, Array.from({ length: 30 }, (_, i) => i));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("DeadLetterFile never rotates what is not a regular file (/dev/full, a pipe)", async () => {
+  const letters = new DeadLetterFile("/dev/full", {
+    ...quiet(),
+    rotation: { maxBytes: 1, keep: 2 },
+  });
+  letters.add(letter(1));
+  letters.add(letter(2));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  await letters.close();
+  let renamed = true;
+  try {
+    Deno.statSync("/dev/full.1");
+  } catch {
+    renamed = false;
+  }
+  assertEquals(renamed, false);
+});

@@ -3,7 +3,7 @@
  * same rules are tested end to end against real Kafka and ClickHouse in
  * tests/integration/.
  */
-import { type DeadLetter, DeadLetters } from "../../lib/dead_letter.ts";
+import { type DeadLetter, DeadLetterFile, DeadLetters } from "../../lib/dead_letter.ts";
 import { decodePmacct } from "../../lib/decode/pmacct.ts";
 import { Logger } from "../../lib/log.ts";
 import { Metrics } from "../../lib/metrics.ts";
@@ -409,6 +409,42 @@ Deno.test("Pipeline sends a failed offset commit again on the timer when no next
   await pipeline.stop();
 });
 
+Deno.test("Pipeline stop sends a failed offset commit again, and is not clean when that fails too", async () => {
+  for (const failures of [1, Infinity]) {
+    const { source, pipeline } = setup({ maxRows: 2 });
+    const commit = source.commit.bind(source);
+    let fail = failures;
+    source.commit = (offsets) =>
+      fail-- > 0 ? Promise.reject(new Error("coordinator moved")) : commit(offsets);
+    await pipeline.start();
+    await source.push(messages([good(0), good(1)]));
+    await pipeline.settled();
+    assertEquals(source.commits, []);
+    const result = await pipeline.stop();
+    if (failures === 1) {
+      assertEquals(result, { clean: true, unwritten: 0 });
+      assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "2" }]]);
+    } else {
+      // Written, but read again at the next start: not a clean stop.
+      assertEquals(result, { clean: false, unwritten: 0 });
+      assertEquals(source.commits, []);
+    }
+  }
+});
+
+Deno.test("Pipeline stop is not clean when the sink's commit delay outlasts the shutdown timeout", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  // shutdownTimeoutMs is 200: the offsets are still held when it passes.
+  Object.assign(sink, { commitDelayMs: 10_000 });
+  await pipeline.start();
+  await source.push(messages([good(0), good(1)]));
+  await pipeline.settled();
+  assertEquals(sink.rows.length, 2);
+  const result = await pipeline.stop();
+  assertEquals(result.clean, false);
+  assertEquals(source.commits, []);
+});
+
 Deno.test("Pipeline commits a poison message's offset only once its dead letter is stored", async () => {
   const kept: DeadLetter[] = [];
   let store!: () => void;
@@ -485,4 +521,83 @@ Deno.test("Pipeline neither writes nor commits a batch taken before it rejoined 
   assertEquals(tokens, []);
   assertEquals(source.commits, []);
   await pipeline.stop();
+});
+
+Deno.test("Pipeline reports the sink down with the reason while writes fail, up once one succeeds, and never up before it answered", async () => {
+  const source = new MemorySource();
+  const sink = new MemorySink();
+  const metrics = new Metrics();
+  const pipeline = new Pipeline(source, {
+    sink,
+    decoder: decodePmacct,
+    batch: { maxRows: 1, maxBytes: 1e9, maxAgeMs: 60_000 },
+    retry: new RetryPolicy({ initialMs: 1, maxMs: 5 }),
+    metrics,
+    log: new Logger({ write: () => {} }),
+    tickMs: 60_000,
+    shutdownTimeoutMs: 200,
+  });
+  const up = async () => /sluice_sink_up\{sink="memory"\} (\d)/.exec(await metrics.render())?.[1];
+  assertEquals(await up(), undefined);
+  assertEquals(metrics.reachability().get("sink"), undefined);
+  sink.failures = Infinity;
+  await pipeline.start();
+  const pushed = source.push(messages([good(0), good(1)]));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assertEquals(await up(), "0");
+  assertEquals(metrics.reachability().get("sink")?.reason, "Cannot connect");
+  sink.failures = 0;
+  await pushed;
+  await pipeline.settled();
+  assertEquals(sink.rows.length, 2);
+  assertEquals(await up(), "1");
+  assertEquals(metrics.reachability().get("sink")?.up, true);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline with a dead-letter file on a full disk holds the source and commits nothing, without crashing, and says so", async () => {
+  const lines: string[] = [];
+  const metrics = new Metrics();
+  const log = new Logger({ write: (line) => lines.push(line) });
+  const policy = new RetryPolicy({ initialMs: 5, maxMs: 10 });
+  const file = new DeadLetterFile("/dev/full", { log, metrics, policy });
+  const source = new MemorySource();
+  const sink = new MemorySink();
+  const pipeline = new Pipeline(source, {
+    sink,
+    decoder: decodePmacct,
+    deadLetters: new DeadLetters([file]),
+    batch: { maxRows: 1, maxBytes: 1e9, maxAgeMs: 60_000 },
+    retry: policy,
+    metrics,
+    log,
+    tickMs: 60_000,
+    shutdownTimeoutMs: 100,
+  });
+  await pipeline.start();
+  let handled = 0;
+  const all = messages([good(0), "{oops", good(2), good(3), good(4), good(5), good(6)]);
+  const pushing = (async () => {
+    for (const message of all) {
+      await source.push([message]);
+      handled++;
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  // The letter of offset 1 cannot be stored: no commit, and the source waits
+  // once the batch after the one whose commit waits is full.
+  assertEquals(source.commits, []);
+  assert(handled < all.length, `the source is held (handled ${handled})`);
+  const text = await metrics.render();
+  assert(/sluice_dead_letter_errors_total\{destination="file"\} [1-9]/.test(text), text);
+  assertEquals(metrics.reachability().get("dead_letter_file")?.up, false);
+  assert(
+    lines.some((l) => l.includes("Cannot store dead letters in /dev/full; retrying, offsets wait")),
+    lines.join("\n"),
+  );
+  const result = await pipeline.stop();
+  assertEquals(result.clean, false);
+  assertEquals(source.commits, []);
+  await file.close();
+  await pushing.catch(() => {});
 });

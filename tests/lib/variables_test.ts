@@ -1,11 +1,16 @@
 import { makeTestCertificates } from "../_tls.ts";
 import {
+  closestNames,
   ConfigError,
   declareVariables,
   describeVariables,
   type Env,
   formatProblem,
+  formatWarning,
+  unknownVariables,
+  variablePrefixes,
   VarReader,
+  writableFileProblem,
 } from "../../lib/variables.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
@@ -25,6 +30,16 @@ const TABLE = declareVariables("Test", {
   T_AUTH: { type: "enum", default: "none", choices: ["none", "plain"], doc: "Auth" },
   T_PASSWORD: { type: "string", secret: true, onlyWith: { name: "T_AUTH", not: "none" }, doc: "" },
   T_OLD_WAIT: { type: "seconds", supersededBy: "T_WAIT", doc: "The old name of T_WAIT" },
+});
+
+/** Variables of two groups, one of them a server's address, one a file written to. */
+const SERVERS = declareVariables("Servers", {
+  SRV_BROKERS: { type: "hostports", required: true, connection: true, doc: "Brokers" },
+  SRV_URL: { type: "url", required: true, connection: true, doc: "The sink" },
+  SRV_JOB: { type: "string", required: true, doc: "A label every row carries" },
+  SRV_ORDER_BY: { type: "string", default: "", doc: "Keys" },
+  SRV_MAX_SAMPLES_PER_SEND: { type: "int", default: "10", min: 1, doc: "Rows" },
+  SRV_OUT: { type: "output", doc: "A file appended to" },
 });
 
 function read(env: Env) {
@@ -176,5 +191,139 @@ Deno.test("VarReader reads a superseded name only while the new one is unset", (
   assertMatch(
     read({ T_URL: "http://h", T_OLD_WAIT: "junk" }).problems.join(),
     /"T_OLD_WAIT" must be/,
+  );
+});
+
+Deno.test("closestNames() finds the name meant by a misspelt one, and none for a stranger", () => {
+  const names = SERVERS.specs.map((s) => s.name);
+  assertEquals(closestNames("SRV_ORDERBY", names), ["SRV_ORDER_BY"]);
+  assertEquals(closestNames("SRV_MAX_SAMPLE_PER_SEND", names), ["SRV_MAX_SAMPLES_PER_SEND"]);
+  assertEquals(closestNames("SRV_BROKER", names), ["SRV_BROKERS"]);
+  assertEquals(closestNames("srv_url", names), ["SRV_URL"]);
+  assertEquals(closestNames("SRV_JBO", names), ["SRV_JOB"]);
+  assertEquals(closestNames("SRV_SOMETHING_ELSE", names), []);
+  assertEquals(closestNames("clickhous", ["clickhouse", "elastic", "influxdb", "vm"]), [
+    "clickhouse",
+  ]);
+  assertEquals(closestNames("elasticsearch", ["clickhouse", "elastic", "influxdb", "vm"]), [
+    "elastic",
+  ]);
+  assertEquals(closestNames("warning", ["debug", "info", "warn", "error"]), ["warn"]);
+  assertEquals(closestNames("vm", ["clickhouse", "elastic", "influxdb", "vm"]), []);
+  assertEquals(closestNames("3", ["auto", "1", "2"]), []);
+});
+
+Deno.test("unknownVariables() warns about a name with a table's prefix that no table declares", () => {
+  const specs = [...TABLE.specs, ...SERVERS.specs];
+  assertEquals(variablePrefixes(SERVERS.specs), ["SRV_", "SERVERS_"]);
+  const env = {
+    SRV_ORDERBY: "ts",
+    SRV_MAX_SAMPLE_PER_SEND: "5000",
+    SRV_PASWORD: "hunter2",
+    SERVERS_URL: "http://h",
+    SRV_URL: "http://h",
+    PATH: "/usr/bin",
+    SLUICE_KAFKA_PORT: "19092",
+    SLUICE_SRV_JOB: "x",
+    OTHER_SRV_ORDERBY: "x",
+  };
+  const warnings = unknownVariables(env, specs, ["SLUICE_"]).map(formatWarning);
+  assertEquals(warnings, [
+    '"SERVERS_URL" is not a variable sluice reads and is ignored; see --help for the variables',
+    '"SRV_MAX_SAMPLE_PER_SEND" is not a variable sluice reads and is ignored; ' +
+    "did you mean SRV_MAX_SAMPLES_PER_SEND?",
+    '"SRV_ORDERBY" is not a variable sluice reads and is ignored; did you mean SRV_ORDER_BY?',
+    '"SRV_PASWORD" is not a variable sluice reads and is ignored; see --help for the variables',
+  ]);
+  // Under another tool's prefix, only a near miss of a declared name is worth a word.
+  assertEquals(unknownVariables(env, specs, ["SRV_"]).map((w) => w.name), [
+    "SERVERS_URL",
+    "SRV_MAX_SAMPLE_PER_SEND",
+    "SRV_ORDERBY",
+  ]);
+  assert(!warnings.join().includes("hunter2"), "values are never quoted");
+});
+
+Deno.test("VarReader names a variable set under a near name when a required one is missing", () => {
+  const reader = new VarReader(
+    { SRV_BROKER: "k:9092", SRV_URL: "http://h", SRV_JOB: "j" },
+    SERVERS.specs,
+  );
+  SERVERS.read(reader);
+  assertEquals(reader.problems.map(formatProblem), [
+    '"SRV_BROKERS" is required and not set (SRV_BROKER is set: a misspelling of SRV_BROKERS?)',
+  ]);
+});
+
+Deno.test("VarReader offers the choice meant by a misspelt one", () => {
+  assertEquals(read({ T_URL: "http://h", T_MODE: "gzp" }).problems, [
+    '"T_MODE" must be one of none, gzip, lz4 (did you mean gzip?), got "gzp"',
+  ]);
+});
+
+Deno.test("VarReader offline does not require the variables that only say where a server is", () => {
+  const online = new VarReader({}, SERVERS.specs);
+  SERVERS.read(online);
+  assertEquals(online.problems.map((p) => p.name), ["SRV_BROKERS", "SRV_URL", "SRV_JOB"]);
+  const offline = new VarReader({}, SERVERS.specs, { offline: true });
+  const values = SERVERS.read(offline);
+  assertEquals(offline.problems.map((p) => p.name), ["SRV_JOB"]);
+  assertEquals(values.SRV_BROKERS, []);
+  assertEquals(values.SRV_URL, { url: "", secure: false });
+  const bad = new VarReader({ SRV_URL: "ftp://h", SRV_JOB: "j" }, SERVERS.specs, {
+    offline: true,
+  });
+  SERVERS.read(bad);
+  assertEquals(bad.problems.map((p) => p.name), ["SRV_URL"], "a value set is still checked");
+});
+
+Deno.test("VarReader refuses an output file sluice could not write to, leaving nothing behind", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const problemsOf = (path: string) => {
+      const reader = new VarReader({ SRV_OUT: path }, SERVERS.specs, { offline: true });
+      SERVERS.read(reader);
+      return reader.problems.filter((p) => p.name === "SRV_OUT").map(formatProblem);
+    };
+    assertEquals(problemsOf(`${dir}/letters.jsonl`), []);
+    Deno.writeTextFileSync(`${dir}/existing.jsonl`, "kept\n");
+    assertEquals(problemsOf(`${dir}/existing.jsonl`), []);
+    assertEquals(Deno.readTextFileSync(`${dir}/existing.jsonl`), "kept\n");
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["existing.jsonl"]);
+    assertEquals(problemsOf("/nonexistent/dir/x"), [
+      '"SRV_OUT" must be in a directory that exists; there is no directory /nonexistent/dir, ' +
+      'got "/nonexistent/dir/x"',
+    ]);
+    assertEquals(problemsOf(dir), [
+      `"SRV_OUT" must name a file, not a directory, got ${JSON.stringify(dir)}`,
+    ]);
+    assertEquals(problemsOf(`${dir}/existing.jsonl/x`), [
+      `"SRV_OUT" must be in a directory; ${dir}/existing.jsonl is not one, got ` +
+      JSON.stringify(`${dir}/existing.jsonl/x`),
+    ]);
+    assertMatch(
+      problemsOf("/proc/sluice-dead-letters")[0] ?? "",
+      /^"SRV_OUT" must be in a directory sluice can write to; \/proc is not \(/,
+    );
+    assertEquals(writableFileProblem("/dev/null"), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("ConfigError masks URL credentials in every problem and lists the warnings after them", () => {
+  const error = new ConfigError(
+    [{ name: "-c", message: "cannot use http://admin:supersecret123@ch:8123" }],
+    [{
+      name: "SRV_ORDERBY",
+      message: "is not a variable sluice reads; did you mean SRV_ORDER_BY?",
+    }],
+  );
+  assertEquals(
+    error.message,
+    "Cannot start: 1 configuration problem\n" +
+      '  - "-c" cannot use http://admin:***@ch:8123\n' +
+      "and 1 warning\n" +
+      '  - "SRV_ORDERBY" is not a variable sluice reads; did you mean SRV_ORDER_BY?',
   );
 });

@@ -214,3 +214,38 @@ Deno.test("collectdGraphiteDecoder is registered under kafka-influxdb's encoder 
     ],
   );
 });
+
+Deno.test("decodeCollectdGraphite() refuses a value a float field cannot hold, quoting it as written", () => {
+  const result = decodeCollectdGraphite(
+    "h.a.b 1e400 1436357630\nh.a.b 1e-400 1436357630\nh.a.b 18446744073709551615 1436357630\n" +
+      "h.a.b 9007199254740992 1436357630\nh.a.b 0 1436357630\nh.a.b 0.000 1436357630\n" +
+      // Float literals of any magnitude are floats, rounded as every float is.
+      "h.a.b 2.5E+300 1436357630\nh.a.b -1.5e308 1436357630\nh.a.b 9007199254740993.0 1436357630",
+  );
+  assertEquals(points(result).map((p) => p.fields["value"]), [
+    9007199254740992,
+    0,
+    0,
+    2.5e300,
+    -1.5e308,
+    9007199254740992,
+  ]);
+  assertEquals(result.errors.map((e) => [e.index, e.error]), [
+    [
+      0,
+      'Cannot decode collectd Graphite line: expected a number a float field holds, got "1e400", ' +
+      "which is beyond the range of a 64-bit float (about 1.8e308)",
+    ],
+    [
+      1,
+      'Cannot decode collectd Graphite line: expected a number a float field holds, got "1e-400", ' +
+      "which is closer to 0 than a 64-bit float can hold (about 5e-324)",
+    ],
+    [
+      2,
+      "Cannot decode collectd Graphite line: expected a number a float field holds, got " +
+      '"18446744073709551615", which is beyond 2^53, where a 64-bit float would store ' +
+      "18446744073709551616 instead",
+    ],
+  ]);
+});

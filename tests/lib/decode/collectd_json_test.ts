@@ -151,3 +151,46 @@ Deno.test("collectdJsonDecoder is registered under kafka-influxdb's encoder name
   assertEquals(collectdJsonDecoder.skipReason, "nan");
   assertEquals(collectdJsonDecoder.variables, []);
 });
+
+Deno.test("decodeCollectdJson() refuses a value a float field cannot hold, quoting it as written", () => {
+  const list = (value: string, time = "1795303694.97") =>
+    valueList([0]).replace('"values":[0]', `"values":[${value}]`).replace(
+      '"time":1795303694.97',
+      `"time":${time}`,
+    );
+  const cases: Array<[string, string]> = [
+    ["1e400", 'value 1e400 of "value" is beyond the range of a 64-bit float (about 1.8e308)'],
+    [
+      "1e-400",
+      'value 1e-400 of "value" is closer to 0 than a 64-bit float can hold (about 5e-324)',
+    ],
+    [
+      "18446744073709551615",
+      'value 18446744073709551615 of "value" is beyond 2^53, where a 64-bit float would store ' +
+      "18446744073709551616 instead",
+    ],
+  ];
+  for (const [value, why] of cases) {
+    const result = decodeCollectdJson(`[${list(value)},${valueList([2])}]`);
+    assertEquals(points(result).map((p) => p.fields["value"]), [2]);
+    assertEquals(result.errors.map((e) => e.error), [
+      `Cannot decode collectd JSON value list: ${why}`,
+    ]);
+    assert(result.errors[0]!.data!.includes(`"values":[${value}]`), result.errors[0]!.data);
+  }
+  // 1e20, float literals of any magnitude and a fraction with more digits than a double are floats.
+  assertEquals(
+    points(
+      decodeCollectdJson(
+        `[${list("1e20")},${list("0.1000000000000000000001")},${list("2.5E+300")},${
+          list("1.5e308")
+        },${list("9007199254740993.0")}]`,
+      ),
+    ).map((p) => p.fields["value"]),
+    [1e20, 0.1, 2.5e300, 1.5e308, 9007199254740992],
+  );
+  const huge = decodeCollectdJson(`[${list("1", "1e400")}]`);
+  assertEquals(huge.errors.map((e) => e.error), [
+    'Cannot decode collectd JSON value list: expected "time" to be a number of seconds >= 0, got 1e400',
+  ]);
+});

@@ -1,4 +1,9 @@
-import { checkLine, decodeInfluxLine, influxLineDecoder } from "../../../lib/decode/influx_line.ts";
+import {
+  checkLine,
+  decodeInfluxLine,
+  influxLineDecoder,
+  lineTimestamp,
+} from "../../../lib/decode/influx_line.ts";
 import { DECODERS, findDecoder } from "../../../lib/decode/mod.ts";
 import type { RawLine } from "../../../lib/record.ts";
 import { assert, assertEquals, assertStrictEquals } from "../../_assert.ts";
@@ -109,4 +114,12 @@ Deno.test("influxLineDecoder is registered under kafka-influxdb's echo encoder n
   }
   assertEquals(influxLineDecoder.kind, "lines");
   assertEquals(influxLineDecoder.skipReason, "none");
+});
+
+Deno.test("lineTimestamp() gives a line's timestamp as written, or none", () => {
+  assertEquals(lineTimestamp("cpu,host=a value=1 1700000000"), "1700000000");
+  assertEquals(lineTimestamp('cpu s="a b" -5  '), "-5");
+  assertEquals(lineTimestamp("cpu value=1"), undefined);
+  assertEquals(lineTimestamp("cpu value=1 "), undefined);
+  assertEquals(lineTimestamp("not line protocol"), undefined);
 });

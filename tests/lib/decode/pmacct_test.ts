@@ -1,4 +1,5 @@
 import { decodePmacct } from "../../../lib/decode/pmacct.ts";
+import { JsonNumber } from "../../../lib/json.ts";
 import { assert, assertEquals, assertMatch } from "../../_assert.ts";
 
 const SAMPLE = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);
@@ -79,4 +80,21 @@ Deno.test("decodePmacct() reads the golden fixtures: real kafka plugin markers a
     assertEquals(got, expected, dir.name);
   }
   assert(cases >= 2, `expected fixture folders in ${TESTDATA}`);
+});
+
+Deno.test("decodePmacct() keeps counters beyond 2^53 and numbers a double cannot hold exactly", () => {
+  const result = decodePmacct(
+    '{"bytes": 18446744073709551615, "packets": 9007199254740993, "flows": 1e400, "tos": 0}',
+  );
+  assertEquals(result.errors, []);
+  const record = result.records[0]!.record;
+  assert(record["bytes"] instanceof JsonNumber);
+  assertEquals(String(record["bytes"]), "18446744073709551615");
+  assertEquals(String(record["packets"]), "9007199254740993");
+  assertEquals(String(record["flows"]), "1e400");
+  assertEquals(record["tos"], 0);
+  assertEquals(
+    JSON.stringify(record),
+    '{"bytes":18446744073709551615,"packets":9007199254740993,"flows":1e400,"tos":0}',
+  );
 });

@@ -8,7 +8,9 @@
  */
 
 import { parseError } from "@clickhouse/client";
+import { healsByItself } from "../../../lib/sink.ts";
 import {
+  answerError,
   classifyClickHouseError,
   exceptionCode,
   failureText,
@@ -212,4 +214,34 @@ Deno.test("classifyClickHouseError() retries a certificate that does not verify,
     }),
     "Code: 27, e.displayText() = x",
   );
+});
+
+Deno.test("failureText() never leaves the reason empty: an answer without a body says what came", () => {
+  const empty = new Error("");
+  assertEquals(
+    failureText(empty, classifyClickHouseError(empty)),
+    "an error answer with an empty body (not an answer of ClickHouse: " +
+      "a proxy or load balancer in front of it?)",
+  );
+});
+
+Deno.test("answerError() carries the status of a proxy's answer: 502 and 503 are waited for, 401 is not", () => {
+  const bad = answerError(502, new Error(""));
+  assertEquals(
+    bad.message,
+    "HTTP 502 with an empty body (not an answer of ClickHouse: a proxy or load balancer in front of it?)",
+  );
+  assertEquals(classifyClickHouseError(bad), {
+    action: "retry",
+    errorType: "http_502",
+    status: 502,
+  });
+  assertEquals(classifyClickHouseError(answerError(503, new Error(""))).errorType, "http_503");
+  const page = answerError(401, new Error("<html>Authorization Required</html>"));
+  assertEquals(
+    failureText(page, classifyClickHouseError(page)),
+    "HTTP 401: <html>Authorization Required</html> (not an answer of ClickHouse: a proxy or " +
+      "load balancer in front of it?)",
+  );
+  assertEquals(healsByItself(classifyClickHouseError(page)), false);
 });

@@ -209,3 +209,25 @@ Deno.test("parseClickHouseConfig() refuses an unsupported TIMESTAMP_TEMPLATE", (
     message: "must use only %Y %m %d %H %M %S %f %z %% (each once) and literals",
   }]);
 });
+
+Deno.test("parseClickHouseConfig() refuses ORDER BY and PARTITION BY values that would reshape the DDL", () => {
+  const { config, problems } = parse({
+    CLICKHOUSE_HOST: "ch",
+    CLICKHOUSE_ORDER_BY: "(((",
+    CLICKHOUSE_PARTITION_BY: "toYYYYMM(s)) SETTINGS index_granularity = 1 --",
+  });
+  assertEquals(problems.map((p) => p.name), ["CLICKHOUSE_ORDER_BY", "CLICKHOUSE_PARTITION_BY"]);
+  assertMatch(problems[0]!.message, /must close every bracket/);
+  assertMatch(problems[1]!.message, /"\)" at 12 closes nothing/);
+  assertEquals([config.orderBy, config.partitionBy], ["", ""]);
+  const good = parse({
+    CLICKHOUSE_HOST: "ch",
+    CLICKHOUSE_ORDER_BY: "stamp_updated, tag",
+    CLICKHOUSE_PARTITION_BY: "toYYYYMMDD(stamp_updated)",
+  });
+  assertEquals(good.problems, []);
+  assertEquals(
+    [good.config.orderBy, good.config.partitionBy],
+    ["stamp_updated, tag", "toYYYYMMDD(stamp_updated)"],
+  );
+});

@@ -1,6 +1,7 @@
+import { decodePmacct } from "../../../lib/decode/pmacct.ts";
 import { Logger } from "../../../lib/log.ts";
 import { utf8Length } from "../../../lib/text.ts";
-import { TimeReader } from "../../../lib/time.ts";
+import { DEFAULT_TIME_WINDOW, epochSeconds, TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { CLICKHOUSE, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import {
@@ -17,14 +18,20 @@ import { assert, assertEquals, assertStrictEquals, assertThrows } from "../../_a
 
 const SAMPLES = new URL("../../testdata/samples/pmacctd-print-json.jsonl", import.meta.url);
 
+/** Converter options: the zone, the template, and the year RECORD_TIME_MIN is at (1970). */
+type Options = { zone?: string; template?: string; minYear?: number };
+
 function converter(
   schema: string,
-  options: { zone?: string; template?: string } = {},
+  options: Options = {},
 ): (record: InputRecord) => PrepareResult<ClickHouseRow> {
   const { columns, problems } = parseSchema(schema);
   assertEquals(problems, []);
+  const window = options.minYear === undefined
+    ? DEFAULT_TIME_WINDOW
+    : { ...DEFAULT_TIME_WINDOW, minSeconds: epochSeconds(options.minYear, 1, 1) };
   return compileRowConverter(columns, {
-    time: new TimeReader(options.zone ?? "UTC"),
+    time: new TimeReader(options.zone ?? "UTC", { window }),
     timestampTemplate: options.template,
   });
 }
@@ -33,7 +40,7 @@ function converter(
 function line(
   schema: string,
   record: InputRecord,
-  options: { zone?: string; template?: string } = {},
+  options: Options = {},
 ): string {
   const result = converter(schema, options)(record);
   return result.ok ? JSON.stringify(result.row) : `rejected: ${result.rejection.error}`;
@@ -43,7 +50,7 @@ function line(
 function one(
   type: string,
   value: unknown,
-  options: { zone?: string; template?: string } = {},
+  options: Options = {},
 ): string {
   return line(`v:${type}`, { v: value }, options);
 }
@@ -112,9 +119,11 @@ Deno.test("compileRowConverter() gives the local date of an instant in the confi
     one("Date", "2026-02-30"),
     `rejected: "2026-02-30" is not a date for Date column "v"`,
   );
-  assertStrictEquals(one("Date32", "1950-05-01 00:00:00"), `{"v":"1950-05-01"}`);
+  // Before 1970 with RECORD_TIME_MIN moved back: Date32 holds it, Date does not.
+  const old = { minYear: 1900 };
+  assertStrictEquals(one("Date32", "1950-05-01 00:00:00", old), `{"v":"1950-05-01"}`);
   assertStrictEquals(
-    one("Date", "1950-05-01 00:00:00"),
+    one("Date", "1950-05-01 00:00:00", old),
     `rejected: "1950-05-01 00:00:00" is out of range for Date column "v"`,
   );
 });
@@ -154,13 +163,15 @@ Deno.test("compileRowConverter() writes DateTime64 as an unquoted epoch number c
 });
 
 Deno.test("compileRowConverter() writes a DateTime64 before 1970 with the sign on the whole number", () => {
+  // RECORD_TIME_MIN moved back to 1800, so that the column's own range shows.
+  const old = { minYear: 1800 };
   // 1969-12-31 23:59:58.5 is 1.5 s before the epoch: -1.5, not -2 + .5.
-  assertStrictEquals(one("DateTime64(3)", "1969-12-31 23:59:58.5"), `{"v":-1.500}`);
-  assertStrictEquals(one("DateTime64(6)", "1969-12-31 23:59:59.999999"), `{"v":-0.000001}`);
-  assertStrictEquals(one("DateTime64(0)", "1969-12-31 23:59:58.5"), `{"v":-2}`);
-  assertStrictEquals(one("DateTime64(2)", "1900-01-01 00:00:00"), `{"v":-2208988800.00}`);
+  assertStrictEquals(one("DateTime64(3)", "1969-12-31 23:59:58.5", old), `{"v":-1.500}`);
+  assertStrictEquals(one("DateTime64(6)", "1969-12-31 23:59:59.999999", old), `{"v":-0.000001}`);
+  assertStrictEquals(one("DateTime64(0)", "1969-12-31 23:59:58.5", old), `{"v":-2}`);
+  assertStrictEquals(one("DateTime64(2)", "1900-01-01 00:00:00", old), `{"v":-2208988800.00}`);
   assertStrictEquals(
-    one("DateTime64(1)", "1899-12-31 23:59:59"),
+    one("DateTime64(1)", "1899-12-31 23:59:59", old),
     `rejected: "1899-12-31 23:59:59" is out of range for DateTime64(1) column "v"`,
   );
 });
@@ -170,7 +181,12 @@ Deno.test("compileRowConverter() reads integers from numbers and numeric strings
   assertStrictEquals(one("UInt8", "24"), `{"v":24}`);
   assertStrictEquals(one("UInt8", 255), `{"v":255}`);
   assertStrictEquals(one("Int8", "-128"), `{"v":-128}`);
-  assertStrictEquals(one("UInt8", true), `{"v":1}`);
+  // A boolean is not an integer (ClickHouse 26.9 would store true as 1).
+  assertStrictEquals(one("UInt8", true), `rejected: true is not an integer for UInt8 column "v"`);
+  assertStrictEquals(
+    one("UInt64", false),
+    `rejected: false is not an integer for UInt64 column "v"`,
+  );
   // ClickHouse 18.16 silently wraps 256 into a UInt8 0, so sluice refuses it.
   assertStrictEquals(one("UInt8", 256), `rejected: 256 is out of range for UInt8 column "v"`);
   assertStrictEquals(one("UInt32", -1), `rejected: -1 is out of range for UInt32 column "v"`);
@@ -450,4 +466,128 @@ Deno.test("ClickHouseSink.encode() gives exactly the JSONEachRow lines sent", as
     `{"ip_src":"127.0.0.1","bytes":342,"amount":1.500}`,
   ]);
   assertEquals(lines.map((l) => utf8Length(l) + 1), prepared.map((p) => p.bytes));
+});
+
+/** The record pmacct JSON decodes to (numbers exact, see lib/json.ts). */
+function decoded(text: string): InputRecord {
+  const result = decodePmacct(text);
+  assertEquals(result.errors, []);
+  return result.records[0]!.record;
+}
+
+Deno.test("compileRowConverter() writes a decoded UInt64 maximum and integers beyond 2^53 exactly", () => {
+  const record = decoded(
+    '{"bytes": 18446744073709551615, "packets": 9007199254740993, "flows": -9223372036854775808, ' +
+      '"big": 170141183460469231731687303715884105727}',
+  );
+  assertStrictEquals(
+    line("bytes:UInt64,packets:Int64,flows:Int64,big:Int128", record),
+    '{"bytes":"18446744073709551615","packets":"9007199254740993",' +
+      '"flows":"-9223372036854775808","big":"170141183460469231731687303715884105727"}',
+  );
+  // A refusal quotes the value as it was written, not a rounded one.
+  assertStrictEquals(
+    line("bytes:UInt64", decoded('{"bytes": 18446744073709551616}')),
+    'rejected: 18446744073709551616 is out of range for UInt64 column "bytes"',
+  );
+  assertStrictEquals(
+    line("bytes:UInt32", decoded('{"bytes": 9007199254740993}')),
+    'rejected: 9007199254740993 is out of range for UInt32 column "bytes"',
+  );
+  assertStrictEquals(
+    line("bytes:Int64", decoded('{"bytes": 1.5e400}')),
+    'rejected: 1.5e400 is out of range for Int64 column "bytes"',
+  );
+});
+
+Deno.test("compileRowConverter() refuses Decimal values with more places or digits than the type, never rounding", () => {
+  assertStrictEquals(
+    one("Decimal(10, 2)", 12.345),
+    'rejected: 12.345 has more than 2 decimal places for Decimal(10, 2) column "v"',
+  );
+  assertStrictEquals(
+    one("Decimal(10, 2)", 1e-7),
+    'rejected: 1e-7 has more than 2 decimal places for Decimal(10, 2) column "v"',
+  );
+  // A number a double holds exactly is quoted in its shortest form: 1E-7 as 1e-7.
+  assertStrictEquals(
+    line("v:Decimal(10, 2)", decoded('{"v": 1E-7}')),
+    'rejected: 1e-7 has more than 2 decimal places for Decimal(10, 2) column "v"',
+  );
+  assertStrictEquals(
+    one("Decimal(10, 2)", 123456789.1),
+    'rejected: 123456789.1 is out of range for Decimal(10, 2) column "v"',
+  );
+  assertStrictEquals(one("Decimal(10, 2)", 12345678.9), '{"v":12345678.90}');
+  assertStrictEquals(one("Decimal(10, 2)", 1.5e3), '{"v":1500.00}');
+  assertStrictEquals(
+    one("Decimal(10, 2)", true),
+    'rejected: true is not a decimal number for Decimal(10, 2) column "v"',
+  );
+  // Digits a double cannot hold are kept when the JSON had them.
+  assertStrictEquals(
+    line("v:Decimal(38, 20)", decoded('{"v": 0.10000000000000000001}')),
+    '{"v":0.10000000000000000001}',
+  );
+  assertStrictEquals(
+    line("v:Decimal(38, 0)", decoded('{"v": 18446744073709551615}')),
+    '{"v":18446744073709551615}',
+  );
+});
+
+Deno.test("compileRowConverter() refuses floats a double cannot stand for, quoting them", () => {
+  assertStrictEquals(
+    line("v:Float64", decoded('{"v": 1e400}')),
+    'rejected: 1e400 is beyond the range of a 64-bit float (about 1.8e308) for Float64 column "v"',
+  );
+  assertStrictEquals(
+    line("v:Float64", decoded('{"v": 18446744073709551615}')),
+    "rejected: 18446744073709551615 is beyond 2^53, where a 64-bit float would store " +
+      '18446744073709551616 instead for Float64 column "v"',
+  );
+  assertStrictEquals(line("v:Float64", decoded('{"v": 1e20}')), '{"v":100000000000000000000}');
+  // A float literal of any magnitude is a float, rounded as every float is.
+  assertStrictEquals(line("v:Float64", decoded('{"v": 2.5E+300}')), '{"v":2.5e+300}');
+  assertStrictEquals(line("v:Float64", decoded('{"v": 1.5e308}')), '{"v":1.5e+308}');
+  assertStrictEquals(one("Float64", "2.5E+300"), '{"v":2.5e+300}');
+  assertStrictEquals(
+    line("v:Float64", decoded('{"v": 9007199254740993.0}')),
+    '{"v":9007199254740992}',
+  );
+  assertStrictEquals(
+    line("v:Float32", decoded('{"v": 2.5E+300}')),
+    'rejected: 2.5E+300 is out of range for Float32 column "v"',
+  );
+  assertStrictEquals(
+    one("Float64", false),
+    'rejected: false is not a number for Float64 column "v"',
+  );
+});
+
+Deno.test("compileRowConverter() sets aside records whose times are outside the record-time window", () => {
+  assertStrictEquals(
+    one("DateTime", "2099-01-01 00:00:00"),
+    'rejected: "2099-01-01 00:00:00" is more than RECORD_TIME_MAX_FUTURE (86400 s) ahead of the ' +
+      `clock (${
+        new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000", "")
+      }); ` +
+      'check PMACCT_TIMEZONE and the collector\'s clock, for DateTime column "v"',
+  );
+  assertStrictEquals(
+    one("DateTime64(3)", "0050-06-01 12:00:00"),
+    'rejected: "0050-06-01 12:00:00" is before RECORD_TIME_MIN (1970-01-01T00:00:00Z), ' +
+      'for DateTime64(3) column "v"',
+  );
+  assertStrictEquals(
+    one("Date32", "1960-01-01"),
+    'rejected: "1960-01-01" is before RECORD_TIME_MIN (1970-01-01T00:00:00Z), for Date32 column "v"',
+  );
+  assertStrictEquals(
+    one("DateTime", "2026-11-21T23:25:00+99:00"),
+    'rejected: "2026-11-21T23:25:00+99:00" is not a timestamp for DateTime column "v"',
+  );
+  assertStrictEquals(
+    one("DateTime64(9)", "2026-11-21 23:25:00.123456789"),
+    '{"v":1795303500.123456789}',
+  );
 });

@@ -4,6 +4,8 @@ import {
   createDatabaseSql,
   createTableSettings,
   createTableSql,
+  keyCheckSql,
+  keyExpressionProblem,
   parseSchema,
   parseServerVersion,
   parseType,
@@ -338,4 +340,80 @@ Deno.test("versionAtLeast() gates deduplication on ClickHouse 22.2", () => {
   assertStrictEquals(versionAtLeast(parseServerVersion("22.2.2.1"), since), true);
   assertStrictEquals(versionAtLeast(parseServerVersion("23.8.1.2992"), since), true);
   assertStrictEquals(versionAtLeast(parseServerVersion("100.0"), since), true);
+});
+
+Deno.test("keyExpressionProblem() accepts the expressions a MergeTree key is made of", () => {
+  for (
+    const text of [
+      "",
+      "stamp_inserted, ip_src",
+      "toYYYYMMDD(stamp_updated)",
+      "(tag, toStartOfHour(stamp_updated)), cityHash64(ip_src) % 16",
+      '`order`, "format", `we``ird`, `back\\`tick`',
+      "if(port_src < 1024, 'well-known; -- not a comment', 'other')",
+      "concat('it''s', 'a\\'b', \"c\\\"d\")",
+      "arr[1], -1.5e3, a != b, x || y, NOT z",
+      "toStartOfInterval(stamp_updated, INTERVAL 1 HOUR)",
+      "(settings_x, format_y)",
+      "tuple(SETTINGS)",
+      "a,\n\tb",
+    ]
+  ) {
+    assertStrictEquals(keyExpressionProblem(text), undefined, text);
+  }
+});
+
+Deno.test("keyExpressionProblem() refuses a key that could end or reshape the CREATE TABLE", () => {
+  const cases: Array<[string, RegExp]> = [
+    ["(((", /must close every bracket: 3 "\(" left open/],
+    ["a) SETTINGS index_granularity = 1 --", /"\)" at 2 closes nothing/],
+    ["stamp_updated SETTINGS index_granularity = 1", /not SETTINGS \(at 15\)/],
+    ["a FORMAT JSON", /not FORMAT/],
+    ["a; DROP TABLE x", /must not contain ";" \(at 2\)/],
+    ["a -- rest", /comment \(-- at 3\)/],
+    ["a /* x */", /comment \(\/\* at 3\)/],
+    ["a */", /comment \(\*\/ at 3\)/],
+    ["a # rest", /comment \(# at 3\)/],
+    ["'open", /must close the quote ' opened at 1/],
+    ["`open\\`", /must close the quote ` opened at 1/],
+    ['"open', /must close the quote " opened at 1/],
+    ["$$ ' $$ ) -- '", /must not contain "\$" \(at 1\) outside quotes/],
+    ["{name:Identifier}", /must not contain "\{"/],
+    ["a\u0000b", /control characters/],
+    ["a\\b", /must not contain "\\\\"/],
+    ["f(a]", /"\]" at 4 closes a "\("/],
+    ["[a", /1 "\[" left open/],
+  ];
+  for (const [text, message] of cases) {
+    assertMatch(keyExpressionProblem(text) ?? "accepted", message, JSON.stringify(text));
+  }
+});
+
+Deno.test("createTableSql() refuses a key that keyExpressionProblem() refuses", () => {
+  assertThrows(
+    () =>
+      createTableSql({
+        database: "d",
+        table: "t",
+        columns: cols("a:String"),
+        orderBy: "a) SETTINGS index_granularity = 1 --",
+        partitionBy: "",
+        deduplication: true,
+      }),
+    RangeError,
+    "closes nothing",
+  );
+});
+
+Deno.test("keyCheckSql() selects the key over the schema's columns, typed, from no row", () => {
+  assertStrictEquals(
+    keyCheckSql(
+      cols("stamp:DateTime('UTC'),ip:LowCardinality(Nullable(String)),`x`:Array(UInt8)"),
+      " toYYYYMM(stamp), ip ",
+    ),
+    "SELECT (toYYYYMM(stamp), ip) FROM (SELECT " +
+      "arrayElement(CAST('[]' AS Array(DateTime('UTC'))), 1) AS `stamp`, " +
+      "arrayElement(CAST('[]' AS Array(Nullable(String))), 1) AS `ip`, " +
+      "arrayElement(CAST('[]' AS Array(Array(UInt8))), 1) AS `\\`x\\``) WHERE 0",
+  );
 });

@@ -10,7 +10,7 @@
  */
 
 import { Logger } from "../../../lib/log.ts";
-import { TimeReader } from "../../../lib/time.ts";
+import { TimeReader, type TimeWindow } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import { CLICKHOUSE, parseClickHouseConfig } from "../../../sinks/clickhouse/config.ts";
 import { type ClickHouseRow, ClickHouseSink } from "../../../sinks/clickhouse/mod.ts";
@@ -43,7 +43,7 @@ interface Harness {
 function harness(
   server: ClickHouseServer,
   env: Record<string, string>,
-  options: { zone?: string; database?: string } = {},
+  options: { zone?: string; database?: string; window?: TimeWindow } = {},
 ): Harness {
   const database = options.database ?? uniqueName("t_clickhouse");
   const table = env.CLICKHOUSE_TABLE ?? "flows";
@@ -55,7 +55,8 @@ function harness(
   assertEquals(reader.problems, []);
   const logs: Array<Record<string, unknown>> = [];
   const log = new Logger({ level: "debug", write: (line) => logs.push(JSON.parse(line)) });
-  const sink = new ClickHouseSink(config, { time: new TimeReader(options.zone ?? "UTC"), log });
+  const time = new TimeReader(options.zone ?? "UTC", { window: options.window });
+  const sink = new ClickHouseSink(config, { time, log });
   return { sink, database, table, logs };
 }
 
@@ -64,7 +65,7 @@ async function withSink(
   server: ClickHouseServer,
   env: Record<string, string>,
   body: (h: Harness) => Promise<void>,
-  options: { zone?: string; database?: string } = {},
+  options: { zone?: string; database?: string; window?: TimeWindow } = {},
 ): Promise<void> {
   await server.expectVersion();
   const h = harness(server, env, options);
@@ -472,22 +473,114 @@ for (const server of CLICKHOUSE_SERVERS) {
   });
 
   Deno.test(`ClickHouseSink.connect() fails for good, naming the statement, when the server refuses the CREATE TABLE ${on}`, async () => {
+    // A constant key reads as an expression, so only the CREATE TABLE refuses it.
     await withSink(
       server,
-      { CLICKHOUSE_DATA_SCHEMA: "ip_src:String", CLICKHOUSE_ORDER_BY: "no_such_column" },
+      { CLICKHOUSE_DATA_SCHEMA: "ip_src:String", CLICKHOUSE_ORDER_BY: "1" },
       async (h) => {
-        // 18.16's text starts "Code: 47, e.displayText() = ..."; a newer
+        // 18.16's text starts "Code: 44, e.displayText() = ..."; a newer
         // server's code comes apart from its text (the client reads it).
         await assertRejects(
           () => h.sink.connect(),
           sinkError(
             "fatal",
-            /^Cannot run on ClickHouse [\d.]+: CREATE TABLE IF NOT EXISTS .* ORDER BY \(no_such_column\).*: .*no_such_column/,
-            "code_47",
+            /^Cannot run on ClickHouse [\d.]+: CREATE TABLE IF NOT EXISTS .* ORDER BY \(1\).*: .*constants/,
+            "code_44",
           ),
         );
       },
     );
+  });
+
+  Deno.test(`ClickHouseSink.connect() refuses an ORDER BY or PARTITION BY the server cannot read, before creating anything ${on}`, async () => {
+    for (
+      const [name, env, code] of [
+        ["CLICKHOUSE_ORDER_BY", { CLICKHOUSE_ORDER_BY: "(((no_such_column)))" }, "code_47"],
+        [
+          "CLICKHOUSE_PARTITION_BY",
+          { CLICKHOUSE_PARTITION_BY: "toYYYYMM(ip_src" + ")" },
+          "code_43",
+        ],
+        ["CLICKHOUSE_ORDER_BY", { CLICKHOUSE_ORDER_BY: "no_such_function(ip_src)" }, "code_46"],
+      ] as const
+    ) {
+      await withSink(server, { CLICKHOUSE_DATA_SCHEMA: "ip_src:String", ...env }, async (h) => {
+        await assertRejects(
+          () => h.sink.connect(),
+          sinkError(
+            "fatal",
+            new RegExp(`^Cannot use "${name}" .*: ClickHouse [\\d.]+ refuses it as an expression`),
+            code,
+          ),
+        );
+        assertEquals(
+          await server.rows(`SELECT name FROM system.databases WHERE name = '${h.database}'`),
+          [],
+          "the database is not created",
+        );
+      });
+    }
+  });
+
+  Deno.test(`ClickHouseSink.check() passes the keys the server reads, and creates nothing ${on}`, async () => {
+    await withSink(server, {
+      CLICKHOUSE_DATA_SCHEMA: FLOW_SCHEMA,
+      CLICKHOUSE_ORDER_BY: "stamp_inserted, ip_src, cityHash64(ip_dst) % 16",
+      CLICKHOUSE_PARTITION_BY: "toYYYYMM(stamp_inserted)",
+    }, async (h) => {
+      const version = await server.expectVersion();
+      assertStrictEquals(
+        await h.sink.check(),
+        `ClickHouse ${version} at ${server.url}, user default: table \`${h.database}\`.\`${h.table}\` ` +
+          "does not exist and will be created, with ORDER BY and PARTITION BY checked by the server",
+      );
+      assertEquals(
+        await server.rows(`SELECT name FROM system.databases WHERE name = '${h.database}'`),
+        [],
+      );
+      // The same keys create the table.
+      await h.sink.connect();
+      assertStrictEquals(
+        await h.sink.check(),
+        `ClickHouse ${version} at ${server.url}, user default: table \`${h.database}\`.\`${h.table}\` ` +
+          "has every schema column",
+      );
+    });
+  });
+
+  Deno.test(`ClickHouseSink.check() fails for good on a wrong password and on an unknown user ${on}`, async () => {
+    await server.expectVersion();
+    for (
+      const [env, refusal] of [
+        [{ CLICKHOUSE_PASSWORD: "wrong-password" }, /default/],
+        [{ CLICKHOUSE_USER: "no_such_user" }, /no_such_user/],
+      ] as const
+    ) {
+      await withUnconnectedSink(
+        { CLICKHOUSE_HOST: server.url, CLICKHOUSE_DATA_SCHEMA: "a:String", ...env },
+        async (sink) => {
+          const error = await sink.check().then(() => undefined, (e: unknown) => e);
+          assert(error instanceof SinkWriteError, String(error));
+          assertStrictEquals(error.action, "fatal");
+          assertMatch(error.message, /^Cannot connect to ClickHouse at /);
+          assertMatch(error.message, refusal);
+          assert(!error.message.includes("wrong-password"));
+        },
+      );
+    }
+  });
+
+  Deno.test(`ClickHouseSink.check() compares an existing table's columns with the schema ${on}`, async () => {
+    const database = await existingTable(
+      server,
+      "(a String) ENGINE = MergeTree() ORDER BY tuple()",
+    );
+    await withSink(server, { CLICKHOUSE_DATA_SCHEMA: "a:String,b:UInt64" }, async (h) => {
+      await assertRejects(() => h.sink.check(), {
+        message: `Cannot use ClickHouse table \`${database}\`.\`flows\`: it has no column "b" ` +
+          `that "CLICKHOUSE_DATA_SCHEMA" declares as UInt64`,
+      });
+    }, { database });
   });
 }
 
@@ -530,6 +623,19 @@ Deno.test(`ClickHouseSink.connect() fails clearly on a type the server lacks (IP
       );
     },
   );
+});
+
+Deno.test(`ClickHouseSink.check() fails on a type the server lacks (IPv4 on ${CLICKHOUSE_18.label})`, async () => {
+  const server = CLICKHOUSE_18;
+  const version = await server.expectVersion();
+  await withSink(server, { CLICKHOUSE_DATA_SCHEMA: "ip_src:IPv4,bytes:UInt64" }, async (h) => {
+    await assertRejects(() => h.sink.check(), {
+      message:
+        `Cannot use ClickHouse ${version} at ${server.url}: column "ip_src" has type IPv4, ` +
+        "and this server has no type IPv4 (see system.data_type_families); " +
+        'change "CLICKHOUSE_DATA_SCHEMA" or upgrade the server',
+    });
+  });
 });
 
 Deno.test(`ClickHouseSink.write() of the same rows twice stores them twice on ${CLICKHOUSE_18.label} (no deduplication token before 22.2)`, async () => {
@@ -581,7 +687,8 @@ async function roundTrip26(
     back = await server.rows(
       `SELECT ${columns} FROM \`${h.database}\`.\`${h.table}\` ORDER BY id`,
     );
-  }, { database });
+    // The record-time window opened to 1900-2300, so that the types' own range shows.
+  }, { database, window: { minSeconds: -2208988800, maxFutureMs: 300 * 365 * 86_400_000 } });
   return back;
 }
 

@@ -5,8 +5,9 @@
  * @module
  */
 
+import { decodePmacct } from "../../../lib/decode/pmacct.ts";
 import { utf8Length } from "../../../lib/text.ts";
-import { TimeReader } from "../../../lib/time.ts";
+import { TimeReader, type TimeReaderOptions } from "../../../lib/time.ts";
 import {
   compileDocumentBuilder,
   documentId,
@@ -22,11 +23,11 @@ function origin(offset: number, index = 0, topic = "pmacct.acct", partition = 2)
   return { topic, partition, offset: String(offset), index };
 }
 
-function builder(zone = "UTC", fields = ["stamp_updated"]) {
+function builder(zone = "UTC", fields = ["stamp_updated"], options: TimeReaderOptions = {}) {
   return compileDocumentBuilder({
     indexPrefix: "sflow",
     timestampFields: fields,
-    time: new TimeReader(zone),
+    time: new TimeReader(zone, options),
   });
 }
 
@@ -94,7 +95,18 @@ Deno.test("compileDocumentBuilder() rejects a record without a readable time as 
     },
   });
   const far = build({ stamp_updated: "999999999999" }, origin(1));
-  assert(!far.ok && /after the year 9999/.test(far.rejection.error));
+  assert(!far.ok && /is more than RECORD_TIME_MAX_FUTURE/.test(far.rejection.error));
+  // Without a window, an index name still needs a four-digit year.
+  const open = builder("UTC", ["stamp_updated"], { window: false });
+  const farOpen = open({ stamp_updated: "999999999999" }, origin(1));
+  assertEquals(farOpen, {
+    ok: false,
+    rejection: {
+      reason: "convert",
+      error: 'Cannot index record: field "stamp_updated" is not within the years 0000 to 9999, ' +
+        'got "999999999999"',
+    },
+  });
 });
 
 Deno.test("compileDocumentBuilder() tries the ELASTIC_TIMESTAMP_FIELD fields in order and reads the first present", () => {
@@ -150,4 +162,49 @@ Deno.test("encodeBulk() returns the action line and the document line of each ro
     new TextEncoder().encode(body).length,
   );
   assertEquals(encodeBulk([]), []);
+});
+
+Deno.test("compileDocumentBuilder() writes every number with the digits it came with", () => {
+  const text = '{"stamp_updated": "2026-11-21 23:30:00", "bytes": 18446744073709551615, ' +
+    '"packets": 9007199254740993, "huge": 1e400, "tiny": 1e-400, "ratio": 0.5}';
+  const result = builder()(decodePmacct(text).records[0]!.record, origin(1));
+  assert(result.ok);
+  assertStrictEquals(
+    result.row.source,
+    '{"stamp_updated":"2026-11-21 23:30:00","bytes":18446744073709551615,' +
+      '"packets":9007199254740993,"huge":1e400,"tiny":1e-400,"ratio":0.5,' +
+      '"@timestamp":"2026-11-21T23:30:00.000Z"}',
+  );
+});
+
+Deno.test("compileDocumentBuilder() files no record outside the record-time window: no sflow-1900 or sflow-9999 index", () => {
+  const now = Date.UTC(2026, 11, 6, 12, 0, 0);
+  const build = builder("UTC", ["stamp_updated"], { clock: () => now });
+  const cases: Array<[string, string]> = [
+    ["0050-06-01 12:00:00", "is before RECORD_TIME_MIN (1970-01-01T00:00:00Z)"],
+    ["1900-01-01 00:00:00", "is before RECORD_TIME_MIN (1970-01-01T00:00:00Z)"],
+    [
+      "9999-12-31 23:59:59",
+      "is more than RECORD_TIME_MAX_FUTURE (86400 s) ahead of the clock (2026-12-06T12:00:00Z); " +
+      "check PMACCT_TIMEZONE and the collector's clock",
+    ],
+  ];
+  for (const [time, why] of cases) {
+    assertEquals(build({ stamp_updated: time }, origin(1)), {
+      ok: false,
+      rejection: {
+        reason: "convert",
+        error: `Cannot index record: field "stamp_updated" ${JSON.stringify(time)} ${why}`,
+      },
+    });
+  }
+  // Years 0000-0099 are those years, not 1900-1999, where a window lets them in.
+  const open = builder("UTC", ["stamp_updated"], { window: false });
+  const ancient = open({ stamp_updated: "0050-06-01 12:00:00" }, origin(1));
+  assert(ancient.ok);
+  assertStrictEquals(ancient.row.index, "sflow-0050-06-01");
+  assertStrictEquals(JSON.parse(ancient.row.source)["@timestamp"], "0050-06-01T12:00:00.000Z");
+  // An offset no zone has is refused, not a shift by days.
+  const shifted = build({ stamp_updated: "2026-11-21T23:30:00+99:00" }, origin(1));
+  assert(!shifted.ok && /has an offset no time zone has/.test(shifted.rejection.error));
 });

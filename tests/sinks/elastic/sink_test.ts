@@ -699,3 +699,40 @@ Deno.test("ElasticSink.connect() with TLS: a CA file verifies the node, an unkno
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+Deno.test("ElasticSink.check() sends the credentials with GET / and installs nothing", async () => {
+  let answer: () => Response = () => json(OPENSEARCH_ROOT);
+  const node = fakeNode((r) => (r.method === "GET" && r.path === "/" ? answer() : okHandler(r)));
+  await withNodes([node], async () => {
+    const { sink } = harness({
+      ELASTIC_HOSTS: node.url,
+      ELASTIC_TEMPLATE_MODE: "index_template",
+      ELASTIC_USERNAME: "sluice",
+      ELASTIC_PASSWORD: "pw",
+    });
+    assertStrictEquals(
+      await sink.check(),
+      `opensearch 2.19.6 at ${node.url} (as user sluice), template mode index_template`,
+    );
+    assertEquals(node.seen.map((s) => `${s.method} ${s.path}`), ["GET /"]);
+    assertStrictEquals(node.seen[0]?.headers.get("authorization"), `Basic ${btoa("sluice:pw")}`);
+    answer = () =>
+      json({
+        error: { type: "security_exception", reason: "unable to authenticate user [sluice]" },
+        status: 401,
+      }, 401);
+    const refused = await writeError(sink.check());
+    assertEquals([refused.action, refused.errorType], ["fatal", "http_401"]);
+    assertMatch(refused.message, /HTTP 401: security_exception: unable to authenticate user/);
+    answer = () => json({ version: { number: "6.8.23" } });
+    await assertRejects(sink.check(), /needs Elasticsearch 7 or later/);
+    answer = () => json({ error: { type: "security_exception" }, status: 403 }, 403);
+    assertMatch(await sink.check(), /the user may not read the version \(403\)$/);
+    assertEquals(node.seen.filter((s) => s.method !== "GET"), [], "nothing is installed");
+    await sink.close();
+  });
+  const { sink } = harness({ ELASTIC_HOSTS: refusedUrl() });
+  const unreachable = await writeError(sink.check());
+  assertEquals([unreachable.action, unreachable.errorType], ["retry", "network"]);
+  await sink.close();
+});

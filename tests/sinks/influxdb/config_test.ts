@@ -65,6 +65,7 @@ Deno.test("parseInfluxDBConfig() applies kafka-influxdb's defaults", () => {
       tags: ["*"],
       avoidTags: DEFAULT_AVOID_TAGS.split(","),
       timestampField: "stamp_updated",
+      fieldTypes: {},
     },
   });
 });
@@ -269,6 +270,14 @@ Deno.test("parseInfluxDBConfig() reports every problem at once, with the value",
     ]],
     [{ INFLUXDB_TIMESTAMP_FIELD: "bytes" }, [
       '"INFLUXDB_TIMESTAMP_FIELD" must not be a field too, got "bytes"',
+    ]],
+    [{ INFLUXDB_FIELD_TYPES: "bytes:unsigned,rate:float,packets:int,flows,bytes:float" }, [
+      '"INFLUXDB_FIELD_TYPES" must name a field of INFLUXDB_FIELDS, got "rate:float"',
+      '"INFLUXDB_FIELD_TYPES" must list field:type entries, type one of integer, unsigned, ' +
+      'float, string, boolean, got "packets:int"',
+      '"INFLUXDB_FIELD_TYPES" must list field:type entries, type one of integer, unsigned, ' +
+      'float, string, boolean, got "flows"',
+      '"INFLUXDB_FIELD_TYPES" must not name a field twice, got "bytes:float"',
     ]],
     [{ INFLUXDB_TAGS: "ip_*,*_as,time", INFLUXDB_AVOID_TAGS: "a*b" }, [
       '"INFLUXDB_TAGS" may use * only at the end of a name (a prefix), got "*_as"',

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { decodePmacct } from "../../../lib/decode/pmacct.ts";
 import type { InputRecord, PrepareResult, RecordKind } from "../../../lib/record.ts";
 import { TimeReader } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
@@ -63,7 +64,7 @@ Deno.test("compileRecordEncoder() encodes points and passes raw lines unchanged"
   assertMatch(rejection(points, { line: "m v=1" }), /a point needs a measurement name/);
 
   const lines = encoderFor({}, "lines");
-  const line = "weather,location=us-midwest temperature=82 1465839830100400200";
+  const line = "weather,location=us-midwest temperature=82 1465839830";
   assertEquals(lines({ line }), { ok: true, row: line, bytes: line.length + 1 });
   assertEquals(lines({ line: "€ v=1" }), { ok: true, row: "€ v=1", bytes: 8 });
   assertMatch(rejection(lines, { line: "" }), /a line must not be empty/);
@@ -106,6 +107,7 @@ Deno.test("compileRecordEncoder() converts flows with the configured measurement
       INFLUXDB_AVOID_TAGS: "ip_proto",
       INFLUXDB_TIMESTAMP_FIELD: "timestamp_start",
       INFLUXDB_TIME_PRECISION: "ms",
+      INFLUXDB_FIELD_TYPES: "rate:float,up:boolean",
     },
     "flows",
     "Europe/Berlin",
@@ -142,11 +144,11 @@ Deno.test("compileRecordEncoder() sets aside flow records without counters or a 
     ],
     [
       { ...FLOW, bytes: { v: 1 } },
-      'Cannot write to InfluxDB: field "bytes" (INFLUXDB_FIELDS) is {"v":1}, not a number, string or boolean',
+      'Cannot write to InfluxDB: field "bytes" is {"v":1}, not an integer; "bytes" is an integer field (INFLUXDB_FIELD_TYPES)',
     ],
     [
       { ...FLOW, bytes: 1e19 },
-      'Cannot write to InfluxDB: field "bytes" is 10000000000000000000, outside the 64-bit integers InfluxDB stores, got "10000000000000000000"',
+      'Cannot write to InfluxDB: field "bytes" is 10000000000000000000, outside the signed 64-bit integers; "bytes" is an integer field (INFLUXDB_FIELD_TYPES)',
     ],
     [
       { ...FLOW, ip_src: "bad\\" },
@@ -188,4 +190,117 @@ Deno.test("overwrittenLines() counts the lines InfluxDB stores over another of t
     2,
   );
   assertEquals(overwrittenLines([]), 0);
+});
+
+/** The record pmacct JSON decodes to (numbers exact, see lib/json.ts). */
+function decoded(text: string): InputRecord {
+  return decodePmacct(text).records[0]!.record;
+}
+
+Deno.test("compileRecordEncoder() keeps each flow field's type whatever the JSON holds, exact or refused", () => {
+  const encode = encoderFor({ INFLUXDB_FIELDS: "bytes,packets,flows" }, "flows");
+  const at = '"stamp_updated": "2026-11-21 23:27:47"';
+  // Integer text is the integer; integers beyond 2^53 keep every digit.
+  const ok = encode(decoded(`{${at}, "bytes": 9223372036854775807, "packets": "123", "flows": 1}`));
+  assert(ok.ok);
+  assertStrictEquals(ok.row, "pmacct bytes=9223372036854775807i,packets=123i,flows=1i 1795303667");
+  const cases: Array<[string, string]> = [
+    [`"bytes": 1.5`, 'field "bytes" is 1.5, not an integer'],
+    [`"bytes": true`, 'field "bytes" is true, not an integer'],
+    [`"bytes": "abc"`, 'field "bytes" is "abc", not an integer'],
+    [
+      `"bytes": 18446744073709551615`,
+      'field "bytes" is 18446744073709551615, outside the signed 64-bit integers',
+    ],
+  ];
+  for (const [field, why] of cases) {
+    assertStrictEquals(
+      rejection(encode, decoded(`{${at}, ${field}}`)),
+      `Cannot write to InfluxDB: ${why}; "bytes" is an integer field (INFLUXDB_FIELD_TYPES)`,
+    );
+  }
+
+  const typed = encoderFor({
+    INFLUXDB_FIELDS: "bytes,rate,name,up",
+    INFLUXDB_FIELD_TYPES: "bytes:unsigned, rate:float, name:string, up:boolean",
+  }, "flows");
+  const row = typed(
+    decoded(`{${at}, "bytes": 18446744073709551615, "rate": 2, "name": 7, "up": false}`),
+  );
+  assert(row.ok);
+  assertStrictEquals(
+    row.row,
+    'pmacct bytes=18446744073709551615u,rate=2,name="7",up=false 1795303667',
+  );
+  const refused: Array<[string, string]> = [
+    [
+      `"bytes": -1`,
+      'field "bytes" is -1, outside the unsigned 64-bit integers ' +
+      '(0 to 18446744073709551615); "bytes" is an unsigned field (INFLUXDB_FIELD_TYPES)',
+    ],
+    [
+      `"rate": 1e400`,
+      'field "rate" is 1e400, which is beyond the range of a 64-bit float ' +
+      '(about 1.8e308); "rate" is a float field (INFLUXDB_FIELD_TYPES)',
+    ],
+    [
+      `"rate": "fast"`,
+      'field "rate" is "fast", not a number; "rate" is a float field ' +
+      "(INFLUXDB_FIELD_TYPES)",
+    ],
+    [
+      `"up": 1`,
+      'field "up" is 1, not true or false; "up" is a boolean field (INFLUXDB_FIELD_TYPES)',
+    ],
+  ];
+  for (const [field, why] of refused) {
+    assertStrictEquals(
+      rejection(typed, decoded(`{${at}, ${field}}`)),
+      `Cannot write to InfluxDB: ${why}`,
+    );
+  }
+  // A float literal of any magnitude is a float; an integer literal a double would change is not.
+  const float = (value: string) => typed(decoded(`{${at}, "rate": ${value}}`));
+  assertEquals(float("2.5E+300"), {
+    ok: true,
+    row: "pmacct rate=2.5e+300 1795303667",
+    bytes: 32,
+  });
+  assertStrictEquals(
+    rejection(typed, decoded(`{${at}, "rate": 18446744073709551615}`)),
+    'Cannot write to InfluxDB: field "rate" is 18446744073709551615, which is beyond 2^53, where a ' +
+      '64-bit float would store 18446744073709551616 instead; "rate" is a float field ' +
+      "(INFLUXDB_FIELD_TYPES)",
+  );
+});
+
+Deno.test("compileRecordEncoder() refuses a newline in a tag value instead of writing \\n", () => {
+  const encode = encoderFor({}, "flows");
+  assertStrictEquals(
+    rejection(encode, { ...FLOW, label: "a\nb" }),
+    "Cannot write to InfluxDB: a tag value must not contain control characters such as a newline " +
+      'or a tab (line protocol cannot carry them) (tag "label"), got "a\\nb"',
+  );
+});
+
+Deno.test("compileRecordEncoder() sets aside flows, points and lines outside the record-time window", () => {
+  const flows = encoderFor({}, "flows");
+  assertMatch(
+    rejection(flows, { ...FLOW, stamp_updated: "0050-06-01 12:00:00" }),
+    /^Cannot write to InfluxDB: field "stamp_updated" "0050-06-01 12:00:00" is before RECORD_TIME_MIN/,
+  );
+  const points = encoderFor({}, "points");
+  assertStrictEquals(
+    rejection(points, { ...POINT, time: -1_000_000_000n }),
+    "Cannot write to InfluxDB: the point's time -1000000000 ns is before RECORD_TIME_MIN " +
+      "(1970-01-01T00:00:00Z)",
+  );
+  const lines = encoderFor({ INFLUXDB_TIME_PRECISION: "ms" }, "lines");
+  assertMatch(
+    rejection(lines, { line: "m v=1 99999999999999" }),
+    /^Cannot write to InfluxDB: the line's timestamp 99999999999999 \(ms\) is more than RECORD_TIME_MAX_FUTURE/,
+  );
+  assert(lines({ line: "m v=1 1795303667000" }).ok);
+  assert(lines({ line: "m v=1" }).ok, "a line without a time gets the server's");
+  assert(lines({ line: "m v=99999999999999999" }).ok, "a field is not a timestamp");
 });

@@ -38,7 +38,7 @@ function refusal(point: Point, precision: Precision = "s", api: 1 | 2 = 1): stri
 
 const T = 1_700_000_000_000_000_000n;
 
-Deno.test("escapeMeasurement() escapes comma, space and control characters, and nothing else", () => {
+Deno.test("escapeMeasurement() escapes comma and space, and nothing else", () => {
   // [name, written, what 1.6.7 stored (SHOW MEASUREMENTS)]
   const cases: Array<[string, string, string]> = [
     ["cpu", "cpu", "cpu"],
@@ -47,14 +47,11 @@ Deno.test("escapeMeasurement() escapes comma, space and control characters, and 
     [" c9", "\\ c9", " c9"],
     ['d8"x', 'd8"x', 'd8"x'],
     ["a\\b", "a\\b", "a\\b"],
-    ["t1\tx", "t1\\tx", "t1\\tx"],
-    ["l\nf", "l\\nf", "l\\nf"],
-    ["c\rr\ff", "c\\rr\\ff", "c\\rr\\ff"],
   ];
   for (const [name, written] of cases) assertStrictEquals(escapeMeasurement(name), written, name);
 });
 
-Deno.test("escapeKey() escapes comma, equals, space and control characters in tag keys, tag values and field keys", () => {
+Deno.test("escapeKey() escapes comma, equals and space in tag keys, tag values and field keys", () => {
   // [text, written]; 1.6.7 stored "t k,=1" = "v 1,=x" and field "f 1,=k" from the first three.
   const cases: Array<[string, string]> = [
     ["t k,=1", "t\\ k\\,\\=1"],
@@ -62,12 +59,36 @@ Deno.test("escapeKey() escapes comma, equals, space and control characters in ta
     ["f 1,=k", "f\\ 1\\,\\=k"],
     ['q"q', 'q"q'],
     ["a\\b", "a\\b"],
-    ["a\nb", "a\\nb"],
-    ["a\tb\fc", "a\\tb\\fc"],
-    ["a\rb", "a\\rb"],
     ["plain_key", "plain_key"],
   ];
   for (const [text, written] of cases) assertStrictEquals(escapeKey(text), written, text);
+});
+
+Deno.test("encodePoint() refuses a control character in a name instead of writing it as \\n", () => {
+  // 1.6.7 stored "l\\nf" (a backslash and an n) for the "\\n" escape Telegraf writes, and a raw
+  // newline ends the line: no name with a control character can be written as it is.
+  const why = "must not contain control characters such as a newline or a tab " +
+    "(line protocol cannot carry them)";
+  for (const bad of ["l\nf", "t1\tx", "c\rr", "f\ff", "nul\u0000", "del\u007f"]) {
+    assertStrictEquals(
+      refusal({ measurement: "m", tags: { host: bad }, fields: { v: 1 } }),
+      `Cannot write to InfluxDB: a tag value ${why} (tag "host"), got ${JSON.stringify(bad)}`,
+    );
+    assertStrictEquals(
+      refusal({ measurement: "m", tags: { [bad]: "x" }, fields: { v: 1 } }),
+      `Cannot write to InfluxDB: a tag key ${why}, got ${JSON.stringify(bad)}`,
+    );
+    assertStrictEquals(
+      refusal({ measurement: "m", tags: {}, fields: { [bad]: 1 } }),
+      `Cannot write to InfluxDB: a field key ${why}, got ${JSON.stringify(bad)}`,
+    );
+    assertStrictEquals(
+      refusal({ measurement: bad, tags: {}, fields: { v: 1 } }),
+      `Cannot write to InfluxDB: a measurement ${why}, got ${JSON.stringify(bad)}`,
+    );
+  }
+  // A string field value keeps its newline: 1.6.7 stored "multi\nline" unchanged.
+  assertStrictEquals(line({ measurement: "m", tags: {}, fields: { s: "a\nb" } }), 'm s="a\nb"');
 });
 
 Deno.test("quoteString() escapes only the quote and the backslash", () => {
@@ -308,7 +329,7 @@ Deno.test("encodePoint() refuses the tag keys InfluxDB 2 reserves only for API 2
 });
 
 Deno.test("nameProblem() accepts what InfluxDB stores unchanged", () => {
-  for (const name of ["cpu", " c9", "c=1", "ü", "t1\tx", "_field", "_measurement", "a\\b"]) {
+  for (const name of ["cpu", " c9", "c=1", "ü", "_field", "_measurement", "a\\b"]) {
     assertStrictEquals(nameProblem("measurement", name), undefined, name);
   }
   // 1.6.7 accepted "time" as a measurement.

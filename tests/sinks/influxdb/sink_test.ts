@@ -575,3 +575,65 @@ Deno.test("InfluxDBSink over TLS: the certificate is verified with INFLUXDB_CA_F
     await Deno.remove(certs.dir, { recursive: true });
   }
 });
+
+Deno.test("InfluxDBSink.check() pings and sends an empty write with the credentials, creating nothing", async () => {
+  await withInfluxDB(noContent, {}, async ({ seen, sink, url }) => {
+    assertStrictEquals(
+      await sink.check(),
+      `InfluxDB 1.6.7~rc0 at ${url}: database "metrics" takes writes with these credentials`,
+    );
+    assertEquals(seen.map((s) => `${s.method} ${s.path}`), ["GET /ping", "POST /write"]);
+    assertStrictEquals(seen[1]!.text, "");
+    assertStrictEquals(seen[1]!.headers.get("authorization"), `Basic ${btoa("root:root")}`);
+  });
+  // 1.6.7 answers an empty write with 404 when the database does not exist.
+  const missing = (s: SeenRequest) =>
+    s.path === "/ping"
+      ? noContent()
+      : answer([404, '{"error":"database not found: \\"metrics\\""}']);
+  await withInfluxDB(missing, {}, async ({ seen, sink }) => {
+    assertMatch(await sink.check(), /database "metrics" does not exist and will be created$/);
+    assertEquals(seen.map((s) => s.path), ["/ping", "/write"], "nothing is created");
+  });
+  await withInfluxDB(missing, { INFLUXDB_CREATE_DATABASE: "NO" }, async ({ sink }) => {
+    const error = await failureOf(sink.check());
+    assert(isFatal(error), error.message);
+    assertMatch(error.message, /refuses an empty write to database "metrics": HTTP 404/);
+  });
+  const wrong = (s: SeenRequest) =>
+    s.path === "/ping" ? noContent() : answer(RECORDED.wrongPassword);
+  await withInfluxDB(wrong, { INFLUXDB_PASSWORD: "wrong" }, async ({ sink }) => {
+    const error = await failureOf(sink.check());
+    assert(isFatal(error), error.message);
+    assertMatch(error.message, /HTTP 401: authorization failed/);
+    assert(!error.message.includes("wrong"));
+  });
+});
+
+Deno.test("InfluxDBSink.check() with API 2 needs the token and the bucket", async () => {
+  const env = { INFLUXDB_TOKEN: "t", INFLUXDB_ORG: "o", INFLUXDB_BUCKET: "b" };
+  await withInfluxDB(noContentV2, env, async ({ seen, sink, url }) => {
+    assertStrictEquals(
+      await sink.check(),
+      `InfluxDB v2.7.12 at ${url}: bucket "b" takes writes with these credentials`,
+    );
+    assertStrictEquals(seen[1]!.path, "/api/v2/write");
+    assertStrictEquals(seen[1]!.headers.get("authorization"), "Token t");
+  });
+  for (const recorded of [RECORDED_V2.unauthorized, RECORDED_V2.bucketNotFound]) {
+    const respond = (s: SeenRequest) =>
+      s.path === "/ping" ? noContentV2() : new Response(recorded[1], {
+        status: recorded[0],
+        headers: { "X-Influxdb-Version": "v2.7.12" },
+      });
+    await withInfluxDB(respond, env, async ({ sink }) => {
+      const error = await failureOf(sink.check());
+      assert(isFatal(error), error.message);
+      assertMatch(error.message, new RegExp(`HTTP ${recorded[0]}`));
+    });
+  }
+  const { sink } = makeSink({ INFLUXDB_URL: `http://127.0.0.1:${closedPort()}`, ...env });
+  const down = await failureOf(sink.check());
+  assert(down instanceof SinkWriteError && down.action === "retry", down.message);
+  await sink.close();
+});

@@ -6,7 +6,7 @@
  */
 
 import { utf8Length } from "../../../lib/text.ts";
-import { TimeReader } from "../../../lib/time.ts";
+import { TimeReader, type TimeWindow } from "../../../lib/time.ts";
 import { VarReader } from "../../../lib/variables.ts";
 import type { PrepareResult } from "../../../lib/record.ts";
 import {
@@ -20,6 +20,7 @@ import {
   type VictoriaMetricsRow,
 } from "../../../sinks/victoriametrics/encode.ts";
 import { labelValueOf } from "../../../lib/fields.ts";
+import { decodePmacct } from "../../../lib/decode/pmacct.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "../../_assert.ts";
 
 /** 2026-11-22 00:00:00 UTC: "now" for the timestamp window. */
@@ -48,7 +49,8 @@ function encoder(env: Record<string, string> = {}, zone = "UTC") {
   );
   const { config } = parseVictoriaMetricsConfig(reader);
   assertEquals(reader.problems, []);
-  return compileRecordEncoder({ ...config, time: new TimeReader(zone), clock: () => NOW });
+  const time = new TimeReader(zone, { clock: () => NOW });
+  return compileRecordEncoder({ ...config, time, clock: () => NOW });
 }
 
 function row(result: PrepareResult<VictoriaMetricsRow>): VictoriaMetricsRow {
@@ -261,9 +263,12 @@ Deno.test("encoder sets aside a metric that is missing, null, not a number or no
     [{ packets: null }, "packets: is null"],
     [{ packets: "abc" }, 'packets: "abc" is not a number'],
     [{ packets: "NaN" }, 'packets: "NaN" is not a number'],
-    [{ packets: Infinity }, "packets: Infinity is not finite"],
-    [{ packets: NaN }, "packets: NaN is not finite"],
-    [{ packets: "1e999" }, 'packets: "1e999" is not finite'],
+    [{ packets: Infinity }, "packets: Infinity is not a finite number"],
+    [{ packets: NaN }, "packets: NaN is not a finite number"],
+    [
+      { packets: "1e999" },
+      'packets: "1e999" is beyond the range of a 64-bit float (about 1.8e308)',
+    ],
     [{ packets: true }, "packets: true is not a number"],
     [{ packets: [1] }, "packets: [1] is not a number"],
   ];
@@ -340,4 +345,104 @@ Deno.test("utf8Length() counts UTF-8 bytes", () => {
   for (const text of ["", "abc", "Zürich", "✓", "🙂", 'x"\\\n']) {
     assertStrictEquals(utf8Length(text), new TextEncoder().encode(text).length, text);
   }
+});
+
+Deno.test("encoder keeps label values exact and sets aside sample values VictoriaMetrics would store changed", () => {
+  const encode = encoder({ VM_METRICS_NAMES: "bytes,packets,flows" });
+  const record = decodePmacct(
+    '{"stamp_updated": "2026-11-21 23:27:47", "peer_as": 18446744073709551615, ' +
+      '"bytes": 18446744073709551615, "packets": 9007199254740992, "flows": 1e400}',
+  ).records[0]!.record;
+  const r = row(encode(record));
+  assertEquals(r.lines.map((l) => JSON.parse(l).metric.__name__), ["packets"]);
+  // The label keeps the digits; the line is written with them, not with a rounded number.
+  assert(r.lines[0]!.includes('"peer_as":"18446744073709551615"'), r.lines[0]);
+  assert(r.lines[0]!.includes('"values":[9007199254740992]'), r.lines[0]);
+  assertEquals(r.setAside, [
+    "bytes: 18446744073709551615 is beyond 2^53, where VictoriaMetrics does not store numbers exactly",
+    "flows: 1e400 is beyond the range of a 64-bit float (about 1.8e308)",
+  ]);
+  // A float literal of any magnitude is stored as a float; an integer literal
+  // beyond 2^53 is not, even one a double holds (1.79.5 stored 2^60 changed).
+  const large = row(
+    encode(
+      decodePmacct(
+        '{"stamp_updated": "2026-11-21 23:27:47", "bytes": 2.5E+300, "packets": "1.5e308", ' +
+          '"flows": 1152921504606846976}',
+      ).records[0]!.record,
+    ),
+  );
+  assertEquals(large.lines.map((l) => JSON.parse(l).values), [[2.5e300], [1.5e308]]);
+  assertEquals(large.setAside, [
+    "flows: 1152921504606846976 is beyond 2^53, where VictoriaMetrics does not store numbers exactly",
+  ]);
+  const tiny = row(encode({ ...SAMPLE, packets: "1e-400" }));
+  assertEquals(tiny.setAside, [
+    'packets: "1e-400" is closer to 0 than a 64-bit float can hold (about 5e-324)',
+    "flows: is missing",
+  ]);
+});
+
+Deno.test("encoder sets aside records outside the record-time window every sink has", () => {
+  const encode = encoder({ VM_TIMESTAMP_MAX_AGE: String(100 * 365 * 86400) });
+  const old = encode({ ...SAMPLE, stamp_updated: "0050-06-01 12:00:00" });
+  assert(!old.ok);
+  assertStrictEquals(
+    old.rejection.error,
+    'Cannot convert record: field "stamp_updated" "0050-06-01 12:00:00" is before ' +
+      "RECORD_TIME_MIN (1970-01-01T00:00:00Z)",
+  );
+});
+
+Deno.test("encoder names the narrower bound when a time is outside both the record-time window and VM_TIMESTAMP_MAX_AGE/_FUTURE", () => {
+  const at = (stamp: string) => ({ ...SAMPLE, stamp_updated: stamp });
+  const withWindow = (env: Record<string, string>, window: TimeWindow) => {
+    const reader = new VarReader(
+      { VM_URL: "http://vm:8428", VM_JOB: "pmacct", VM_INSTANCE: "nfacctd-1", ...env },
+      VICTORIAMETRICS.specs,
+    );
+    const { config } = parseVictoriaMetricsConfig(reader);
+    assertEquals(reader.problems, []);
+    const time = new TimeReader("UTC", { window, clock: () => NOW });
+    return compileRecordEncoder({ ...config, time, clock: () => NOW });
+  };
+  // The defaults: VictoriaMetrics' 600 s ahead and 31 days back are the narrower.
+  const defaults = encoder();
+  assertMatch(
+    rejection(defaults(at("2099-01-01 00:00:00"))),
+    /"2099-01-01 00:00:00" is \d+ s in the future, more than VM_TIMESTAMP_MAX_FUTURE \(600 s\)/,
+  );
+  assertMatch(
+    rejection(defaults(at("2020-01-01 00:00:00"))),
+    /"2020-01-01 00:00:00" is \d+ s old, older than VM_TIMESTAMP_MAX_AGE \(2678400 s\)/,
+  );
+  // A window narrower than VictoriaMetrics' bounds speaks for itself, outside both or only it.
+  const narrow = withWindow({ VM_TIMESTAMP_MAX_FUTURE: "172800" }, {
+    minSeconds: Date.UTC(2026, 10, 1) / 1000,
+    maxFutureMs: 3_600_000,
+  });
+  for (const stamp of ["2099-01-01 00:00:00", "2026-11-22 02:00:00"]) {
+    assertMatch(
+      rejection(narrow(at(stamp))),
+      /is more than RECORD_TIME_MAX_FUTURE \(3600 s\) ahead of the clock \(2026-11-22T00:00:00Z\)/,
+      stamp,
+    );
+  }
+  for (const stamp of ["2020-01-01 00:00:00", "2026-10-25 00:00:00"]) {
+    assertMatch(
+      rejection(narrow(at(stamp))),
+      /is before RECORD_TIME_MIN \(2026-11-01T00:00:00Z\)$/,
+      stamp,
+    );
+  }
+  // Between the bounds: VictoriaMetrics' own bound when it is the one crossed.
+  const wide = withWindow({ VM_TIMESTAMP_MAX_FUTURE: "60" }, {
+    minSeconds: 0,
+    maxFutureMs: 3_600_000,
+  });
+  assertMatch(
+    rejection(wide(at("2026-11-22 00:30:00"))),
+    /is 1800 s in the future, more than VM_TIMESTAMP_MAX_FUTURE \(60 s\)/,
+  );
+  row(wide(at("2026-11-22 00:01:00")));
 });

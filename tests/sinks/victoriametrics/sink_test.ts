@@ -482,3 +482,26 @@ Deno.test("VictoriaMetricsSink over TLS: VM_SSL_VERIFY=NO still times out and re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("VictoriaMetricsSink.check() sends the empty import of connect() and says what it found", async () => {
+  await withFake(
+    noContent,
+    (url) => ({ VM_URL: url, VM_BEARER_TOKEN: "tok" }),
+    async ({ server, sink }) => {
+      assertEquals(await sink.check(), `${server.url}/api/v1/import accepts an empty import`);
+      assertEquals(server.seen.map((s) => [s.method, s.path, s.body.length]), [
+        ["POST", "/api/v1/import", 0],
+      ]);
+      assertEquals(server.seen[0]?.headers.get("authorization"), "Bearer tok");
+    },
+  );
+  await withFake(
+    () => new Response("Unauthorized", { status: 401 }),
+    (url) => ({ VM_URL: url }),
+    async ({ sink }) => {
+      const error = await thrown(() => sink.check());
+      assert(error instanceof SinkWriteError && error.action === "fatal");
+      assertMatch(error.message, /HTTP 401: Unauthorized; the server refused the credentials/);
+    },
+  );
+});
