@@ -14,14 +14,30 @@
 # user sluice, password sluice-secret) and SSL (certificate of a CA made
 # once in the state dir; clients verify with <state>/kafka/tls/ca.pem).
 #
-# Usage: scripts/services.sh start|stop|status|install|env [SERVICE]...
+# kafka-cluster is three more Kafka nodes (KRaft, each broker and
+# controller, PLAINTEXT only) forming one cluster, for tests of partition
+# leaders moving between brokers: replication factor 3 by default, min ISR
+# 2. It runs the same jars and $SLUICE_KAFKA_VERSION as kafka, on ports of
+# its own, with its data under <state>/kafka-cluster/. It costs three JVMs,
+# so it starts only when named. kafka-cluster-1, -2 and -3 name one node
+# each: `stop kafka-cluster-2` shuts that node down cleanly (SIGTERM: its
+# leaderships move to the others first), `kill kafka-cluster-2` ends it
+# the way a crash would (SIGKILL: the controller notices when its session
+# expires), `start kafka-cluster-2` brings it back and waits until it is a
+# live broker of the cluster again (with the Kafka version the other nodes
+# run, when SLUICE_KAFKA_VERSION is not set).
+#
+# Usage: scripts/services.sh start|stop|kill|status|install|env [SERVICE]...
 #   SERVICE: kafka, clickhouse, clickhouse26, victoriametrics, elasticsearch,
-#            influxdb
-#   No service named means all of them.
+#            influxdb, kafka-cluster (kafka-cluster-1, -2, -3: one node)
+#   No service named means all of them but kafka-cluster; `stop` with no
+#   service stops kafka-cluster too.
 #   start    install what is missing, start in the background, wait until
 #            ready, then print on stdout the variables a client needs
 #   stop     stop what this script started (pid file), kill -9 after a timeout
-#   status   one line per service; exit 3 if one is not running
+#   kill     kill -9 what this script started, at once, as a crash would
+#   status   one line per service (per node of kafka-cluster); exit 3 if one
+#            is not running
 #   install  install what is missing (apt-get, Maven, pip), start nothing
 #   env      print the client variables only
 #
@@ -35,6 +51,10 @@
 #   SLUICE_KAFKA_SASL_TLS_PORT      19096 (SASL_SSL listener)
 #   SLUICE_KAFKA_PARTITIONS         3 (num.partitions of auto-created topics)
 #   SLUICE_KAFKA_HEAP_OPTS          -Xms256m -Xmx768m
+#   SLUICE_KAFKA_CLUSTER_PORT       19192 (kafka-cluster: node N's PLAINTEXT
+#                                   listener is this + N - 1: 19192-19194)
+#   SLUICE_KAFKA_CLUSTER_CONTROLLER_PORT  19292 (node N's: 19292-19294)
+#   SLUICE_KAFKA_CLUSTER_HEAP_OPTS  -Xms128m -Xmx384m (per node)
 #   SLUICE_CLICKHOUSE_HTTP_PORT     18123
 #   SLUICE_CLICKHOUSE_TCP_PORT      19000
 #   SLUICE_CLICKHOUSE26_HTTP_PORT   28123 (the current ClickHouse, clickhouse26)
@@ -71,6 +91,11 @@ KAFKA_SASL_PASSWORD=sluice-secret
 KAFKA_SCRAM_MECHANISMS=(SCRAM-SHA-256 SCRAM-SHA-512)
 KAFKA_PARTITIONS=${SLUICE_KAFKA_PARTITIONS:-3}
 KAFKA_HEAP_OPTS=${SLUICE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
+KCLUSTER_PORT=${SLUICE_KAFKA_CLUSTER_PORT:-19192}
+KCLUSTER_CONTROLLER_PORT=${SLUICE_KAFKA_CLUSTER_CONTROLLER_PORT:-19292}
+KCLUSTER_HEAP_OPTS=${SLUICE_KAFKA_CLUSTER_HEAP_OPTS:--Xms128m -Xmx384m}
+# The node ids of kafka-cluster; service kafka-cluster-N is node N.
+KCLUSTER_NODES=(1 2 3)
 CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
 CH_TCP_PORT=${SLUICE_CLICKHOUSE_TCP_PORT:-19000}
 CH26_HTTP_PORT=${SLUICE_CLICKHOUSE26_HTTP_PORT:-28123}
@@ -98,6 +123,8 @@ START_TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-90}
 STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
 
 ALL_SERVICES=(kafka clickhouse clickhouse26 victoriametrics elasticsearch influxdb)
+# Started, installed and shown only when named; stopped by `stop` with no service.
+OPTIONAL_SERVICES=(kafka-cluster)
 APT_UPDATED=0
 declare -A T0=() # start time of each service, see cmd_start
 
@@ -107,7 +134,8 @@ declare -A T0=() # start time of each service, see cmd_start
 SCRIPT_NAME=services.sh
 source "$SCRIPT_DIR/_helpers.sh"
 
-svc_dir() { printf '%s/%s' "$SERVICES_DIR" "$1"; }
+# The nodes of kafka-cluster share one state dir.
+svc_dir() { printf '%s/%s' "$SERVICES_DIR" "${1/#kafka-cluster-*/kafka-cluster}"; }
 pid_file() { printf '%s/%s.pid' "$(svc_dir "$1")" "$1"; }
 
 # What the command line of our process of service $1 contains; guards
@@ -121,6 +149,7 @@ pid_marker() {
     victoriametrics) printf 'victoria-metrics' ;;
     elasticsearch) printf 'Runner.java' ;;
     influxdb) printf 'influxd' ;;
+    kafka-cluster-*) printf '%s' "kafka-cluster/node-${1#kafka-cluster-}.properties" ;;
   esac
 }
 
@@ -132,6 +161,7 @@ svc_fn() {
     victoriametrics) printf 'vm' ;;
     elasticsearch) printf 'es' ;;
     influxdb) printf 'influx' ;;
+    kafka-cluster-*) printf 'kcluster' ;;
     *) printf '%s' "$1" ;;
   esac
 }
@@ -145,6 +175,7 @@ svc_port() {
     victoriametrics) printf '%s' "$VM_PORT" ;;
     elasticsearch) printf '%s' "$ES_PORT" ;;
     influxdb) printf '%s' "$INFLUX_PORT" ;;
+    kafka-cluster-*) kcluster_port "${1#kafka-cluster-}" ;;
   esac
 }
 
@@ -167,15 +198,15 @@ our_pid() {
 # Runs "$@" detached (own session, so it outlives this shell and a closed
 # terminal), stdout/stderr to $2 (truncated: it only holds what the process
 # says before its own log is set up), pid written to $1 by the child itself
-# (setsid may fork, so $! would not always be the server's pid). Fd 9 (the
-# lock of main) is closed so the server does not hold the lock forever.
+# (setsid may fork, so $! would not always be the server's pid). Fds 9 and
+# 8 (the locks of main) are closed so the server does not hold them forever.
 spawn() {
   local pidfile=$1 logfile=$2
   shift 2
   rm -f "$pidfile"
   # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
-    </dev/null >"$logfile" 2>&1 9>&- &
+    </dev/null >"$logfile" 2>&1 9>&- 8>&- &
   local i
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidfile ]] && return 0
@@ -213,6 +244,17 @@ kafka_install() {
   lib=$(kafka_lib_dir)
   # .complete is written last, so an interrupted download is redone.
   [[ -f $lib/.complete ]] && return 0
+  # kafka and kafka-cluster start under different locks (see main), and
+  # both fetch these jars: one download at a time. Fd 7 closes at the end.
+  mkdir -p "$(dirname "$lib")"
+  if command -v flock >/dev/null; then
+    exec 7>"$lib.lock"
+    flock -w 1800 7 || die "could not lock $lib.lock"
+    if [[ -f $lib/.complete ]]; then
+      exec 7>&-
+      return 0
+    fi
+  fi
   command -v mvn >/dev/null || apt_install maven
 
   # Kafka 3.x logs with log4j 1 (reload4j), 4.x with log4j2: see pom.xml.
@@ -236,16 +278,17 @@ kafka_install() {
   rm -rf "$lib"
   mv "$tmp" "$lib"
   touch "$lib/.complete"
+  exec 7>&-
   log "Kafka $KAFKA_VERSION jars in $lib ($(find "$lib" -name '*.jar' | wc -l) jars, $(elapsed_since "$t0") s)"
 }
 
-# JVM options shared by the broker and the tools; $1 is where the log goes
-# (default: the broker's log dir).
+# JVM options shared by the brokers and the tools; $1 is where the log goes
+# (default: the broker's log dir), $2 the heap options (default: the broker's).
 kafka_java_opts() {
-  local logs=${1:-$(kafka_log_dir)}
+  local logs=${1:-$(kafka_log_dir)} heap=${2:-$KAFKA_HEAP_OPTS}
   # Word splitting of the heap options is wanted ("-Xms256m -Xmx768m").
   # shellcheck disable=SC2086
-  printf '%s\n' $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  printf '%s\n' $heap -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
     -Djava.awt.headless=true "-Dkafka.logs.dir=$logs"
   if [[ $(kafka_major) -ge 4 ]]; then
@@ -462,6 +505,148 @@ kafka_launch() {
   (cd "$(svc_dir kafka)" &&
     spawn "$(pid_file kafka)" "$(kafka_log_dir)/kafka.out" \
       java "${opts[@]}" kafka.Kafka "$(kafka_config_file)")
+}
+
+# ---------------------------------------------------------- kafka-cluster
+
+# Three KRaft nodes, each broker and controller, with a static quorum of
+# the three (as the single broker's: works with 3.x and 4.x, no
+# --standalone format), PLAINTEXT on loopback, the jars of kafka_install and
+# scripts/kafka/cluster.properties.tmpl. Service kafka-cluster-N is node N;
+# main turns kafka-cluster into all of them.
+
+kcluster_dir() { svc_dir kafka-cluster; }
+kcluster_port() { printf '%s' $((KCLUSTER_PORT + $1 - 1)); }
+kcluster_controller_port() { printf '%s' $((KCLUSTER_CONTROLLER_PORT + $1 - 1)); }
+
+# host:port of every node's PLAINTEXT listener, comma-separated.
+kcluster_brokers() {
+  local n list=""
+  for n in "${KCLUSTER_NODES[@]}"; do list+="${list:+,}$HOST:$(kcluster_port "$n")"; done
+  printf '%s' "$list"
+}
+
+# controller.quorum.voters: id@host:port of every node's controller listener.
+kcluster_voters() {
+  local n list=""
+  for n in "${KCLUSTER_NODES[@]}"; do
+    list+="${list:+,}$n@$HOST:$(kcluster_controller_port "$n")"
+  done
+  printf '%s' "$list"
+}
+
+# Data is kept per version, as kafka's: data/<version>/node-N, and the
+# cluster id every node of that version is formatted with.
+kcluster_data_dir() { printf '%s/data/%s' "$(kcluster_dir)" "$KAFKA_VERSION"; }
+kcluster_node_data_dir() { printf '%s/node-%s' "$(kcluster_data_dir)" "$1"; }
+kcluster_log_dir() { printf '%s/logs/node-%s' "$(kcluster_dir)" "$1"; }
+# The generated config; pid_marker finds a node by this path.
+kcluster_config_file() { printf '%s/node-%s.properties' "$(kcluster_dir)" "$1"; }
+# The Kafka version the nodes were last started with.
+kcluster_version_file() { printf '%s/kafka.version' "$(kcluster_dir)"; }
+
+# The Kafka version of the running nodes of ours; fails when none runs.
+kcluster_running_version() {
+  local n
+  for n in "${KCLUSTER_NODES[@]}"; do
+    our_pid "kafka-cluster-$n" >/dev/null || continue
+    cat "$(kcluster_version_file)" 2>/dev/null
+    return
+  done
+  return 1
+}
+
+kcluster_write_config() {
+  local n=$1
+  mkdir -p "$(kcluster_node_data_dir "$n")" "$(kcluster_log_dir "$n")"
+  render "$SCRIPT_DIR/kafka/cluster.properties.tmpl" "NODE_ID=$n" \
+    "PORT=$(kcluster_port "$n")" "CONTROLLER_PORT=$(kcluster_controller_port "$n")" \
+    "VOTERS=$(kcluster_voters)" "DATA_DIR=$(kcluster_node_data_dir "$n")" \
+    "PARTITIONS=$KAFKA_PARTITIONS" >"$(kcluster_config_file "$n")"
+}
+
+# Formats node $1's log dir once, with the cluster id of this version's
+# cluster (made by the first node formatted).
+kcluster_format() {
+  local n=$1 data id_file id out opts
+  data=$(kcluster_node_data_dir "$n")
+  [[ -f $data/meta.properties ]] && return 0
+  out=$(kcluster_dir)/logs/format.log
+  mapfile -t opts < <(kafka_java_opts "$(kcluster_dir)/logs/tools" "$KCLUSTER_HEAP_OPTS")
+  id_file=$(kcluster_data_dir)/cluster.id
+  if [[ ! -s $id_file ]]; then
+    id=$(java "${opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$out" | tail -n1)
+    [[ -n $id ]] || {
+      tail -n 20 "$out" >&2
+      die "kafka.tools.StorageTool random-uuid failed"
+    }
+    printf '%s\n' "$id" >"$id_file"
+  fi
+  id=$(<"$id_file")
+  log "Formatting kafka-cluster node $n storage $data (cluster id $id) ..."
+  java "${opts[@]}" kafka.tools.StorageTool format -t "$id" \
+    -c "$(kcluster_config_file "$n")" >>"$out" 2>&1 || {
+    tail -n 20 "$out" >&2
+    die "kafka.tools.StorageTool format failed for kafka-cluster node $n"
+  }
+}
+
+# Ready means node $1 (kafka-cluster-N) answers a metadata request that
+# lists it: the controller has unfenced it, it is a live broker of the
+# cluster. The port check first, as in kafka_ready.
+kcluster_ready() {
+  local n=${1#kafka-cluster-} port
+  port=$(kcluster_port "$n")
+  port_open "$port" &&
+    kcat -b "$HOST:$port" -L -m 2 2>/dev/null | grep -q "broker $n at"
+}
+
+# Logs older than the pid file are from an earlier run: not shown.
+kcluster_log_tail() {
+  local n=${1#kafka-cluster-} f
+  for f in "$(kcluster_log_dir "$n")/kafka.out" "$(kcluster_log_dir "$n")/server.log"; do
+    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+# Starts node $1 unless it already runs. A node never joins nodes of
+# another Kafka version: they keep their data apart and would not be one
+# cluster.
+kcluster_launch() {
+  local n=$1 svc=kafka-cluster-$1 pid running other port
+  running=$(cat "$(kcluster_version_file)" 2>/dev/null || true)
+  for other in "${KCLUSTER_NODES[@]}"; do
+    pid=$(our_pid "kafka-cluster-$other") || continue
+    if [[ -n $running && $running != "$KAFKA_VERSION" ]]; then
+      die "kafka-cluster $running is running (kafka-cluster-$other pid $pid); run 'scripts/services.sh stop kafka-cluster' first to switch to $KAFKA_VERSION"
+    fi
+  done
+  if pid=$(our_pid "$svc"); then
+    log "$svc (Kafka ${running:-$KAFKA_VERSION}) already running on $HOST:$(kcluster_port "$n") (pid $pid), reusing it"
+    return 0
+  fi
+  port=$(kcluster_port "$n")
+  if port_open "$port"; then
+    log "Port $HOST:$port already answers (pid $(port_pid "$port"), not started by services.sh): reusing it as $svc"
+    return 0
+  fi
+  port=$(kcluster_controller_port "$n")
+  port_open "$port" &&
+    die "controller port $HOST:$port of $svc is taken by pid $(port_pid "$port"); set SLUICE_KAFKA_CLUSTER_CONTROLLER_PORT"
+
+  kafka_install
+  kcluster_write_config "$n"
+  kcluster_format "$n"
+  log "Starting $svc (Kafka $KAFKA_VERSION) on $HOST:$(kcluster_port "$n") (controller $port) ..."
+  local opts
+  mapfile -t opts < <(kafka_java_opts "$(kcluster_log_dir "$n")" "$KCLUSTER_HEAP_OPTS")
+  printf '%s\n' "$KAFKA_VERSION" >"$(kcluster_version_file)"
+  # cwd is the state dir: a JVM crash file (hs_err_pid*.log) lands there.
+  (cd "$(kcluster_dir)" &&
+    spawn "$(pid_file "$svc")" "$(kcluster_log_dir "$n")/kafka.out" \
+      java "${opts[@]}" kafka.Kafka "$(kcluster_config_file "$n")")
 }
 
 # ------------------------------------------------------------- clickhouse
@@ -748,11 +933,15 @@ vm_launch() {
   # -dedup.minScrapeInterval=1ms keeps one sample per series and
   # millisecond, as docs/FAILURES.md advises: a replayed import (the same
   # samples written again after a crash) is then stored once.
+  # -search.maxUniqueTimeseries: the chaos suite's records are each their own
+  # series (its flows differ in address and port), and a query over more than
+  # the default 300,000 series fails; its 1,000,000-record runs count them.
   # cwd is the state dir; the log is its stderr (no log file option).
   (cd "$dir" &&
     spawn "$(pid_file victoriametrics)" "$dir/logs/victoria-metrics.log" \
       victoria-metrics "-storageDataPath=$dir/data" "-httpListenAddr=$HOST:$VM_PORT" \
-      "-retentionPeriod=$VM_RETENTION" -dedup.minScrapeInterval=1ms)
+      "-retentionPeriod=$VM_RETENTION" -dedup.minScrapeInterval=1ms \
+      -search.maxUniqueTimeseries=5000000)
 }
 
 # ---------------------------------------------------------- elasticsearch
@@ -1001,7 +1190,8 @@ influx_launch() {
 
 # Waits until every service named is ready, polling them side by side so
 # each one's time is its own; on timeout or early exit prints the tail of
-# its logs and fails. T0[svc] holds each start time (now_us).
+# its logs and fails. T0[svc] holds each start time (now_us). The ready and
+# log tail functions get the service's name (kafka-cluster-N tells the node).
 wait_ready() {
   local svc deadline pid file
   local -a pending=("$@")
@@ -1017,16 +1207,16 @@ wait_ready() {
     local -a still=()
     for svc in "${pending[@]}"; do
       pid=${pids[$svc]}
-      if "$(svc_fn "$svc")_ready"; then
+      if "$(svc_fn "$svc")_ready" "$svc"; then
         log "$svc ready in $(elapsed_since "${T0[$svc]}") s"
         continue
       fi
       if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-        "$(svc_fn "$svc")_log_tail"
+        "$(svc_fn "$svc")_log_tail" "$svc"
         die "$svc (pid $pid) exited during startup"
       fi
       if (($(now_us) > deadline)); then
-        "$(svc_fn "$svc")_log_tail"
+        "$(svc_fn "$svc")_log_tail" "$svc"
         die "$svc not ready after ${START_TIMEOUT} s (pid ${pid:-?})"
       fi
       still+=("$svc")
@@ -1037,9 +1227,15 @@ wait_ready() {
 }
 
 print_env() {
-  local svc
+  local svc cluster=0
   for svc in "$@"; do
     case $svc in
+      kafka-cluster*)
+        # Once, whichever nodes are named.
+        ((cluster)) && continue
+        cluster=1
+        printf 'SLUICE_KAFKA_CLUSTER_BROKERS=%s\n' "$(kcluster_brokers)"
+        ;;
       kafka)
         printf 'KAFKA_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
         printf 'SLUICE_KAFKA_PORT=%s\n' "$KAFKA_PORT"
@@ -1089,6 +1285,7 @@ cmd_install() {
       victoriametrics) vm_install ;;
       elasticsearch) es_install ;;
       influxdb) influx_install ;;
+      kafka-cluster*) kafka_install ;;
     esac
   done
   log "installed: $*"
@@ -1108,6 +1305,7 @@ cmd_start() {
       victoriametrics) vm_launch ;;
       elasticsearch) es_launch ;;
       influxdb) influx_launch ;;
+      kafka-cluster-*) kcluster_launch "${svc#kafka-cluster-}" ;;
     esac
   done
   wait_ready "$@"
@@ -1162,6 +1360,23 @@ cmd_stop() {
   return 0
 }
 
+# SIGKILL, at once, to what this script started: a crash, for tests that
+# need one (a Kafka node that gets no chance to hand its leaderships on).
+cmd_kill() {
+  local svc pid
+  for svc in "$@"; do
+    if ! pid=$(our_pid "$svc"); then
+      log "$svc is not running, or not started by services.sh: nothing to kill"
+      continue
+    fi
+    log "Killing $svc (pid $pid) with SIGKILL ..."
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$(pid_file "$svc")"
+    log "$svc killed"
+  done
+}
+
 # One line per service on stdout; exit 3 (as LSB status does) when one is
 # not running, so `services.sh status kafka && ...` works.
 cmd_status() {
@@ -1193,6 +1408,10 @@ cmd_status() {
         port=$INFLUX_PORT
         where="http $HOST:$INFLUX_PORT rpc $INFLUX_RPC_PORT"
         ;;
+      kafka-cluster-*)
+        port=$(kcluster_port "${svc#kafka-cluster-}")
+        where="$HOST:$port controller $(kcluster_controller_port "${svc#kafka-cluster-}")"
+        ;;
     esac
     if pid=$(our_pid "$svc"); then
       state=running
@@ -1202,6 +1421,7 @@ cmd_status() {
         victoriametrics) extra=" version $(vm_version)" ;;
         elasticsearch) extra=" version $(cat "$(es_dir)/elasticsearch.version" 2>/dev/null || echo '?')" ;;
         influxdb) extra=" version $(influx_version)" ;;
+        kafka-cluster-*) extra=" version $(cat "$(kcluster_version_file)" 2>/dev/null || echo '?')" ;;
       esac
       port_open "$port" || state="running (port not answering yet)"
     elif port_open "$port"; then
@@ -1232,27 +1452,67 @@ usage() {
 
 main() {
   [[ $# -ge 1 ]] || usage
-  local action=$1 svc
+  local action=$1 svc n
   shift
-  local services=("$@")
-  [[ ${#services[@]} -gt 0 ]] || services=("${ALL_SERVICES[@]}")
+  local services=("$@") known=("${ALL_SERVICES[@]}" "${OPTIONAL_SERVICES[@]}")
+  for n in "${KCLUSTER_NODES[@]}"; do known+=("kafka-cluster-$n"); done
+  if [[ ${#services[@]} -eq 0 ]]; then
+    [[ $action == kill ]] && die "kill needs a service named (known: ${known[*]})"
+    services=("${ALL_SERVICES[@]}")
+    [[ $action == stop ]] && services+=("${OPTIONAL_SERVICES[@]}")
+  fi
   for svc in "${services[@]}"; do
-    [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${ALL_SERVICES[*]})"
+    [[ " ${known[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${known[*]})"
   done
+  # kafka-cluster is its nodes, each a service of its own (pid file,
+  # readiness, status line); install and env need it only once.
+  local expanded=()
+  for svc in "${services[@]}"; do
+    if [[ $svc == kafka-cluster ]]; then
+      for n in "${KCLUSTER_NODES[@]}"; do expanded+=("kafka-cluster-$n"); done
+    else
+      expanded+=("$svc")
+    fi
+  done
+  services=()
+  for svc in "${expanded[@]}"; do
+    [[ " ${services[*]} " == *" $svc "* ]] || services+=("$svc")
+  done
+  # Nodes started beside running ones join them with their Kafka version
+  # (a test restarting a node need not know it); an explicit
+  # SLUICE_KAFKA_VERSION is still checked against them in kcluster_launch.
+  if [[ $action == start && -z ${SLUICE_KAFKA_VERSION:-} && " ${services[*]} " != *" kafka "* ]]; then
+    local running
+    if running=$(kcluster_running_version) && [[ -n $running ]]; then KAFKA_VERSION=$running; fi
+  fi
   # A bad flavour fails before anything starts.
   if [[ $action == @(start|install) && " ${services[*]} " == *" elasticsearch "* ]]; then
     es_check_flavor
   fi
   # One start/stop/install at a time per services dir: parallel test runs
-  # calling start together must not launch a second broker.
-  if [[ $action == @(start|stop|install) ]] && command -v flock >/dev/null; then
+  # calling start together must not launch a second broker. kafka-cluster
+  # has a lock of its own (fd 8), so that a test stopping and starting one
+  # of its nodes neither waits for nor delays a start or stop of the other
+  # services; a command naming both takes both, .lock first.
+  if [[ $action == @(start|stop|kill|install) ]] && command -v flock >/dev/null; then
+    local others=0 cluster=0 wait=$((START_TIMEOUT + STOP_TIMEOUT + 600))
+    for svc in "${services[@]}"; do
+      if [[ $svc == kafka-cluster-* ]]; then cluster=1; else others=1; fi
+    done
     mkdir -p "$SERVICES_DIR"
-    exec 9>"$SERVICES_DIR/.lock"
-    flock -w $((START_TIMEOUT + STOP_TIMEOUT + 600)) 9 || die "could not lock $SERVICES_DIR/.lock"
+    if ((others)); then
+      exec 9>"$SERVICES_DIR/.lock"
+      flock -w "$wait" 9 || die "could not lock $SERVICES_DIR/.lock"
+    fi
+    if ((cluster)); then
+      exec 8>"$SERVICES_DIR/.lock-kafka-cluster"
+      flock -w "$wait" 8 || die "could not lock $SERVICES_DIR/.lock-kafka-cluster"
+    fi
   fi
   case $action in
     start) cmd_start "${services[@]}" ;;
     stop) cmd_stop "${services[@]}" ;;
+    kill) cmd_kill "${services[@]}" ;;
     status) cmd_status "${services[@]}" ;;
     install) cmd_install "${services[@]}" ;;
     env) print_env "${services[@]}" ;;

@@ -15,6 +15,42 @@ export function kafkaBrokers(): string {
   return `127.0.0.1:${Deno.env.get("SLUICE_KAFKA_PORT") ?? "19092"}`;
 }
 
+/**
+ * Bootstrap addresses of the local three-node Kafka cluster
+ * (`scripts/services.sh start kafka-cluster`): `SLUICE_KAFKA_CLUSTER_BROKERS`,
+ * as `services.sh env kafka-cluster` prints it, else the script's defaults.
+ * Node N (`services.sh` service `kafka-cluster-N`) is broker id N.
+ *
+ * @returns E.g. `127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194`.
+ */
+export function kafkaClusterBrokers(): string {
+  return Deno.env.get("SLUICE_KAFKA_CLUSTER_BROKERS") ??
+    "127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194";
+}
+
+/**
+ * The state dir of `scripts/services.sh`: `SLUICE_SERVICES_DIR`, else
+ * `.services` in the repository.
+ *
+ * @returns An absolute path.
+ */
+export function servicesDir(): string {
+  return Deno.env.get("SLUICE_SERVICES_DIR") ?? new URL("../.services", import.meta.url).pathname;
+}
+
+/**
+ * The Kafka jars `scripts/services.sh` fetched for the version the local
+ * cluster runs (its `kafka-cluster/kafka.version`, else `SLUICE_KAFKA_VERSION`,
+ * else 3.9.1), as a `java -cp` value, for tools that use Kafka's own Admin client.
+ *
+ * @returns E.g. `<repo>/.services/kafka/lib/3.9.1/*`.
+ */
+export async function kafkaClusterClasspath(): Promise<string> {
+  const version = await Deno.readTextFile(`${servicesDir()}/kafka-cluster/kafka.version`)
+    .then((text) => text.trim(), () => Deno.env.get("SLUICE_KAFKA_VERSION") ?? "3.9.1");
+  return `${servicesDir()}/kafka/lib/${version}/*`;
+}
+
 /** The authenticated listeners of the local test broker, and how to log in to them. */
 export interface KafkaAuthListeners {
   /** `host:port` of the SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
@@ -39,13 +75,11 @@ export interface KafkaAuthListeners {
  */
 export function kafkaAuthListeners(): KafkaAuthListeners {
   const address = (variable: string, port: string) => `127.0.0.1:${Deno.env.get(variable) ?? port}`;
-  const servicesDir = Deno.env.get("SLUICE_SERVICES_DIR") ??
-    new URL("../.services", import.meta.url).pathname;
   return {
     sasl: address("SLUICE_KAFKA_SASL_PORT", "19094"),
     tls: address("SLUICE_KAFKA_TLS_PORT", "19095"),
     saslTls: address("SLUICE_KAFKA_SASL_TLS_PORT", "19096"),
-    caFile: Deno.env.get("SLUICE_KAFKA_CA_FILE") ?? `${servicesDir}/kafka/tls/ca.pem`,
+    caFile: Deno.env.get("SLUICE_KAFKA_CA_FILE") ?? `${servicesDir()}/kafka/tls/ca.pem`,
     username: "sluice",
     password: "sluice-secret",
   };

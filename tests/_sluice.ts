@@ -44,7 +44,7 @@ function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
     const sluiceVariable =
-      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE$|DEAD_LETTER_TOPIC$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$|INFLUXDB_|GRAPHITE_|BUFFER_|BENCHMARK|STATISTICS$|VERBOSE$)/;
+      /^(KAFKA_|CLICKHOUSE_|ELASTIC_|ELASTC_|VM_|SINK$|ENCODER$|PROMETHEUS_|PMACCT_|RETRY_|SHUTDOWN_|HEALTH_|DEAD_LETTER_FILE|DEAD_LETTER_TOPIC$|TIMESTAMP_TEMPLATE$|LOG_LEVEL$|LOG_FORMAT$|INFLUXDB_|GRAPHITE_|BUFFER_|BENCHMARK|STATISTICS$|VERBOSE$)/;
     if (sluiceVariable.test(k)) {
       continue;
     }
@@ -236,18 +236,18 @@ export function warnings(sluice: SluiceProcess): string {
  *
  * @param wait The wait.
  * @param sluice The process.
- * @param f The consumer group and topic.
+ * @param f The consumer group and topic, and their brokers when not the local broker.
  * @throws {Error} The wait's error, explained.
  */
 export async function explained(
   wait: () => Promise<unknown>,
   sluice: SluiceProcess,
-  f: { group: string; topic: string },
+  f: { group: string; topic: string; brokers?: string },
 ): Promise<void> {
   try {
     await wait();
   } catch (error) {
-    const state = await offsets(f.group, f.topic).catch((e) => String(e));
+    const state = await offsets(f.group, f.topic, f.brokers).catch((e) => String(e));
     throw new Error(
       `${(error as Error).message}\noffsets: ${JSON.stringify(state)}\nsluice said:\n${
         warnings(sluice)
@@ -262,13 +262,13 @@ export async function explained(
  * offset and reports a lag of 0; a failure is {@link explained}.
  *
  * @param sluice The process.
- * @param f The consumer group and topic.
+ * @param f The consumer group and topic, and their brokers when not the local broker.
  * @param rows How many rows must be written.
  * @param timeoutMs How long each step may take.
  */
 export async function drained(
   sluice: SluiceProcess,
-  f: { group: string; topic: string },
+  f: { group: string; topic: string; brokers?: string },
   rows: number,
   timeoutMs = 45_000,
 ): Promise<void> {
@@ -279,7 +279,11 @@ export async function drained(
         `${rows} points written`,
         timeoutMs,
       );
-      await waitFor(() => allCommitted(f.group, f.topic), "every offset committed", timeoutMs);
+      await waitFor(
+        () => allCommitted(f.group, f.topic, f.brokers),
+        "every offset committed",
+        timeoutMs,
+      );
       await waitFor(
         async () => (await sluice.metric("sluice_consumer_lag")) === 0,
         "consumer lag 0",
