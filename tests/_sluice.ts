@@ -13,6 +13,9 @@ const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
 const CONFIG = new URL("deno.json", ROOT).pathname;
 
+/** The arguments of `deno run` that start sluice's entry point, as the tests run it. */
+export const MAIN_ARGS: readonly string[] = ["run", "-A", "--config", CONFIG, MAIN];
+
 /** A running sluice process. */
 export interface SluiceProcess {
   /** The child process. */
@@ -66,7 +69,7 @@ export async function startSluice(
 ): Promise<SluiceProcess> {
   const cwd = await Deno.makeTempDir({ prefix: "sluice-test-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN, ...(options.args ?? [])],
+    args: [...MAIN_ARGS, ...(options.args ?? [])],
     cwd,
     env: { ...baseEnv(), PROMETHEUS_CLIENT_PORT: "0", PROMETHEUS_CLIENT_HOST: "127.0.0.1", ...env },
     clearEnv: true,

@@ -5,6 +5,7 @@ import { VERSION } from "../lib/cli.ts";
 import { createTopic } from "./_kafka.ts";
 import { clickhouseUrl, kafkaBrokers, uniqueName } from "./_services.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { MAIN_ARGS } from "./_sluice.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const SAMPLE = new URL("tests/testdata/samples/pmacctd-print-json.jsonl", ROOT);
@@ -20,14 +21,7 @@ const VALID = {
 async function sluice(args: string[], env: Record<string, string>, stdin?: string) {
   const cwd = await Deno.makeTempDir({ prefix: "sluice-cli-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      new URL("deno.json", ROOT).pathname,
-      new URL("main.ts", ROOT).pathname,
-      ...args,
-    ],
+    args: [...MAIN_ARGS, ...args],
     cwd,
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/tmp", ...env },
     clearEnv: true,

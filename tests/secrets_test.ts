@@ -13,8 +13,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { closedPort } from "./_fake_http.ts";
-
-const ROOT = new URL("../", import.meta.url);
+import { MAIN_ARGS } from "./_sluice.ts";
 
 /** The planted secret: distinctive, and the same percent-encoded. */
 const SECRET = "pl4ntedS3cretX9";
@@ -57,14 +56,7 @@ async function sluice(
       await Deno.writeTextFile(`${cwd}/${name}`, text);
     }
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--config",
-        new URL("deno.json", ROOT).pathname,
-        new URL("main.ts", ROOT).pathname,
-        ...args,
-      ],
+      args: [...MAIN_ARGS, ...args],
       cwd,
       env: {
         PATH: Deno.env.get("PATH") ?? "",

@@ -14,11 +14,9 @@
 
 import { allCommitted, createTopic, offsets, produce } from "../_kafka.ts";
 import { kafkaBrokers, uniqueName } from "../_services.ts";
-import { type SluiceProcess, startSluice, stopQuietly, waitFor } from "../_sluice.ts";
+import { MAIN_ARGS, type SluiceProcess, startSluice, stopQuietly, waitFor } from "../_sluice.ts";
 import { fakeHttpServer } from "../_fake_http.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
-
-const ROOT = new URL("../../", import.meta.url);
 
 /**
  * A VictoriaMetrics stand-in: answers the empty import of `connect()` with
@@ -163,13 +161,7 @@ Deno.test("sluice with LOG_FORMAT=text writes every line as text, to the last", 
   const vm = fakeVm();
   try {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--config",
-        new URL("deno.json", ROOT).pathname,
-        new URL("main.ts", ROOT).pathname,
-      ],
+      args: [...MAIN_ARGS],
       env: {
         PATH: Deno.env.get("PATH") ?? "",
         HOME: Deno.env.get("HOME") ?? "/tmp",
