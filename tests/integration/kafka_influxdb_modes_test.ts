@@ -10,7 +10,7 @@
 import { allCommitted, createTopic, produce } from "../_kafka.ts";
 import { countAllPoints, dropDatabase, measurements } from "../_influx.ts";
 import { influxUrl, kafkaBrokers, uniqueName } from "../_services.ts";
-import { waitFor } from "../_sluice.ts";
+import { MAIN_ARGS, waitFor } from "../_sluice.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -24,7 +24,7 @@ interface Run {
 
 function run(args: string[], env: Record<string, string>): Run {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", new URL("deno.json", ROOT).pathname, "main.ts", ...args],
+    args: [...MAIN_ARGS, ...args],
     cwd: ROOT.pathname,
     env: {
       PATH: Deno.env.get("PATH") ?? "",
