@@ -22,7 +22,7 @@ import {
 } from "kafkajs";
 import type { KafkaConfig } from "./config.ts";
 import { registerKafkaCodecs } from "./kafka_codecs.ts";
-import { errorLine, Logger } from "./log.ts";
+import { errorLine, errorText, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
 import {
@@ -242,6 +242,25 @@ export function isTransientKafkaError(error: unknown): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The error, among a heartbeat's or commit's, that says the group lost this
+ * member: its coordinator is on another broker now (kafkajs keeps the one it
+ * joined through until it joins again), or the coordinator no longer knows
+ * the member. kafkajs joins again when its batch handler throws either.
+ *
+ * @param error The error, possibly wrapping others (`cause`).
+ * @returns That kafkajs error (type `NOT_COORDINATOR_FOR_GROUP` or `UNKNOWN_MEMBER_ID`), or `undefined`.
+ */
+export function groupLostError(error: unknown): Error | undefined {
+  for (let e = error as Record<string, unknown> | undefined; e; e = e["cause"] as typeof e) {
+    const type = String(e["type"] ?? "");
+    if (type === "NOT_COORDINATOR_FOR_GROUP" || type === "UNKNOWN_MEMBER_ID") {
+      return e as unknown as Error;
+    }
+  }
+  return undefined;
 }
 
 /** A run that was reaching the brokers counts them unreachable after this long without an answer. */
@@ -488,6 +507,12 @@ export class KafkaSource implements MessageSource {
   readonly #stopSignal = new AbortController();
   #inFlight: Promise<void> | undefined;
   #heartbeat: (() => Promise<void>) | undefined;
+  /** Set while a batch waits for the pipeline: ends that wait when the group lost this member. */
+  #onGroupLost: ((error: Error) => void) | undefined;
+  /** The pipeline's wait a batch gave up on; the next batch waits for it first. */
+  #abandoned: Promise<void> | undefined;
+  /** When a heartbeat last went through, or the member last joined. */
+  #lastBeat = Date.now();
   #onCrash: (error: unknown) => void;
   readonly #watch: KafkaWatch;
   readonly #lag: LagTracker;
@@ -569,6 +594,7 @@ export class KafkaSource implements MessageSource {
       for (const { topic, partition } of partitions) {
         this.#unresumed.add(partitionKey({ topic, partition }));
       }
+      this.#lastBeat = Date.now();
       this.#watch.answered();
       this.#lag.assigned(partitions);
       hooks.assigned?.(partitions, { rejoined });
@@ -686,8 +712,17 @@ export class KafkaSource implements MessageSource {
         let release!: () => void;
         this.#inFlight = new Promise((resolve) => (release = resolve));
         this.#heartbeat = heartbeat;
+        // kafkajs heartbeats between batches; in one, the pipeline's waits do.
+        this.#lastBeat = Date.now();
         let last: string | undefined;
         try {
+          // The pipeline takes one message at a time: the one an earlier
+          // batch gave up on (#outlast) is finished first, and may be given
+          // up on again if the group is lost again meanwhile.
+          if (this.#abandoned !== undefined) {
+            await this.#outlast(this.#abandoned);
+            this.#abandoned = undefined;
+          }
           const key = partitionKey(batch);
           let resume: Resume | undefined;
           if (this.#unresumed.has(key) && batch.messages.length > 0) {
@@ -708,7 +743,7 @@ export class KafkaSource implements MessageSource {
             last = message.offset;
             if (pending) {
               try {
-                await pending;
+                await this.#outlast(pending);
               } catch (error) {
                 // A stop gave up on the batch (its deadline): the pipeline
                 // reports it; nothing more is resolved or handed out.
@@ -767,7 +802,12 @@ export class KafkaSource implements MessageSource {
     if (offsets.length === 0) return;
     const before = this.#commitsMade;
     // Without metadata kafkajs commits null, which clears an earlier pin.
-    await this.#consumer.commitOffsets(offsets);
+    try {
+      await this.#consumer.commitOffsets(offsets);
+    } catch (error) {
+      this.#groupLost(error);
+      throw error;
+    }
     if (this.#commitsMade === before) {
       throw new Error("Cannot commit offsets: the Kafka consumer is not running (restarting)");
     }
@@ -780,11 +820,66 @@ export class KafkaSource implements MessageSource {
     if (!beat) return;
     try {
       await beat();
+      this.#lastBeat = Date.now();
     } catch (error) {
       this.#log.limited("heartbeat", "warn", "Cannot send heartbeat to the consumer group", {
         error,
       });
+      this.#groupLost(error);
     }
+  }
+
+  /**
+   * Waits until the pipeline took a message, unless the group lost this
+   * member meanwhile ({@link groupLostError}: its coordinator moved to
+   * another broker, or it no longer knows the member). kafkajs finds a new
+   * coordinator only when it joins again, and joins only once the batch
+   * handler returns; a pipeline that retries a commit (a pin) inside the
+   * handler would wait forever. So the batch gives up and throws the group
+   * error, on which kafkajs joins again. The pipeline's wait goes on: after
+   * the join its pin goes through (or its batch is stale, or its partition
+   * moved), and the next batch waits for it before handing out a message.
+   */
+  async #outlast(pending: Promise<void>): Promise<void> {
+    const taken = pending.then(() => undefined);
+    const lost = Promise.withResolvers<Error>();
+    this.#onGroupLost = lost.resolve;
+    try {
+      const error = await Promise.race([taken, lost.promise]);
+      if (error === undefined) return;
+      taken.catch(() => {});
+      this.#abandoned = pending.then(() => {}, () => {});
+      this.#log.warn("Lost the consumer group's coordinator; joining the group again", {
+        group: this.#config.groupId,
+        error,
+      });
+      throw error;
+    } finally {
+      this.#onGroupLost = undefined;
+    }
+  }
+
+  /**
+   * Ends a batch's wait for the pipeline when `error` says the group lost
+   * this member, or when no heartbeat went through for a session timeout
+   * (the coordinator's broker is gone: the group has a new one, or none yet).
+   */
+  #groupLost(error: unknown): void {
+    if (this.#onGroupLost === undefined) return;
+    const expired = Date.now() - this.#lastBeat > this.#config.sessionTimeoutMs;
+    const lost = groupLostError(error) ?? (expired
+      ? Object.assign(
+        new Error(
+          `No heartbeat reached the group for ${this.#config.sessionTimeoutMs / 1000} s, ` +
+            `its session expired: ${errorText(error)}`,
+          { cause: error },
+        ),
+        // kafkajs then finds the coordinator again and joins with the same
+        // member id; the coordinator says whether it still knows it.
+        { type: "NOT_COORDINATOR_FOR_GROUP" },
+      )
+      : undefined);
+    if (lost !== undefined) this.#onGroupLost(lost);
   }
 
   /**

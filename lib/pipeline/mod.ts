@@ -384,6 +384,12 @@ export class Pipeline {
   #consumed(message: SourceMessage, key: string): void {
     this.#batcher.markConsumed(message.topic, message.partition, message.offset);
     this.#positions.set(key, message.offset);
+    // A message the source gave up waiting for (its group was lost) is
+    // taken after the rejoin: when the client reads it again, it is skipped.
+    const upTo = this.#redelivery.get(key);
+    if (upTo !== undefined && BigInt(message.offset) > upTo) {
+      this.#redelivery.set(key, BigInt(message.offset));
+    }
   }
 
   /**
@@ -512,8 +518,13 @@ export class Pipeline {
     from: number,
     consumed = false,
   ): Promise<void> {
+    const epoch = this.#epoch;
     await wait;
-    if (!consumed) await this.#batch(message, key, records, from);
+    if (consumed) return;
+    // The group was joined again meanwhile (the source gave up waiting):
+    // as a new member, or without this partition, the rest is read again.
+    if (epoch !== this.#epoch || !this.#holds(key)) return;
+    await this.#batch(message, key, records, from);
   }
 
   /**

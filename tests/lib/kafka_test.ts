@@ -2,6 +2,7 @@ import { logLevel } from "kafkajs";
 import {
   connectionFailure,
   FIRST_ANSWER_MS,
+  groupLostError,
   isTransientKafkaError,
   KafkaWatch,
   LagTracker,
@@ -10,6 +11,20 @@ import {
 import { Logger } from "../../lib/log.ts";
 import { Metrics } from "../../lib/metrics.ts";
 import { assert, assertEquals } from "../_assert.ts";
+
+Deno.test("groupLostError() finds the coordinator moved or the member unknown, nothing else", () => {
+  const moved = Object.assign(new Error("This is not the correct coordinator for this group"), {
+    type: "NOT_COORDINATOR_FOR_GROUP",
+  });
+  const unknown = Object.assign(new Error("The coordinator is not aware of this member"), {
+    type: "UNKNOWN_MEMBER_ID",
+  });
+  assertEquals(groupLostError(moved), moved);
+  assertEquals(groupLostError(new Error("heartbeat failed", { cause: unknown })), unknown);
+  const rebalance = Object.assign(new Error("rebalancing"), { type: "REBALANCE_IN_PROGRESS" });
+  assertEquals(groupLostError(rebalance), undefined);
+  assertEquals(groupLostError(new Error("connect ECONNREFUSED 127.0.0.1:19193")), undefined);
+});
 
 Deno.test("isTransientKafkaError() waits out a broker coming back and ends sluice on credentials", () => {
   const coordinator = Object.assign(new Error("Failed to find group coordinator"), {

@@ -494,23 +494,32 @@ Deno.test("Pipeline drops what it read before it rejoined the group as a new mem
   assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "7" }]);
 });
 
-Deno.test("Pipeline neither writes nor commits a batch taken before it rejoined as a new member", async () => {
-  const { source, sink, pipeline } = setup({ maxRows: 2 });
-  const tokens: string[] = [];
-  pinningSink(sink, new Set(), tokens);
+/**
+ * Makes the source's first commit (a pin) hang until the returned function
+ * is called, and then fail with `error`; later commits go through.
+ */
+function hangFirstCommit(source: MemorySource, error: string): () => void {
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   const commit = source.commit.bind(source);
   let first = true;
   source.commit = async (offsets) => {
-    // The pin commit of the first batch hangs until the member rejoined.
     if (first) {
       first = false;
       await held;
-      throw new Error("The coordinator is not aware of this member");
+      throw new Error(error);
     }
     await commit(offsets);
   };
+  return release;
+}
+
+Deno.test("Pipeline neither writes nor commits a batch taken before it rejoined as a new member", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  // The pin commit of the first batch hangs until the member rejoined.
+  const release = hangFirstCommit(source, "The coordinator is not aware of this member");
   await pipeline.start();
   source.assign([{ topic: "flows", partition: 0 }]);
   await source.push(messages([good(0), good(1)], 0));
@@ -521,6 +530,43 @@ Deno.test("Pipeline neither writes nor commits a batch taken before it rejoined 
   assertEquals(tokens, []);
   assertEquals(source.commits, []);
   await pipeline.stop();
+});
+
+/**
+ * A batch is being written (its pin commit hangs) and message 3, two
+ * records, fills the next one at its first record: the source gives up
+ * waiting for it (the group was lost), the member joins again (as itself
+ * or as a new member), and the client reads the partition again from 0.
+ */
+async function gaveUp(options: { rejoined: boolean }) {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  const tokens: string[] = [];
+  pinningSink(sink, new Set(), tokens);
+  const release = hangFirstCommit(source, "This is not the correct coordinator for this group");
+  await pipeline.start();
+  source.assign([{ topic: "flows", partition: 0 }]);
+  const all = messages([good(0), good(1), good(2), `${good(3)}\n${good(30)}`, good(4)], 0);
+  await source.push(all.slice(0, 3));
+  const given = source.push(all.slice(3, 4));
+  source.assign([{ topic: "flows", partition: 0 }], options);
+  release();
+  await given;
+  await source.push(all);
+  const result = await pipeline.stop();
+  return { result, rows: sink.rows.map((r) => r["n"]), tokens };
+}
+
+Deno.test("Pipeline takes the message a source gave up waiting for once it joined again, and skips it when read again", async () => {
+  const { result, rows } = await gaveUp({ rejoined: false });
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(rows, [0, 1, 2, 3, 30, 4]);
+});
+
+Deno.test("Pipeline drops the rest of a message a source gave up waiting for when it joined again as a new member", async () => {
+  const { result, rows } = await gaveUp({ rejoined: true });
+  assertEquals(result, { clean: true, unwritten: 0 });
+  // Everything from before the join is read again from the committed offset (0), once.
+  assertEquals(rows, [0, 1, 2, 3, 30, 4]);
 });
 
 Deno.test("Pipeline reports the sink down with the reason while writes fail, up once one succeeds, and never up before it answered", async () => {
