@@ -154,7 +154,8 @@ Deno.test("sluice writes kafka_multi_values messages once into ClickHouse 26.x t
 });
 
 Deno.test("sluice writes every record once into ClickHouse 26.x while members join, leave and die", async () => {
-  const f = await fixture(4);
+  // Debug lines (every commit, pin and write) make a failure readable.
+  const f = await fixture(4, { LOG_LEVEL: "debug" });
   const n = 30_000;
   await produce(f.topic, flowMessages(0, n));
   const members: SluiceProcess[] = [];
@@ -178,6 +179,14 @@ Deno.test("sluice writes every record once into ClickHouse 26.x while members jo
             .join("\n")
         }`
       );
+      // The whole logs, debug lines too, are kept for reading after the run.
+      const kept = await Deno.makeTempFile({ prefix: "sluice-eo-members-", suffix: ".log" });
+      await Deno.writeTextFile(
+        kept,
+        members.map((m, i) => m.logs.map((l) => JSON.stringify({ member: i, ...l })).join("\n"))
+          .join("\n"),
+      );
+      logs.push(`every member's whole log: ${kept}`);
       const committed = JSON.stringify(await offsets(f.group, f.topic)) + "\n" + await query26(
         `SELECT count() AS dups, min(seq), max(seq), groupArray(seq) FROM (SELECT seq FROM ` +
           `${f.env["CLICKHOUSE_DB"]}.flows GROUP BY seq HAVING count() > 1) FORMAT JSONEachRow`,
