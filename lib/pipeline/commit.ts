@@ -19,7 +19,9 @@
  *   batch's ranges are committed as pins before the write ({@link Commits.pin}):
  *   that commit must succeed, so it is retried like a write;
  * - offsets of partitions this member no longer holds are not committed:
- *   their new owner's commits must not be overwritten by older ones;
+ *   their new owner's commits must not be overwritten by older ones (a
+ *   commit that fails as the group moves a partition is not sent again
+ *   for it either);
  * - every commit first waits until the dead letters set aside so far are
  *   stored (`lib/dead_letter.ts`), so a message's offset is never committed
  *   before its dead letters.
@@ -40,6 +42,7 @@ export class Commits {
   readonly #delayMs: () => number;
   readonly #clock: () => number;
   readonly #stored: (() => Promise<void>) | undefined;
+  readonly #holds: (key: string) => boolean;
   /** Offsets of acknowledged batches waiting for the sink's commit delay, oldest first. */
   readonly #held: Array<{ offsets: readonly CommitOffset[]; due: number }> = [];
   #chain: Promise<void> = Promise.resolve();
@@ -48,8 +51,9 @@ export class Commits {
 
   /**
    * @param options The source to commit to, where counts and logs go, the
-   *   sink's commit delay (read at each acknowledgement), the clock, and
-   *   what resolves once the dead letters set aside so far are stored.
+   *   sink's commit delay (read at each acknowledgement), the clock, what
+   *   resolves once the dead letters set aside so far are stored, and
+   *   whether this member holds a partition ({@link partitionKey}; unset: all).
    */
   constructor(options: {
     source: MessageSource;
@@ -58,6 +62,7 @@ export class Commits {
     delayMs: () => number;
     clock: () => number;
     stored?: () => Promise<void>;
+    holds?: (key: string) => boolean;
   }) {
     this.#source = options.source;
     this.#metrics = options.metrics;
@@ -65,6 +70,7 @@ export class Commits {
     this.#delayMs = options.delayMs;
     this.#clock = options.clock;
     this.#stored = options.stored;
+    this.#holds = options.holds ?? (() => true);
   }
 
   /** Whether a commit failed and waits to be sent again. */
@@ -174,6 +180,9 @@ export class Commits {
   async #commit(offsets: readonly CommitOffset[]): Promise<boolean> {
     const merged = new Map(this.#failed);
     for (const o of offsets) merged.set(partitionKey(o), o);
+    // A commit kept from before the group moved a partition (it failed
+    // after keepOnly() ran) must not reach its new owner's offsets.
+    for (const key of [...merged.keys()]) if (!this.#holds(key)) merged.delete(key);
     if (merged.size === 0) return true;
     try {
       await this.#stored?.();

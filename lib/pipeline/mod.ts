@@ -200,6 +200,7 @@ export class Pipeline {
       source,
       metrics,
       log,
+      holds: (key) => this.#holds(key),
       delayMs: () => options.sink.commitDelayMs ?? 0,
       clock: this.#clock,
       stored: options.deadLetters
@@ -422,6 +423,11 @@ export class Pipeline {
           to: `${pin.to.offset}.${pin.to.index}`,
         });
       }
+    } else if (resume?.offset !== undefined && BigInt(resume.offset) > BigInt(message.offset)) {
+      // The client reads from an offset it resolved earlier, and the group
+      // has a later one now (the last commit of the member that had the
+      // partition, landed after that): rows before it are written.
+      this.#starts.set(key, { offset: resume.offset, index: 0 });
     }
     this.#holdFor(key);
   }
@@ -618,7 +624,13 @@ export class Pipeline {
         offset: range.from.offset,
         metadata: formatPin(range),
       }));
-      if (pins.length === 0 || await this.#commits.pin(pins)) return;
+      if (pins.length === 0) return;
+      if (await this.#commits.pin(pins)) {
+        // A partition lost while its pin waited for earlier commits was left
+        // out of the commit: its rows are its new owner's to write.
+        batch.rows = stale() ? [] : batch.rows.filter((r) => this.#holds(partitionKey(r.origin)));
+        return;
+      }
       if (signal.aborted) throw signal.reason;
       const delay = retry.delay(attempt);
       log.limited("pin", "warn", "Cannot record the batch's ranges before writing; retrying", {

@@ -356,6 +356,19 @@ Deno.test("Pipeline ignores a pin whose range does not start at the committed of
   assertEquals(sink.rows.map((r) => r["n"]), [4, 5, 6]);
 });
 
+Deno.test("Pipeline skips the messages before the committed offset when the client reads from an earlier one", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  await pipeline.start();
+  const [first, ...rest] = messages([good(3), good(4), good(5), good(6)], 0, 3);
+  // The client resolved offset 3 at its join (a pin of 3.0-4.0 was there);
+  // the member that had the partition wrote that range and committed 5 after.
+  await source.push([{ ...first!, resume: { offset: "5" } }, ...rest]);
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(sink.rows.map((r) => r["n"]), [5, 6]);
+  assertEquals(source.commits.at(-1), [{ topic: "flows", partition: 0, offset: "7" }]);
+});
+
 Deno.test("Pipeline commits where the next row is when a batch ends inside a message, and a restart skips the rows before it", async () => {
   const first = setup({ maxRows: 2 });
   await first.pipeline.start();
@@ -555,6 +568,26 @@ async function gaveUp(options: { rejoined: boolean }) {
   const result = await pipeline.stop();
   return { result, rows: sink.rows.map((r) => r["n"]), tokens };
 }
+
+Deno.test("Pipeline does not send again a failed commit of a partition the group moved meanwhile", async () => {
+  const { source, sink, pipeline } = setup({ maxRows: 2 });
+  // The commit after the first batch waits while the group moves partition
+  // 1 to another member, then fails: its generation is gone.
+  const release = hangFirstCommit(source, "Specified group generation id is not valid");
+  await pipeline.start();
+  source.assign([{ topic: "flows", partition: 0 }, { topic: "flows", partition: 1 }]);
+  await source.push(messages([good(0)], 0));
+  await source.push(messages([good(10)], 1));
+  source.assign([{ topic: "flows", partition: 0 }]);
+  release();
+  await pipeline.settled();
+  await source.push(messages([good(1), good(2)], 0, 1));
+  const result = await pipeline.stop();
+  assertEquals(result, { clean: true, unwritten: 0 });
+  assertEquals(sink.rows.map((r) => r["n"]), [0, 10, 1, 2]);
+  // Partition 1's offset 1 would overwrite what its new owner committed.
+  assertEquals(source.commits, [[{ topic: "flows", partition: 0, offset: "3" }]]);
+});
 
 Deno.test("Pipeline takes the message a source gave up waiting for once it joined again, and skips it when read again", async () => {
   const { result, rows } = await gaveUp({ rejoined: false });
