@@ -24,7 +24,13 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { Kafka, Message, Producer } from "kafkajs";
+import {
+  type Kafka,
+  type Message,
+  Partitioners,
+  type PartitionMetadata,
+  type Producer,
+} from "kafkajs";
 import { errorLine, type Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RecordOrigin, Rejection } from "./record.ts";
@@ -444,11 +450,27 @@ export interface DeadLetterTopicOptions extends OutboxDeps {
   version: string;
 }
 
-/** Produces dead letters to a Kafka topic, in order, with acks from all in-sync replicas. */
+/**
+ * Produces dead letters to a Kafka topic, in order, with acks from all in-sync replicas.
+ *
+ * Each `send()` holds one partition's letters. kafkajs 2.2.4 keeps the
+ * answers of one `send()` per broker across its retries (`sendMessages.js`):
+ * when a broker answers "not the leader" for one partition and the new
+ * leader is a broker that already answered for another, that partition is
+ * never sent again, and `send()` resolves all the same. One partition per
+ * send leaves no other answer to hide behind. The partition is the one
+ * Kafka's default partitioner gives the key (murmur2), so letters of one
+ * source key stay in order in one partition.
+ */
 export class DeadLetterTopic extends Outbox<Message> {
   readonly kind = "topic";
   readonly #opts: DeadLetterTopicOptions;
   readonly #producer: Producer;
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+  /** The topic's partitions, read once (letters never need a partition added later). */
+  #partitions: PartitionMetadata[] | undefined;
+  /** Letters already acknowledged by their partition in an attempt that failed for another. */
+  readonly #sent = new WeakSet<Message>();
   #connected = false;
 
   /** @param options The topic, the client, and what goes in headers, logs and metrics. */
@@ -468,8 +490,47 @@ export class DeadLetterTopic extends Outbox<Message> {
       await this.#producer.connect();
       this.#connected = true;
     }
-    await this.#producer.send({ topic: this.#opts.topic, acks: -1, messages: [...messages] });
+    const topic = this.#opts.topic;
+    const partitionMetadata = this.#partitions ??= await this.#readPartitions();
+    const perPartition = new Map<number, Message[]>();
+    for (const message of messages) {
+      if (this.#sent.has(message)) continue;
+      const partition = this.#partitioner({ topic, partitionMetadata, message });
+      const group = perPartition.get(partition) ?? [];
+      group.push(message);
+      perPartition.set(partition, group);
+    }
+    const sends = [...perPartition].map(async ([partition, group]) => {
+      await this.#producer.send({
+        topic,
+        acks: -1,
+        messages: group.map((m) => ({ ...m, partition })),
+      });
+      for (const m of group) this.#sent.add(m);
+    });
+    // Every partition's send runs to its end; a failed one fails the
+    // attempt, and the next attempt sends only what was not acknowledged.
+    const failed = (await Promise.allSettled(sends)).find((r) => r.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     return messages.length;
+  }
+
+  /** The topic's partitions, as kafkajs's partitioner takes them. */
+  async #readPartitions(): Promise<PartitionMetadata[]> {
+    const admin = this.#opts.kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [this.#opts.topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length === 0) {
+        throw new Error(`DEAD_LETTER_TOPIC "${this.#opts.topic}" has no partitions`);
+      }
+      // Every partition counts as available (a leader id >= 0): a keyless
+      // letter may go to any, and a keyed one goes where its key hashes.
+      return partitions.map((p) => ({ ...p, leader: Math.max(0, p.leader) }));
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
   }
 
   /**

@@ -76,8 +76,19 @@ Deno.test("new DeadLetterFile() throws when the file cannot be opened", () => {
   assert(thrown instanceof Deno.errors.NotFound, String(thrown));
 });
 
-/** A kafkajs client whose producer fails the first `failures` sends and records the rest. */
-function fakeKafka(options: { failures?: number; topics?: string[] } = {}) {
+/**
+ * A kafkajs client whose producer fails the first `failures` sends, and
+ * then the sends `fail` picks, and records the rest; its topic has
+ * `partitions` partitions (1 unless said).
+ */
+function fakeKafka(
+  options: {
+    failures?: number;
+    topics?: string[];
+    partitions?: number;
+    fail?: (record: ProducerRecord) => boolean;
+  } = {},
+) {
   let failures = options.failures ?? 0;
   const sent: ProducerRecord[] = [];
   const producerOptions: unknown[] = [];
@@ -88,7 +99,7 @@ function fakeKafka(options: { failures?: number; topics?: string[] } = {}) {
         connect: () => Promise.resolve(),
         disconnect: () => Promise.resolve(),
         send(record: ProducerRecord) {
-          if (failures > 0) {
+          if (failures > 0 || options.fail?.(record)) {
             failures--;
             return Promise.reject(new Error("There is no leader for this topic-partition"));
           }
@@ -102,6 +113,19 @@ function fakeKafka(options: { failures?: number; topics?: string[] } = {}) {
         connect: () => Promise.resolve(),
         disconnect: () => Promise.resolve(),
         listTopics: () => Promise.resolve(options.topics ?? ["dead"]),
+        fetchTopicMetadata: () =>
+          Promise.resolve({
+            topics: [{
+              name: "dead",
+              partitions: Array.from({ length: options.partitions ?? 1 }, (_, i) => ({
+                partitionErrorCode: 0,
+                partitionId: i,
+                leader: i % 3,
+                replicas: [i % 3],
+                isr: [i % 3],
+              })),
+            }],
+          }),
       };
     },
   };
@@ -182,6 +206,53 @@ Deno.test("DeadLetterTopic produces the message's own bytes, its key, and the he
     "row",
     "3",
   ]);
+});
+
+Deno.test("DeadLetterTopic sends each partition's letters alone, a key's letters to one partition in order, and again only the partition that failed", async () => {
+  // Partition 1's first send fails (its leader moved): only its letters go again.
+  let failOnce = true;
+  const { kafka, sent } = fakeKafka({
+    partitions: 3,
+    fail: (record) => {
+      const failing = failOnce && record.messages[0]?.partition === 1;
+      if (failing) failOnce = false;
+      return failing;
+    },
+  });
+  const letters = topic(kafka);
+  await letters.connect();
+  const keys = ["a", "b", "c", "d", "e", "f", "a", "b", "c", "d", "e", "f"];
+  keys.forEach((key, i) =>
+    letters.add({
+      origin: { ...origin, offset: String(i), key: encoder.encode(key) },
+      rejection: { reason: "decode", error: "x" },
+      data: encoder.encode(`m${i}`),
+      value: "record",
+    })
+  );
+  await letters.stored();
+  await letters.close();
+  assert(!failOnce, "partition 1 had letters, and its first send failed");
+  // Each send holds one partition's letters, each letter naming it.
+  for (const record of sent) {
+    const partitions = new Set(record.messages.map((m) => m.partition));
+    assertEquals(partitions.size, 1, JSON.stringify([...partitions]));
+  }
+  const messages = sent.flatMap((r) => r.messages);
+  // Every letter once: the partitions that had answered were not sent again.
+  assertEquals(messages.map((m) => String(m.value)).sort(), keys.map((_, i) => `m${i}`).sort());
+  // One partition per key, and a key's letters in the order they came.
+  const partitionOf = new Map<string, number>();
+  for (const m of messages) {
+    const key = String(m.key);
+    assertEquals(partitionOf.get(key) ?? m.partition, m.partition, `key ${key}`);
+    partitionOf.set(key, m.partition!);
+  }
+  for (const key of new Set(keys)) {
+    const order = messages.filter((m) => String(m.key) === key).map((m) => String(m.value));
+    assertEquals(order, [...order].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))));
+  }
+  assert(new Set(partitionOf.values()).size > 1, "the keys spread over the partitions");
 });
 
 Deno.test("DeadLetterTopic.stored() waits while the topic cannot be written to, and resolves once it was", async () => {
