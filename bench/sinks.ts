@@ -6,8 +6,13 @@
  *
  * 1. Checks that Kafka and the selected sinks' servers answer
  *    (`bash scripts/services.sh start`).
- * 2. Creates a fresh topic and pre-produces N realistic pmacct records
- *    (the demo's generator, `scripts/demo_feed.ts`), once for every sink.
+ * 2. Creates a fresh topic and pre-produces N realistic pmacct records,
+ *    once for every sink, of one shape (`--columns`): 20, nfacctd's kafka
+ *    plugin with a typical aggregate (25 fields, about 540 bytes of JSON;
+ *    `_records.ts`), or 11, the demo's records (`scripts/demo_feed.ts`, 12
+ *    fields, about 250 bytes). Each target configures sluice for the shape
+ *    (`_targets/`: the ClickHouse columns, the VictoriaMetrics labels, the
+ *    InfluxDB tags).
  * 3. Measures baselines on the same data, for context: the broker read by
  *    kcat and by a bare kafkajs consumer (sluice's client library); then,
  *    right before each sink's runs, sluice's per-record CPU work for that
@@ -25,10 +30,12 @@
  *    database, indexes, series, the topic and the consumer groups.
  *
  * Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]
- *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]
+ *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]
+ *          [--columns 20|11] [--no-baselines]
  *
  * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
- * BENCH_PARTITIONS and BENCH_TIMEOUT (the flags win); BENCH_SLUICE_<NAME>=value
+ * BENCH_PARTITIONS, BENCH_TIMEOUT and BENCH_COLUMNS (the flags win; the
+ * record shape defaults to 20); BENCH_SLUICE_<NAME>=value
  * passes <NAME>=value to sluice (for example BENCH_SLUICE_CLICKHOUSE_COMPRESSION=NO);
  * SLUICE_KAFKA_PORT, SLUICE_CLICKHOUSE_HTTP_PORT, SLUICE_ELASTIC_PORT,
  * SLUICE_VM_PORT, SLUICE_INFLUXDB_PORT and SLUICE_SERVICES_DIR locate the
@@ -50,6 +57,8 @@ import {
   generate,
   kafkaClient,
   produce,
+  RECORD_SHAPES,
+  type RecordShape,
 } from "./_dataset.ts";
 import { type Baseline, median, num, progress, servicePid, table } from "./_measure.ts";
 import { killRunningSluices, type RunResult, runSluice } from "./_sluice.ts";
@@ -72,6 +81,7 @@ interface Options {
   batch: number;
   partitions: number;
   timeoutSeconds: number;
+  columns: RecordShape;
   baselines: boolean;
 }
 
@@ -100,6 +110,17 @@ function sinkOption(flag: string | undefined): SinkName[] {
   return SINK_NAMES.filter((s) => names.includes(s));
 }
 
+function columnsOption(flag: string | undefined): RecordShape {
+  const text = flag ?? Deno.env.get("BENCH_COLUMNS") ?? "20";
+  const shape = RECORD_SHAPES.find((n) => String(n) === text.trim());
+  if (shape === undefined) {
+    throw new RangeError(
+      `"--columns" (or BENCH_COLUMNS) must be ${RECORD_SHAPES.join(" or ")}, got "${text}"`,
+    );
+  }
+  return shape;
+}
+
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
@@ -112,6 +133,7 @@ function parseOptions(args: string[]): Options {
       batch: { type: "string" },
       partitions: { type: "string" },
       timeout: { type: "string" },
+      columns: { type: "string" },
       "no-baselines": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -119,11 +141,13 @@ function parseOptions(args: string[]): Options {
   if (values.help) {
     writeStdout(
       "Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]\n" +
-        "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS] [--no-baselines]\n" +
+        "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]\n" +
+        "         [--columns 20|11] [--no-baselines]\n" +
         "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
         "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
         "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_, VM_MAX_SAMPLES_PER_SEND and BUFFER_SIZE),\n" +
-        "3 partitions.\n" +
+        "3 partitions, 20-column records (BENCH_COLUMNS): nfacctd's kafka plugin with a typical\n" +
+        "aggregate, 25 fields, about 540 bytes each; 11: the demo's records, about 250 bytes.\n" +
         "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n",
     );
     Deno.exit(0);
@@ -141,6 +165,7 @@ function parseOptions(args: string[]): Options {
       "BENCH_TIMEOUT",
       Math.max(120, Math.ceil(records / 1000)),
     ),
+    columns: columnsOption(values.columns),
     baselines: !values["no-baselines"],
   };
 }
@@ -202,8 +227,19 @@ function medianResult(results: readonly RunResult[]): RunResult {
   };
 }
 
+/** What the title and the log call the records of a shape. */
+function shapeName(columns: RecordShape): string {
+  return columns === 20 ? "20-column nfacctd records" : "11-column demo records";
+}
+
+/** Average bytes per message (the JSON is ASCII, so characters are bytes). */
+function averageSize(data: Dataset): number {
+  return data.messages.reduce((a, m) => a + m.length, 0) / Math.max(1, data.messages.length);
+}
+
 function report(
   options: Options,
+  data: Dataset,
   targets: readonly Target[],
   results: ReadonlyMap<SinkName, RunResult[]>,
   baselines: readonly Baseline[],
@@ -212,7 +248,8 @@ function report(
   const out: string[] = [];
   out.push(
     `\nsluice -> ${targets.map((t) => t.product).join(", ")}: ${num(options.records)} pmacct ` +
-      `records pre-produced to ${options.partitions} partitions, ${num(options.batch)} records ` +
+      `records pre-produced to ${options.partitions} partitions (${shapeName(options.columns)}, ` +
+      `${num(averageSize(data))} bytes per message on average), ${num(options.batch)} records ` +
       `per write (${targets.map((t) => t.batchVariable).join(", ")}), ${cores} CPU cores\n\n`,
   );
   const rows: string[][] = [];
@@ -290,6 +327,7 @@ async function main(args: string[]): Promise<number> {
     id,
     topic,
     partitions: options.partitions,
+    columns: options.columns,
     batch: options.batch,
     get data() {
       return data;
@@ -341,10 +379,9 @@ async function main(args: string[]): Promise<number> {
       waitForLeaders: true,
     });
     for (const target of targets) await target.setup();
-    progress(`generating ${num(options.records)} pmacct records`);
-    data = generate(options.records);
-    const avgSize = data.messages.reduce((a, m) => a + m.length, 0) / data.messages.length;
-    progress(`producing them to topic ${topic} (${num(avgSize)} bytes per message)`);
+    progress(`generating ${num(options.records)} ${shapeName(options.columns)}`);
+    data = generate(options.records, options.columns);
+    progress(`producing them to topic ${topic} (${num(averageSize(data))} bytes per message)`);
     const produceSeconds = await produce(KAFKA, topic, data, options.partitions);
     progress(
       `produced ${num(options.records)} in ${num(produceSeconds, 1)} s ` +
@@ -396,7 +433,7 @@ async function main(args: string[]): Promise<number> {
         );
       }
     }
-    writeStdout(report(options, targets, results, baselines));
+    writeStdout(report(options, data, targets, results, baselines));
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);

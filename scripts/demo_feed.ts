@@ -102,8 +102,13 @@ const SERVICES = [
 ] as const;
 const SERVICE_WEIGHT = SERVICES.reduce((sum, s) => sum + s.weight, 0);
 
-/** A small fast PRNG (mulberry32) seeded per record, so record `i` is always the same flow. */
-function random(seed: number): () => number {
+/**
+ * A small fast PRNG (mulberry32) seeded per record, so record `i` is always the same flow.
+ *
+ * @param seed The seed.
+ * @returns Numbers in [0, 1), the same sequence for the same seed.
+ */
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -3,11 +3,16 @@
  * sink: how to reach the local server, sluice's variables for a run, how the
  * benchmark sees that all N records arrived, how it checks them, and how it
  * cleans up. Each run writes to a place of its own (a table, an index
- * prefix, a `job` label, a database), dropped once checked. One file per sink:
+ * prefix, a `job` label, a database), dropped once checked. What sluice
+ * stores follows the records' shape (`TargetContext.columns`): the
+ * ClickHouse columns, and for nfacctd's records the VictoriaMetrics labels
+ * and InfluxDB tags without the ports and the time from `timestamp_end`.
+ * One file per sink:
  *
  * - `clickhouse.ts`: table `flows_<run>` in a fresh database; progress by
  *   `count()` every 50 ms (and `/metrics` every 500 ms), checked with
- *   `count()` and `sum(bytes)`. Unchanged from the ClickHouse-only bench.
+ *   `count()` and `sum(bytes)`. With the demo's records, unchanged from the
+ *   ClickHouse-only bench.
  * - `elastic.ts`: daily indexes `sluice-bench-<id>-run<run>-YYYY-MM-DD`;
  *   progress by `/metrics` every 250 ms; checked after `_refresh` with
  *   `_count` and sum aggregations of `bytes` and `packets`.
@@ -24,7 +29,7 @@
  * @module
  */
 
-import type { Dataset } from "../_dataset.ts";
+import type { Dataset, RecordShape } from "../_dataset.ts";
 import type { Baseline } from "../_measure.ts";
 import { openClickHouse } from "./clickhouse.ts";
 import { openElastic } from "./elastic.ts";
@@ -45,6 +50,8 @@ export interface TargetContext {
   topic: string;
   /** Its partitions. */
   partitions: number;
+  /** The records' shape (`--columns`): what sluice is configured to store. */
+  columns: RecordShape;
   /** Records per write (`--batch`). */
   batch: number;
   /** The records. */
