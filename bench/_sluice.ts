@@ -4,6 +4,10 @@
  * wrote all N records, samples its CPU time and peak RSS from `/proc` just
  * before stopping it with SIGTERM, and has the destination checked.
  *
+ * With `RunOptions.profileDir`, sluice runs under the V8 inspector and its
+ * main thread is sampled from right after the spawn until all N records are
+ * written (`_profile.ts`).
+ *
  * "Written" is seen two ways: `sluice_records_written_total` on sluice's
  * `/metrics` (prom-client renders every metric on each read, which costs
  * sluice CPU, so it is read every 250 ms at most), and, where the
@@ -22,6 +26,7 @@ import {
   sampleProcess,
   sleep,
 } from "./_measure.ts";
+import { type CpuProfile, freePort, type Profiler, startProfiler } from "./_profile.ts";
 import type { RunTarget } from "./_targets/mod.ts";
 import { REGISTRIES } from "../sinks/mod.ts";
 
@@ -92,11 +97,16 @@ export async function killRunningSluices(): Promise<void> {
  *
  * @param env The whole environment (see {@link sluiceEnv}).
  * @param cwd The directory to run in (an empty one, so that no `.env` is read).
+ * @param denoFlags Further flags of `deno run`, e.g. `--inspect=127.0.0.1:9229`.
  * @returns The running process.
  */
-export function spawnSluice(env: Record<string, string>, cwd: string): Sluice {
+export function spawnSluice(
+  env: Record<string, string>,
+  cwd: string,
+  denoFlags: readonly string[] = [],
+): Sluice {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN],
+    args: ["run", "-A", ...denoFlags, "--config", CONFIG, MAIN],
     cwd,
     env,
     clearEnv: true,
@@ -184,6 +194,8 @@ export interface RunResult {
   /** CPU seconds of the destination's server process meanwhile. */
   serverCpu?: number;
   machineCpu: number;
+  /** The CPU profile of the run, with `RunOptions.profileDir`. */
+  profile?: { file: string; profile: CpuProfile };
 }
 
 /** What {@link runSluice} needs. */
@@ -204,6 +216,13 @@ export interface RunOptions {
   kafkaPid?: number;
   /** The destination server's pid, for its CPU time. */
   serverPid?: number;
+  /**
+   * Profile the run into `<profileDir>/<sink>-run<N>.cpuprofile` (see
+   * `_profile.ts`); the inspector costs sluice a little CPU.
+   */
+  profileDir?: string;
+  /** N in the profile's file name. */
+  run?: number;
 }
 
 /**
@@ -223,9 +242,19 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
   const machine0 = await machineBusySeconds();
 
   const started = Date.now();
-  const sluice = spawnSluice(env, options.cwd);
+  const inspectPort = options.profileDir === undefined ? undefined : freePort();
+  const sluice = spawnSluice(
+    env,
+    options.cwd,
+    inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`],
+  );
   const deadline = started + options.timeoutSeconds * 1000;
+  let profiler: Profiler | undefined;
   try {
+    if (inspectPort !== undefined) {
+      // As early as the inspector answers: startup is part of the measured time.
+      profiler = await startProfiler(inspectPort, { deadline, alive: () => !sluice.exited });
+    }
     let port = 0;
     while (port === 0) {
       const line = sluice.logs.find((l) => l.line["msg"] === "Starting sluice");
@@ -264,6 +293,12 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
     const machine1 = await machineBusySeconds();
     const kafkaCpu1 = options.kafkaPid ? await cpuSecondsOf(options.kafkaPid) : undefined;
     const serverCpu1 = options.serverPid ? await cpuSecondsOf(options.serverPid) : undefined;
+    let profile: RunResult["profile"];
+    if (profiler) {
+      const file = `${options.profileDir}/${options.sink}-run${options.run ?? 1}.cpuprofile`;
+      profile = { file, profile: await profiler.stop(file) };
+      profiler = undefined;
+    }
     const text = await metricsText(port);
     const mb = (name: string) => num(metricValue(text, name) / 2 ** 20);
     progress(
@@ -306,8 +341,10 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
         ? serverCpu1 - serverCpu0
         : undefined,
       machineCpu: machine1 - machine0,
+      profile,
     };
   } finally {
+    profiler?.close();
     if (!sluice.exited) {
       try {
         sluice.child.kill("SIGKILL");

@@ -28,14 +28,25 @@
  *    `/proc` too (pids from the services' pid files).
  * 5. Prints one table with every run and each sink's median, then drops the
  *    database, indexes, series, the topic and the consumer groups.
+ * 6. With `--profile`, run 1 of each sink runs sluice under the V8 inspector
+ *    (`--inspect`) and samples its main thread every 200 µs from right after
+ *    the spawn until all N records are written (`_profile.ts`); the profile
+ *    goes to `<dir>/<sink>-run1.cpuprofile` (`--profile-dir`, a new temporary
+ *    directory by default; Chrome DevTools opens it), and after the main
+ *    table one table per sink says where sluice's main-thread CPU went, by
+ *    stage (fetch + decompress, decode, prepare, encode body, batch +
+ *    pipeline, send, metrics + logs, GC), with the top functions by self
+ *    time. The inspector costs a little, so run 1's records/s are then not
+ *    comparable with unprofiled runs.
  *
  * Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]
  *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]
- *          [--columns 20|11] [--no-baselines]
+ *          [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]
  *
  * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
- * BENCH_PARTITIONS, BENCH_TIMEOUT and BENCH_COLUMNS (the flags win; the
- * record shape defaults to 20); BENCH_SLUICE_<NAME>=value
+ * BENCH_PARTITIONS, BENCH_TIMEOUT, BENCH_COLUMNS, BENCH_PROFILE=1 and
+ * BENCH_PROFILE_DIR (the flags win; the record shape defaults to 20);
+ * BENCH_SLUICE_<NAME>=value
  * passes <NAME>=value to sluice (for example BENCH_SLUICE_CLICKHOUSE_COMPRESSION=NO);
  * SLUICE_KAFKA_PORT, SLUICE_CLICKHOUSE_HTTP_PORT, SLUICE_ELASTIC_PORT,
  * SLUICE_VM_PORT, SLUICE_INFLUXDB_PORT and SLUICE_SERVICES_DIR locate the
@@ -62,6 +73,7 @@ import {
 } from "./_dataset.ts";
 import { type Baseline, median, num, progress, servicePid, table } from "./_measure.ts";
 import { killRunningSluices, type RunResult, runSluice } from "./_sluice.ts";
+import { SAMPLING_INTERVAL_US, summarizeProfile, summaryTables } from "./_profile.ts";
 import {
   openTarget,
   SINK_NAMES,
@@ -83,6 +95,10 @@ interface Options {
   timeoutSeconds: number;
   columns: RecordShape;
   baselines: boolean;
+  /** Profile run 1 of each sink (`--profile`). */
+  profile: boolean;
+  /** Where the profiles go (`--profile-dir`); a new temporary directory when unset. */
+  profileDir: string | undefined;
 }
 
 // ---------------------------------------------------------------- options
@@ -135,6 +151,8 @@ function parseOptions(args: string[]): Options {
       timeout: { type: "string" },
       columns: { type: "string" },
       "no-baselines": { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      "profile-dir": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -142,17 +160,30 @@ function parseOptions(args: string[]): Options {
     writeStdout(
       "Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]\n" +
         "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]\n" +
-        "         [--columns 20|11] [--no-baselines]\n" +
+        "         [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]\n" +
         "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
         "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
         "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_, VM_MAX_SAMPLES_PER_SEND and BUFFER_SIZE),\n" +
         "3 partitions, 20-column records (BENCH_COLUMNS): nfacctd's kafka plugin with a typical\n" +
         "aggregate, 25 fields, about 540 bytes each; 11: the demo's records, about 250 bytes.\n" +
-        "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n",
+        "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n" +
+        "--profile (BENCH_PROFILE=1): run 1 of each sink under the V8 inspector, its main thread\n" +
+        "sampled every 200 us; prints its CPU by stage and its top functions, and writes\n" +
+        "<sink>-run1.cpuprofile (Chrome DevTools) into --profile-dir (BENCH_PROFILE_DIR; default a\n" +
+        "new temporary directory). Run 1's records/s are then not comparable with other runs.\n",
     );
     Deno.exit(0);
   }
   const records = intOption("records", values.records, "BENCH_RECORDS", 200_000);
+  const profileEnv = Deno.env.get("BENCH_PROFILE");
+  if (profileEnv !== undefined && !["", "0", "1"].includes(profileEnv)) {
+    throw new RangeError(`"BENCH_PROFILE" must be 1 or 0, got "${profileEnv}"`);
+  }
+  const profile = values.profile || profileEnv === "1";
+  const profileDir = values["profile-dir"] ?? Deno.env.get("BENCH_PROFILE_DIR");
+  if (values["profile-dir"] !== undefined && !profile) {
+    throw new RangeError(`"--profile-dir" needs "--profile", got only "${values["profile-dir"]}"`);
+  }
   return {
     sinks: sinkOption(values.sink),
     records,
@@ -167,6 +198,8 @@ function parseOptions(args: string[]): Options {
     ),
     columns: columnsOption(values.columns),
     baselines: !values["no-baselines"],
+    profile,
+    profileDir: profileDir === "" ? undefined : profileDir,
   };
 }
 
@@ -191,7 +224,7 @@ function resultRow(label: string, r: RunResult): string[] {
   const after = r.seconds - r.startupSeconds;
   return [
     r.sink,
-    label,
+    r.profile ? `${label} (profiled)` : label,
     num(r.records),
     num(r.startupSeconds, 2),
     num(r.seconds, 2),
@@ -237,12 +270,53 @@ function averageSize(data: Dataset): number {
   return data.messages.reduce((a, m) => a + m.length, 0) / Math.max(1, data.messages.length);
 }
 
+function percent(share: number): string {
+  return `${num(share * 100, 1)}%`;
+}
+
+/**
+ * The CPU profile section: per profiled run, its stages and top functions.
+ *
+ * @param dir Where the profiles are.
+ * @param runs The profiled runs.
+ * @returns The section, or `""` without profiled runs.
+ */
+function profileReport(dir: string, runs: readonly RunResult[]): string {
+  const profiled = runs.filter((r) => r.profile !== undefined);
+  if (profiled.length === 0) return "";
+  const out: string[] = [];
+  out.push(
+    `\nWhere sluice's CPU went: run 1 of each sink was profiled (V8's sampling profiler through\n` +
+      `--inspect, every ${SAMPLING_INTERVAL_US} µs, from right after the spawn until all records ` +
+      `were written).\nThe inspector costs a little, so run 1's records/s are not comparable ` +
+      `with unprofiled runs.\nOnly sluice's main JavaScript thread is sampled: tokio's I/O ` +
+      `threads and V8's background\ncompiler and GC threads are in "CPU s" but not here. A ` +
+      `sample lasts until the next one, so\non a loaded machine the time the thread waits for ` +
+      `a core counts for the frame it was in.\nA builtin or Deno-internal frame counts for its ` +
+      `nearest caller with a stage. Profiles\n` +
+      `(Chrome DevTools, Performance, "Load profile"): ${dir}\n`,
+  );
+  for (const r of profiled) {
+    const summary = summarizeProfile(r.profile!.profile);
+    const window = num(summary.totalMs / 1000, 2);
+    const busy = summary.totalMs > 0 ? summary.busyMs / summary.totalMs : 0;
+    out.push(
+      `\n${r.sink} run 1: ${num(summary.samples)} samples over ${window} s; main thread busy ` +
+        `${num(summary.busyMs / 1000, 2)} s (${percent(busy)}); sluice's CPU s, all threads, ` +
+        `from the spawn: ${num(r.cpuSeconds, 2)}\nprofile: ${r.profile!.file}\n\n`,
+    );
+    out.push(summaryTables(summary));
+  }
+  return out.join("");
+}
+
 function report(
   options: Options,
   data: Dataset,
   targets: readonly Target[],
   results: ReadonlyMap<SinkName, RunResult[]>,
   baselines: readonly Baseline[],
+  profileDir: string | undefined,
 ): string {
   const cores = navigator.hardwareConcurrency;
   const out: string[] = [];
@@ -311,6 +385,9 @@ function report(
       ]),
     ));
   }
+  if (profileDir !== undefined) {
+    out.push(profileReport(profileDir, targets.flatMap((t) => results.get(t.name) ?? [])));
+  }
   return out.join("");
 }
 
@@ -347,6 +424,16 @@ async function main(args: string[]): Promise<number> {
   for (const name of options.sinks) targets.push(await openTarget(name, ctx));
   // sluice runs in an empty directory, so that no .env file is read.
   const cwd = await Deno.makeTempDir({ prefix: "sluice-bench-" });
+  let profileDir: string | undefined;
+  if (options.profile) {
+    if (options.profileDir === undefined) {
+      profileDir = await Deno.makeTempDir({ prefix: "sluice-profile-" });
+    } else {
+      profileDir = options.profileDir;
+      await Deno.mkdir(profileDir, { recursive: true });
+    }
+    progress(`profiling run 1 of each sink; the profiles go to ${profileDir}`);
+  }
   progress(
     `${num(options.records)} records, ${options.runs} run(s) per sink, ${num(options.batch)} ` +
       `records per write, ${options.partitions} partitions; Kafka ${KAFKA}; ` +
@@ -422,6 +509,8 @@ async function main(args: string[]): Promise<number> {
           // Read per run: someone may restart a service between runs.
           kafkaPid: servicePid(SERVICES_DIR, "kafka"),
           serverPid: servicePid(SERVICES_DIR, target.service),
+          profileDir: run === 1 ? profileDir : undefined,
+          run,
         });
         runs.push(result);
         progress(
@@ -429,11 +518,12 @@ async function main(args: string[]): Promise<number> {
             `${num(result.records / result.seconds)} records/s, CPU ${
               num(result.cpuSeconds, 2)
             } s, peak RSS ${num(result.peakRssBytes / 2 ** 20)} MB` +
-            (result.children > 0 ? `, ${result.children} child process(es) included` : ""),
+            (result.children > 0 ? `, ${result.children} child process(es) included` : "") +
+            (result.profile ? `; profiled into ${result.profile.file}` : ""),
         );
       }
     }
-    writeStdout(report(options, data, targets, results, baselines));
+    writeStdout(report(options, data, targets, results, baselines, profileDir));
     return 0;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
