@@ -159,7 +159,20 @@ abstract class Outbox<T> implements Destination {
     this.#waitingBytes += item.bytes;
     this.#added++;
     this.#deps.metrics.deadLettersWaiting.set({ destination: this.kind }, this.#waiting.length);
-    this.#sending ??= this.#send().finally(() => (this.#sending = undefined));
+    this.#kick();
+  }
+
+  /**
+   * Starts the sending loop unless it runs. A letter pushed after the loop
+   * found nothing more but before it was marked ended (a waiter it woke may
+   * add one in between) starts the next loop from there.
+   */
+  #kick(): void {
+    if (this.#sending !== undefined) return;
+    this.#sending = this.#send().finally(() => {
+      this.#sending = undefined;
+      if (this.#waiting.length > 0 && !this.#closing.signal.aborted) this.#kick();
+    });
   }
 
   /**

@@ -255,6 +255,27 @@ Deno.test("DeadLetterTopic sends each partition's letters alone, a key's letters
   assert(new Set(partitionOf.values()).size > 1, "the keys spread over the partitions");
 });
 
+Deno.test("DeadLetterTopic stores a letter added just as its sending loop ends, with no later letter to wake it", async () => {
+  const { kafka, sent } = fakeKafka();
+  const letters = topic(kafka);
+  await letters.connect();
+  const letter = (index: number): DeadLetter => ({
+    origin: { ...origin, index },
+    rejection: { reason: "decode", error: "x" },
+    data: { index },
+    value: "record",
+  });
+  letters.add(letter(0));
+  // The loop wakes this waiter as it stores letter 0, then finds nothing
+  // more and ends: letter 1 comes in between.
+  await letters.stored().then(() => letters.add(letter(1)));
+  const stored = letters.stored().then(() => "stored");
+  const late = new Promise((resolve) => setTimeout(() => resolve("still waiting"), 1000));
+  assertEquals(await Promise.race([stored, late]), "stored");
+  await letters.close();
+  assertEquals(sent.flatMap((r) => r.messages).length, 2);
+});
+
 Deno.test("DeadLetterTopic.stored() waits while the topic cannot be written to, and resolves once it was", async () => {
   const { kafka, sent } = fakeKafka({ failures: 3 });
   const metrics = new Metrics();
