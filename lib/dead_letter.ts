@@ -25,6 +25,7 @@
 
 import { Buffer } from "node:buffer";
 import {
+  type Admin,
   type Kafka,
   type Message,
   Partitioners,
@@ -504,7 +505,9 @@ export class DeadLetterTopic extends Outbox<Message> {
       this.#connected = true;
     }
     const topic = this.#opts.topic;
-    const partitionMetadata = this.#partitions ??= await this.#readPartitions();
+    const partitionMetadata = this.#partitions ??= await this.#withAdmin((admin) =>
+      this.#readPartitions(admin)
+    );
     const perPartition = new Map<number, Message[]>();
     for (const message of messages) {
       if (this.#sent.has(message)) continue;
@@ -528,22 +531,27 @@ export class DeadLetterTopic extends Outbox<Message> {
     return messages.length;
   }
 
-  /** The topic's partitions, as kafkajs's partitioner takes them. */
-  async #readPartitions(): Promise<PartitionMetadata[]> {
+  /** Runs `task` with an admin client of sluice's Kafka settings, disconnected after. */
+  async #withAdmin<R>(task: (admin: Admin) => Promise<R>): Promise<R> {
     const admin = this.#opts.kafka.admin();
     await admin.connect();
     try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [this.#opts.topic] });
-      const partitions = topics[0]?.partitions ?? [];
-      if (partitions.length === 0) {
-        throw new Error(`DEAD_LETTER_TOPIC "${this.#opts.topic}" has no partitions`);
-      }
-      // Every partition counts as available (a leader id >= 0): a keyless
-      // letter may go to any, and a keyed one goes where its key hashes.
-      return partitions.map((p) => ({ ...p, leader: Math.max(0, p.leader) }));
+      return await task(admin);
     } finally {
       await admin.disconnect().catch(() => {});
     }
+  }
+
+  /** The topic's partitions, as kafkajs's partitioner takes them. */
+  async #readPartitions(admin: Admin): Promise<PartitionMetadata[]> {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [this.#opts.topic] });
+    const partitions = topics[0]?.partitions ?? [];
+    if (partitions.length === 0) {
+      throw new Error(`DEAD_LETTER_TOPIC "${this.#opts.topic}" has no partitions`);
+    }
+    // Every partition counts as available (a leader id >= 0): a keyless
+    // letter may go to any, and a keyed one goes where its key hashes.
+    return partitions.map((p) => ({ ...p, leader: Math.max(0, p.leader) }));
   }
 
   /**
@@ -553,9 +561,7 @@ export class DeadLetterTopic extends Outbox<Message> {
    * @throws {Error} When the topic does not exist, or the broker cannot be reached.
    */
   async connect(): Promise<void> {
-    const admin = this.#opts.kafka.admin();
-    await admin.connect();
-    try {
+    this.#partitions = await this.#withAdmin(async (admin) => {
       const topics = await admin.listTopics();
       if (!topics.includes(this.#opts.topic)) {
         throw new Error(
@@ -564,9 +570,8 @@ export class DeadLetterTopic extends Outbox<Message> {
             `on a cluster, 1 on a single broker), or unset DEAD_LETTER_TOPIC`,
         );
       }
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
+      return await this.#readPartitions(admin);
+    });
     await this.#producer.connect();
     this.#connected = true;
   }
