@@ -143,7 +143,7 @@ function baselineClickHouseCpu(data: Dataset, schema: string): Baseline {
   for (const value of bytes) {
     for (const { record } of decodePmacct(value).records) {
       const prepared = convert(record);
-      if (prepared.ok && JSON.stringify(prepared.row).length > 0) ok++;
+      if (prepared.ok && prepared.row.length > 0) ok++;
     }
   }
   const seconds = (performance.now() - started) / 1000;

@@ -18,10 +18,9 @@
 import type { InputRecord } from "../record.ts";
 import type { DecodeResult, DecoderModule } from "../decoder.ts";
 import { parseJson } from "../json.ts";
-import { preview } from "./_message.ts";
+import { preview, utf8Text } from "./_message.ts";
 
 const MARKERS = new Set(["purge_init", "purge_close"]);
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Decodes one Kafka message of pmacct JSON into flow records.
@@ -38,7 +37,7 @@ export function decodePmacct(value: Uint8Array | string | null): DecodeResult {
   }
   let text: string;
   try {
-    text = typeof value === "string" ? value : decoder.decode(value);
+    text = typeof value === "string" ? value : utf8Text(value);
   } catch {
     result.errors.push({ index: 0, error: "Cannot decode message: it is not valid UTF-8" });
     return result;

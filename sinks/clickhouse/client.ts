@@ -48,7 +48,12 @@ export function clientOptions(
     // server refuses even `SELECT version()` while that database does not
     // exist yet (Code 81). Every statement names `db`.`table` instead.
     request_timeout: config.requestTimeoutMs,
-    compression: { request: config.compression, response: false },
+    compression: {
+      request: config.compression ? { codec: "gzip", level: config.compressionLevel } : false,
+      response: false,
+    },
+    // Rows arrive as their JSON lines (`encode.ts`): inserted as they are.
+    json: { parse: JSON.parse, stringify: insertLine },
     application: "sluice",
     log: { LoggerClass: clientLoggerClass(log) },
   };
@@ -63,6 +68,17 @@ export function clientOptions(
     }
   }
   return options;
+}
+
+/**
+ * What the client's `JSONEachRow` insert writes for one value: a row's line
+ * as it is (`encode.ts` made it), anything else as JSON.
+ *
+ * @param value A row's JSON line, or a value to serialise.
+ * @returns The JSON text.
+ */
+export function insertLine(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /**

@@ -61,8 +61,11 @@ import { nanosOf, type TimeReader, type Timestamp } from "../../lib/time.ts";
 import type { InputRecord, PreparedRow, PrepareResult } from "../../lib/record.ts";
 import { type ClickHouseType, type ColumnSpec, renderType } from "./schema.ts";
 
-/** A row as sent in `JSONEachRow`: column name to JSON value. */
-export type ClickHouseRow = Record<string, unknown>;
+/**
+ * A row as sent in `JSONEachRow`: the JSON object's text, one line without
+ * its newline, holding only schema columns, in schema order.
+ */
+export type ClickHouseRow = string;
 
 /** What conversion needs besides the schema. */
 export interface ConvertOptions {
@@ -93,10 +96,14 @@ const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
 /**
  * Compiles the conversion of whole records for a schema.
  *
+ * The record goes straight to the text of its JSON line: no row object is
+ * built and serialised again later, since that round trip was a third of
+ * sluice's CPU per record on a 24-column schema.
+ *
  * @param columns The schema columns.
  * @param options Time reading.
- * @returns A pure function from a record to a prepared row (with the byte
- *   size of its JSON line plus the newline) or a `convert` rejection.
+ * @returns A pure function from a record to a prepared row (its JSON line,
+ *   with the byte size of the line plus the newline) or a `convert` rejection.
  */
 export function compileRowConverter(
   columns: readonly ColumnSpec[],
@@ -104,15 +111,17 @@ export function compileRowConverter(
 ): (record: InputRecord) => PrepareResult<ClickHouseRow> {
   const names = columns.map((c) => c.name);
   const converters = columns.map((c) => compileColumnConverter(c, options));
-  // Names such as "constructor" or "__proto__" would read or set the prototype.
+  // Each column's key as JSON text, with the separator before it.
+  const firstKeys = names.map((n) => `{${JSON.stringify(n)}:`);
+  const nextKeys = names.map((n) => `,${JSON.stringify(n)}:`);
+  // Names such as "constructor" or "__proto__" would read the prototype.
   const special = names.map((n) => n in Object.prototype || n === "__proto__");
   const count = columns.length;
   return (record) => {
-    const row: ClickHouseRow = {};
+    let line = "";
     for (let i = 0; i < count; i++) {
       const name = names[i]!;
-      const isSpecial = special[i]!;
-      const value = isSpecial && !Object.hasOwn(record, name) ? undefined : record[name];
+      const value = special[i]! && !Object.hasOwn(record, name) ? undefined : record[name];
       if (value === undefined) continue;
       let out: unknown;
       try {
@@ -127,24 +136,31 @@ export function compileRowConverter(
         };
       }
       if (out === OMIT) continue;
-      if (isSpecial) {
-        Object.defineProperty(row, name, { value: out, enumerable: true, writable: true });
-      } else row[name] = out;
+      line += (line === "" ? firstKeys[i]! : nextKeys[i]!) + jsonText(out);
     }
-    return { ok: true, row, bytes: utf8Length(JSON.stringify(row)) + 1 };
+    line = line === "" ? "{}" : line + "}";
+    return { ok: true, row: line, bytes: utf8Length(line) + 1 };
   };
 }
 
 /**
- * The body lines of an insert of these rows, exactly as sent (before gzip):
- * one JSON object per row, in order, as `@clickhouse/client` serialises the
- * `values` of a `JSONEachRow` insert.
+ * A converted value as JSON text: numbers and strings directly, anything
+ * else (`null`, booleans, arrays, `JSON.rawJSON` values) by `JSON.stringify`.
+ */
+function jsonText(value: unknown): string {
+  // Converters give only finite numbers (floats and integers are checked).
+  return typeof value === "number" ? String(value) : JSON.stringify(value);
+}
+
+/**
+ * The body lines of an insert of these rows, exactly as sent (before
+ * compression): one JSON object per row, in order.
  *
  * @param rows The rows.
  * @returns One JSON object per line.
  */
 export function encodeLines(rows: readonly PreparedRow<ClickHouseRow>[]): string[] {
-  return rows.map((r) => JSON.stringify(r.row));
+  return rows.map((r) => r.row);
 }
 
 /**

@@ -37,7 +37,7 @@ Deno.test("clientOptions() sets credentials, timeout, gzip and TLS as configured
   assertStrictEquals(plain.password, "s3");
   assertStrictEquals(plain.request_timeout, 2500);
   assertStrictEquals(plain.database, undefined);
-  assertEquals(plain.compression, { request: true, response: false });
+  assertEquals(plain.compression, { request: { codec: "gzip", level: 1 }, response: false });
   assertStrictEquals(plain.tls, undefined);
   assertStrictEquals(plain.http_agent, undefined);
   const ca = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\n");

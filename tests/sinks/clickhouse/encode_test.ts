@@ -43,7 +43,7 @@ function line(
   options: Options = {},
 ): string {
   const result = converter(schema, options)(record);
-  return result.ok ? JSON.stringify(result.row) : `rejected: ${result.rejection.error}`;
+  return result.ok ? result.row : `rejected: ${result.rejection.error}`;
 }
 
 /** Converts `{ v: value }` for a column `v` of the type; gives the JSON line or the rejection. */
@@ -76,16 +76,16 @@ Deno.test("compileRowConverter() with an IPv4 schema rejects the sample's ::1 fl
   // The empty peer_ip_src is left out so ClickHouse applies the column default.
   assertEquals(results[0], {
     ok: true,
-    row: { ip_src: "127.0.0.1", ip_dst: "127.0.0.1", bytes: 402 },
-    bytes: JSON.stringify({ ip_src: "127.0.0.1", ip_dst: "127.0.0.1", bytes: 402 }).length + 1,
+    row: `{"ip_src":"127.0.0.1","ip_dst":"127.0.0.1","bytes":402}`,
+    bytes: `{"ip_src":"127.0.0.1","ip_dst":"127.0.0.1","bytes":402}`.length + 1,
   });
 });
 
 Deno.test("compileRowConverter() with an IPv6 schema accepts every sample flow, mapping IPv4 addresses", async () => {
   const convert = converter("ip_src:IPv6,peer_ip_src:IPv6");
   const rows = (await samples()).map(convert).map((r) => (r.ok ? r.row : r.rejection.error));
-  assertEquals(rows[0], { ip_src: "::ffff:127.0.0.1" });
-  assertEquals(rows[4], { ip_src: "::1" });
+  assertEquals(rows[0], `{"ip_src":"::ffff:127.0.0.1"}`);
+  assertEquals(rows[4], `{"ip_src":"::1"}`);
 });
 
 Deno.test("compileRowConverter() keeps only schema columns and leaves missing fields out", async () => {
@@ -411,7 +411,8 @@ Deno.test("compileRowConverter() reads a column named like an Object.prototype m
 Deno.test("compileRowConverter() counts the bytes of the UTF-8 JSON line plus its newline", () => {
   const result = converter("s:String")({ s: "ä€😀" });
   assert(result.ok);
-  assertStrictEquals(result.bytes, new TextEncoder().encode(JSON.stringify(result.row)).length + 1);
+  assertStrictEquals(result.row, `{"s":"ä€😀"}`);
+  assertStrictEquals(result.bytes, new TextEncoder().encode(result.row).length + 1);
   assertStrictEquals(utf8Length("ä€😀x"), 2 + 3 + 4 + 1);
 });
 
