@@ -14,6 +14,7 @@ COPY lib/ lib/
 COPY sinks/ sinks/
 RUN deno compile --frozen \
       --allow-net --allow-env --allow-read --allow-write --allow-sys \
+      --include sinks/worker.ts \
       --output /out/sluice main.ts \
  && /out/sluice --version
 

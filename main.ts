@@ -35,6 +35,7 @@ import { connectSink } from "./lib/sink.ts";
 import type { MessageSource } from "./lib/source.ts";
 import { StdinSource } from "./lib/stdin.ts";
 import { TimeReader } from "./lib/time.ts";
+import { DecodeWorkers } from "./lib/workers.ts";
 import { ConfigError } from "./lib/variables.ts";
 import { REGISTRIES } from "./sinks/mod.ts";
 
@@ -137,11 +138,32 @@ async function main(args: string[]): Promise<number> {
     ...(deadLetterTopic ? [deadLetterTopic] : []),
   ];
   const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces) : undefined;
+  let workers: DecodeWorkers | undefined;
+  if (!dryRun && config.decodeWorkers > 0) {
+    workers = new DecodeWorkers(
+      new URL("./sinks/worker.ts", import.meta.url),
+      stringsOf(config.settings.env),
+      config.decodeWorkers,
+      log,
+    );
+    try {
+      await workers.start();
+      log.info("Decode workers started", { workers: workers.size });
+    } catch (error) {
+      log.error("Cannot start: the decode workers did not start", {
+        workers: config.decodeWorkers,
+        error,
+      });
+      return 1;
+    }
+  }
   const source: MessageSource = dryRun ? new StdinSource() : new KafkaSource(config.kafka, {
     log,
     metrics,
     policy,
     onCrash: () => void shutdown("crash", 1),
+    predecoder: workers,
+    lookahead: Math.max(2, config.decodeWorkers),
   });
   if (!dryRun) {
     metrics.kafkaReachable(
@@ -196,6 +218,7 @@ async function main(args: string[]): Promise<number> {
   const abort = new AbortController();
   const giveUp = Promise.withResolvers<void>();
   const finish = (code: number, last: () => void) => {
+    workers?.close();
     last();
     log.silence();
     stopped.resolve(code);
@@ -278,6 +301,13 @@ async function main(args: string[]): Promise<number> {
     }
   })();
   return await stopped.promise;
+}
+
+/** The variables that are set, for a decode worker to read its configuration from. */
+function stringsOf(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined) out[name] = value;
+  return out;
 }
 
 /** `-s`: one line per acknowledged batch, with the rates it really achieved. */

@@ -223,6 +223,8 @@ export interface RunOptions {
   profileDir?: string;
   /** N in the profile's file name. */
   run?: number;
+  /** V8 flags for sluice (`deno run --v8-flags=`), e.g. `--max-old-space-size=160`. */
+  v8Flags?: string;
 }
 
 /**
@@ -246,7 +248,10 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
   const sluice = spawnSluice(
     env,
     options.cwd,
-    inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`],
+    [
+      ...(inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`]),
+      ...(options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`]),
+    ],
   );
   const deadline = started + options.timeoutSeconds * 1000;
   let profiler: Profiler | undefined;

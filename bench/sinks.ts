@@ -42,6 +42,7 @@
  * Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]
  *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]
  *          [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]
+ *          [--v8-flags FLAGS]
  *
  * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
  * BENCH_PARTITIONS, BENCH_TIMEOUT, BENCH_COLUMNS, BENCH_PROFILE=1 and
@@ -99,6 +100,8 @@ interface Options {
   profile: boolean;
   /** Where the profiles go (`--profile-dir`); a new temporary directory when unset. */
   profileDir: string | undefined;
+  /** V8 flags for sluice's runs (`--v8-flags`), as `deno run --v8-flags=` takes them. */
+  v8Flags: string | undefined;
 }
 
 // ---------------------------------------------------------------- options
@@ -153,6 +156,7 @@ function parseOptions(args: string[]): Options {
       "no-baselines": { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       "profile-dir": { type: "string" },
+      "v8-flags": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -161,6 +165,7 @@ function parseOptions(args: string[]): Options {
       "Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]\n" +
         "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]\n" +
         "         [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]\n" +
+        "         [--v8-flags FLAGS]\n" +
         "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
         "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
         "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_, VM_MAX_SAMPLES_PER_SEND and BUFFER_SIZE),\n" +
@@ -170,7 +175,9 @@ function parseOptions(args: string[]): Options {
         "--profile (BENCH_PROFILE=1): run 1 of each sink under the V8 inspector, its main thread\n" +
         "sampled every 200 us; prints its CPU by stage and its top functions, and writes\n" +
         "<sink>-run1.cpuprofile (Chrome DevTools) into --profile-dir (BENCH_PROFILE_DIR; default a\n" +
-        "new temporary directory). Run 1's records/s are then not comparable with other runs.\n",
+        "new temporary directory). Run 1's records/s are then not comparable with other runs.\n" +
+        "--v8-flags: V8 flags for sluice's runs, as deno run --v8-flags= takes them (e.g.\n" +
+        "--max-old-space-size=160), to measure a heap bound.\n",
     );
     Deno.exit(0);
   }
@@ -200,6 +207,7 @@ function parseOptions(args: string[]): Options {
     baselines: !values["no-baselines"],
     profile,
     profileDir: profileDir === "" ? undefined : profileDir,
+    v8Flags: values["v8-flags"],
   };
 }
 
@@ -511,6 +519,7 @@ async function main(args: string[]): Promise<number> {
           serverPid: servicePid(SERVICES_DIR, target.service),
           profileDir: run === 1 ? profileDir : undefined,
           run,
+          v8Flags: options.v8Flags,
         });
         runs.push(result);
         progress(

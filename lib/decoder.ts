@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { InputRecord, RecordKind } from "./record.ts";
+import type { InputRecord, PrepareResult, RecordKind } from "./record.ts";
 import type { VarReader, VarSpec } from "./variables.ts";
 
 /** What a decoder makes of one Kafka message. */
@@ -50,4 +50,20 @@ export interface DecoderModule {
    * @returns The decoder.
    */
   create(reader: VarReader): Decoder;
+}
+
+/**
+ * One record decoded in a decode worker (`lib/workers.ts`) with what the
+ * sink's `prepare()` made of it: the row alone, or the rejection with the
+ * record (a dead letter needs it); or, decoded on the main thread, the
+ * record alone.
+ */
+export type DecodedRecord =
+  | { index: number; record: InputRecord; prepared?: PrepareResult & { ok: false } }
+  | { index: number; record?: undefined; prepared: PrepareResult & { ok: true } };
+
+/** A message decoded and prepared ahead: a {@link DecodeResult} with prepared records. */
+export interface Predecoded extends Omit<DecodeResult, "records"> {
+  /** The records, prepared where a worker did it. */
+  records: DecodedRecord[];
 }

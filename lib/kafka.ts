@@ -25,6 +25,7 @@ import { registerKafkaCodecs } from "./kafka_codecs.ts";
 import { errorLine, errorText, Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RetryPolicy } from "./retry.ts";
+import { Lookahead, type Predecoder } from "./workers.ts";
 import {
   type CommitOffset,
   type MessageHandler,
@@ -514,6 +515,9 @@ export class KafkaSource implements MessageSource {
   /** When a heartbeat last went through, or the member last joined. */
   #lastBeat = Date.now();
   #onCrash: (error: unknown) => void;
+  /** Decode workers (`DECODE_WORKERS`), if any, and how many chunks they take at a time. */
+  readonly #predecoder: Predecoder | undefined;
+  readonly #lookahead: number;
   readonly #watch: KafkaWatch;
   readonly #lag: LagTracker;
   readonly #lagRefreshMs: number;
@@ -526,7 +530,9 @@ export class KafkaSource implements MessageSource {
   /**
    * @param config Kafka settings.
    * @param deps Logger, metrics, the retry policy, what to do when the consumer dies for
-   *   good, and how often the lag is read from the brokers (default {@link LAG_REFRESH_MS}).
+   *   good, how often the lag is read from the brokers (default {@link LAG_REFRESH_MS}),
+   *   and the decode workers that decode each fetched batch ahead (with how many
+   *   chunks they take at a time), if any.
    */
   constructor(
     config: KafkaConfig,
@@ -536,12 +542,16 @@ export class KafkaSource implements MessageSource {
       policy: RetryPolicy;
       onCrash: (error: unknown) => void;
       lagRefreshMs?: number;
+      predecoder?: Predecoder;
+      lookahead?: number;
     },
   ) {
     this.#config = config;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
     this.#onCrash = deps.onCrash;
+    this.#predecoder = deps.predecoder;
+    this.#lookahead = deps.lookahead ?? 2;
     this.#policy = deps.policy;
     this.#lagRefreshMs = deps.lagRefreshMs ?? LAG_REFRESH_MS;
     this.#watch = new KafkaWatch({ brokers: config.brokers, log: deps.log, metrics: deps.metrics });
@@ -729,7 +739,22 @@ export class KafkaSource implements MessageSource {
             resume = await this.#resume(batch.topic, batch.partition, heartbeat);
             this.#unresumed.delete(key);
           }
-          for (const message of batch.messages) {
+          const messages = batch.messages;
+          // Decode workers decode the next chunks while the pipeline takes these.
+          const ahead = this.#predecoder === undefined || messages.length === 0
+            ? undefined
+            : new Lookahead(
+              this.#predecoder,
+              batch.topic,
+              batch.partition,
+              messages,
+              this.#lookahead,
+            );
+          for (let i = 0; i < messages.length; i++) {
+            if (this.#draining) break;
+            const message = messages[i]!;
+            let decoded = ahead?.get(i);
+            if (decoded instanceof Promise) decoded = await decoded;
             if (this.#draining) break;
             const pending = handler({
               topic: batch.topic,
@@ -738,6 +763,7 @@ export class KafkaSource implements MessageSource {
               value: message.value,
               key: message.key,
               resume,
+              decoded,
             });
             resume = undefined;
             last = message.offset;

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Predecoded } from "./decoder.ts";
+
 /** An offset to commit: the next message to read on a partition. */
 export interface CommitOffset {
   /** Topic. */
@@ -62,6 +64,8 @@ export interface SourceMessage {
    * it: what the group had committed for it then.
    */
   resume?: Resume;
+  /** The message decoded and prepared by a decode worker (`lib/workers.ts`), if one did. */
+  decoded?: Predecoded;
 }
 
 /** How a (re)join came about. */

@@ -44,7 +44,7 @@
 import type { Batch, FlushReason } from "../batcher.ts";
 import { Batcher } from "../batcher.ts";
 import type { DeadLetters } from "../dead_letter.ts";
-import type { Decoder, DecodeResult } from "../decoder.ts";
+import type { Decoder, Predecoded } from "../decoder.ts";
 import type { Logger } from "../log.ts";
 import type { Health, Metrics } from "../metrics.ts";
 import type { PreparedRow, RecordOrigin } from "../record.ts";
@@ -281,7 +281,7 @@ export class Pipeline {
     }
     const letters = this.#opts.deadLetters;
     const lettersBefore = letters?.added ?? 0;
-    const decoded = this.#opts.decoder(message.value);
+    const decoded: Predecoded = message.decoded ?? this.#opts.decoder(message.value);
     this.#tally.message(message.topic, decoded);
     if (decoded.errors.length > 0) this.#partial.add(message);
     for (const error of decoded.errors) {
@@ -310,7 +310,7 @@ export class Pipeline {
   #batch(
     message: SourceMessage,
     key: string,
-    records: DecodeResult["records"],
+    records: Predecoded["records"],
     from: number,
   ): void | Promise<void> {
     let pin = this.#pins.get(key);
@@ -325,14 +325,19 @@ export class Pipeline {
       pin = undefined;
     }
     for (let i = from; i < records.length; i++) {
-      const { index, record } = records[i]!;
+      const entry = records[i]!;
+      const index = entry.index;
       const at: RowPosition = { offset: message.offset, index };
       // Rows before the start (of a pinned range, or after a batch that
       // ended inside this message) were written by an earlier batch.
       if (start !== undefined && comparePositions(at, start) < 0) continue;
       const origin = originOf(message, index);
-      const prepared = this.#sink.prepare(record, origin);
+      // A decode worker may have prepared it already (lib/workers.ts).
+      const prepared = entry.record === undefined
+        ? entry.prepared
+        : entry.prepared ?? this.#sink.prepare(entry.record, origin);
       if (!prepared.ok) {
+        const record = entry.record;
         // A message that is this one record goes to a dead-letter topic as it came.
         const whole = records.length === 1 && !this.#partial.has(message);
         this.#tally.setAside(
@@ -520,7 +525,7 @@ export class Pipeline {
     wait: Promise<void>,
     message: SourceMessage,
     key: string,
-    records: DecodeResult["records"],
+    records: Predecoded["records"],
     from: number,
     consumed = false,
   ): Promise<void> {

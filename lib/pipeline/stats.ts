@@ -8,7 +8,7 @@
  */
 
 import type { DeadLetters, LetterValue } from "../dead_letter.ts";
-import type { DecodeResult } from "../decoder.ts";
+import type { Predecoded } from "../decoder.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { RecordOrigin, Rejection } from "../record.ts";
@@ -84,7 +84,7 @@ export class Tally {
    * @param topic Its topic.
    * @param decoded What the decoder made of it.
    */
-  message(topic: string, decoded: DecodeResult): void {
+  message(topic: string, decoded: Predecoded): void {
     const pending = this.#pending;
     if (pending.topic !== topic) {
       this.sync();

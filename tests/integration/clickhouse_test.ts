@@ -172,6 +172,46 @@ for (const server of CLICKHOUSE_SERVERS) {
     }
   });
 
+  Deno.test(`sluice with 2 decode workers writes every good record once and sets the poison aside ${on}`, async () => {
+    const f = await fixture(server, { DECODE_WORKERS: "2" }, 2);
+    const n = 4000;
+    const good = messages(0, n);
+    // A poison message of each kind amid the good ones, in both partitions.
+    const values = [
+      ...good.slice(0, 1500),
+      "{this is not json",
+      '{"seq": "not-a-number"}',
+      ...good.slice(1500),
+    ];
+    await produce(f.topic, values);
+    const sluice = await startSluice(f.env);
+    try {
+      await waitFor(async () => (await f.count()) === n, `${n} rows`);
+      await waitFor(() => allCommitted(f.group, f.topic), "every offset committed");
+      assertEquals(await f.distinct(), n);
+      const sums = await server.rows<{ s: string; b: string }>(
+        `SELECT sum(seq) AS s, sum(bytes) AS b FROM ${f.table}`,
+      );
+      const expected = good.map((m) => JSON.parse(m));
+      assertEquals(sums[0], {
+        s: String((n * (n - 1)) / 2),
+        b: String(expected.reduce((a, r) => a + r.bytes, 0)),
+      });
+      assertEquals(await sluice.metric("sluice_records_rejected_total", { reason: "decode" }), 1);
+      assertEquals(await sluice.metric("sluice_records_rejected_total", { reason: "convert" }), 1);
+      assertEquals(await sluice.metric("sluice_records_written_total"), n);
+      assert(
+        !sluice.logs.some((l) =>
+          l["msg"] === "A decode worker failed: decoding on the main thread from now on"
+        ),
+      );
+      assertEquals(await stopSluice(sluice), 0);
+    } finally {
+      await stopQuietly(sluice);
+      await f.drop();
+    }
+  });
+
   Deno.test(`sluice loses nothing when ClickHouse is stopped for 20 s mid-stream ${on}`, async () => {
     const f = await fixture(server, {
       CLICKHOUSE_MAX_SAMPLES_PER_SEND: "200",
