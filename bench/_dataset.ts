@@ -2,7 +2,9 @@
  * The benchmark's records: N pmacct flow records of one shape (see
  * {@link RecordShape}), produced once to a fresh topic that every sink's runs
  * then read, and the Kafka baselines (kcat and a bare kafkajs consumer
- * reading that topic).
+ * reading that topic). One record per Kafka message, or K of them per
+ * message, one JSON object per line, as pmacct's `kafka_multi_values` packs
+ * them (`--per-message`).
  *
  * @module
  */
@@ -26,10 +28,22 @@ export const RECORD_SHAPES = [11, 20] as const;
 /** A record shape, as `--columns` selects it. */
 export type RecordShape = (typeof RECORD_SHAPES)[number];
 
-/** The N messages and the sums the destinations must show afterwards. */
+/** Most records one message may pack (`--per-message`). */
+export const MAX_PER_MESSAGE = 1000;
+
+/** The N records, the messages that carry them and the sums the destinations must show afterwards. */
 export interface Dataset {
-  /** One pmacct JSON record per message. */
+  /** One pmacct JSON record each, in order: what per-record work and counts use. */
+  records: string[];
+  /**
+   * What is produced to Kafka: `perMessage` records per message, one JSON
+   * object per line, joined with `"\n"` and no trailing newline
+   * (`kafka_multi_values`); the last message may hold fewer. With one
+   * record per message, the same array as {@link records}.
+   */
   messages: string[];
+  /** Records per message (K). */
+  perMessage: number;
   /** Sum of the records' `bytes`. */
   bytes: number;
   /** Sum of the records' `packets`. */
@@ -37,24 +51,65 @@ export interface Dataset {
 }
 
 /**
- * Generates the records.
+ * Generates the records and packs them into messages.
  *
- * @param records How many.
+ * @param records How many records (N).
  * @param columns Their shape: 11 for the demo's records, 20 for nfacctd's.
- * @returns The messages and their sums.
+ * @param perMessage Records per message (K), as pmacct's `kafka_multi_values`
+ *   packs them: ceil(N / K) messages.
+ * @returns The records, the messages and their sums.
+ * @throws {RangeError} When `perMessage` is not an integer from 1 to {@link MAX_PER_MESSAGE}.
  */
-export function generate(records: number, columns: RecordShape): Dataset {
+export function generate(records: number, columns: RecordShape, perMessage = 1): Dataset {
+  if (!Number.isInteger(perMessage) || perMessage < 1 || perMessage > MAX_PER_MESSAGE) {
+    throw new RangeError(
+      `Cannot pack records: records per message must be an integer from 1 to ${MAX_PER_MESSAGE}, ` +
+        `got ${perMessage}`,
+    );
+  }
   const now = Date.now();
   const record = columns === 20 ? nfacctdRecord : flowRecord;
-  const messages: string[] = new Array(records);
+  const texts: string[] = new Array(records);
   let bytes = 0, packets = 0;
   for (let i = 0; i < records; i++) {
     const flow = record(i, now);
     bytes += flow.bytes;
     packets += flow.packets;
-    messages[i] = JSON.stringify(flow);
+    texts[i] = JSON.stringify(flow);
   }
-  return { messages, bytes, packets };
+  return { records: texts, messages: pack(texts, perMessage), perMessage, bytes, packets };
+}
+
+/**
+ * Packs records into messages the way pmacct's `kafka_multi_values` does:
+ * `perMessage` JSON objects per message, one per line, no trailing newline.
+ *
+ * @param records The records' JSON texts, in order.
+ * @param perMessage Records per message; the last message holds the rest.
+ * @returns The messages; `records` itself when `perMessage` is 1.
+ */
+export function pack(records: readonly string[], perMessage: number): string[] {
+  if (perMessage === 1) return records as string[];
+  const messages: string[] = [];
+  for (let start = 0; start < records.length; start += perMessage) {
+    messages.push(records.slice(start, start + perMessage).join("\n"));
+  }
+  return messages;
+}
+
+/**
+ * How many records a message count stands for, for the Kafka baselines'
+ * rates: every record when the whole topic was read, else K per message.
+ */
+function recordsIn(data: Dataset, messages: number): number {
+  return messages >= data.messages.length
+    ? data.records.length
+    : Math.min(messages * data.perMessage, data.records.length);
+}
+
+/** The Kafka baselines' note on the packing, e.g. `; 20 records per message`. */
+function packingNote(data: Dataset): string {
+  return data.perMessage === 1 ? "" : `; ${num(data.perMessage)} records per message`;
 }
 
 /**
@@ -104,7 +159,9 @@ export async function checkKafka(broker: string, hint: string): Promise<void> {
 
 /**
  * Produces the messages round-robin over the partitions, 4 requests of
- * 5,000 messages in flight.
+ * about 5,000 records in flight (5,000 messages of one record, or
+ * 5,000 / K messages of K records, so that a request's per-partition batch
+ * stays under the broker's `message.max.bytes` whatever K is).
  *
  * @param broker `host:port`.
  * @param topic An existing topic.
@@ -125,7 +182,7 @@ export async function produce(
   const started = Date.now();
   let sent = 0, lastReport = started;
   try {
-    const chunk = 5000, parallel = 4;
+    const chunk = Math.max(1, Math.ceil(5000 / data.perMessage)), parallel = 4;
     const chunks: number[] = [];
     for (let start = 0; start < data.messages.length; start += chunk) chunks.push(start);
     const worker = async () => {
@@ -139,9 +196,10 @@ export async function produce(
         sent += end - start;
         if (Date.now() - lastReport >= 1000) {
           lastReport = Date.now();
+          const records = recordsIn(data, sent);
           progress(
-            `produced ${num(sent)} of ${num(data.messages.length)} ` +
-              `(${num(sent / ((lastReport - started) / 1000))} records/s)`,
+            `produced ${num(records)} of ${num(data.records.length)} records ` +
+              `(${num(records / ((lastReport - started) / 1000))} records/s)`,
           );
         }
       }
@@ -154,19 +212,21 @@ export async function produce(
 }
 
 /**
- * kcat reading the whole topic from the beginning to the end.
+ * kcat reading the whole topic from the beginning to the end, counting
+ * messages; the rate is in records (K per message).
  *
  * @param broker `host:port`.
  * @param topic The topic.
- * @param records How many messages it holds.
+ * @param data What it holds.
  * @returns The baseline, or `undefined` when kcat is not installed.
  * @throws {Error} When kcat reads a different number of messages.
  */
 export async function baselineKcat(
   broker: string,
   topic: string,
-  records: number,
+  data: Dataset,
 ): Promise<Baseline | undefined> {
+  const messages = data.messages.length;
   const started = Date.now();
   const out = await new Deno.Command("bash", {
     args: [
@@ -185,9 +245,9 @@ export async function baselineKcat(
     return undefined;
   }
   const got = Number(new TextDecoder().decode(out.stdout).trim());
-  if (!out.success || got !== records) {
+  if (!out.success || got !== messages) {
     throw new Error(
-      `Cannot read the topic with kcat: ${got} of ${records} messages; ${
+      `Cannot read the topic with kcat: ${got} of ${messages} messages; ${
         new TextDecoder().decode(out.stderr).trim()
       }`,
     );
@@ -195,17 +255,18 @@ export async function baselineKcat(
   return {
     label: "Kafka read by kcat (librdkafka), to the end of the topic",
     seconds,
-    records,
-    note: "process start included",
+    records: recordsIn(data, got),
+    note: `process start included${packingNote(data)}`,
   };
 }
 
 /**
- * A kafkajs consumer group member that only counts messages.
+ * A kafkajs consumer group member that only counts messages; the rate is
+ * in records (K per message).
  *
  * @param broker `host:port`.
  * @param topic The topic.
- * @param records How many messages it holds.
+ * @param data What it holds.
  * @param group A fresh consumer group.
  * @returns The baseline, timed from the group join.
  * @throws {Error} After 120 s without all messages.
@@ -213,9 +274,10 @@ export async function baselineKcat(
 export async function baselineKafkajs(
   broker: string,
   topic: string,
-  records: number,
+  data: Dataset,
   group: string,
 ): Promise<Baseline> {
+  const messages = data.messages.length;
   const consumer = kafkaClient(broker, "sluice-bench-consumer").consumer({ groupId: group });
   const started = Date.now();
   let joined = started, count = 0;
@@ -227,7 +289,7 @@ export async function baselineKafkajs(
     autoCommit: false,
     eachBatch: ({ batch }) => {
       count += batch.messages.length;
-      if (count >= records) done.resolve();
+      if (count >= messages) done.resolve();
       return Promise.resolve();
     },
   });
@@ -242,7 +304,7 @@ export async function baselineKafkajs(
   return {
     label: "Kafka read by a bare kafkajs consumer (eachBatch, counting only)",
     seconds: (finished - joined) / 1000,
-    records: count,
-    note: `after the group join (${num((joined - started) / 1000, 2)} s)`,
+    records: recordsIn(data, count),
+    note: `after the group join (${num((joined - started) / 1000, 2)} s)${packingNote(data)}`,
   };
 }

@@ -12,13 +12,17 @@
  *    `_records.ts`), or 11, the demo's records (`scripts/demo_feed.ts`, 12
  *    fields, about 250 bytes). Each target configures sluice for the shape
  *    (`_targets/`: the ClickHouse columns, the VictoriaMetrics labels, the
- *    InfluxDB tags).
+ *    InfluxDB tags). One record per Kafka message, or with `--per-message K`
+ *    K records per message, one JSON object per line as pmacct's
+ *    `kafka_multi_values` packs them: N stays the number of records, in
+ *    ceil(N / K) messages.
  * 3. Measures baselines on the same data, for context: the broker read by
- *    kcat and by a bare kafkajs consumer (sluice's client library); then,
+ *    kcat and by a bare kafkajs consumer (sluice's client library), which
+ *    count messages and report records (K per message); then,
  *    right before each sink's runs, sluice's per-record CPU work for that
  *    sink without I/O and the server alone taking the same bodies over
  *    plain HTTP.
- * 4. For each sink in turn, runs sluice (`deno run -A main.ts`) K times,
+ * 4. For each sink in turn, runs sluice (`deno run -A main.ts`) R times,
  *    each with a fresh consumer group and destination (see `_targets/`);
  *    times it from spawn until all N records are written
  *    (`sluice_records_written_total`, or `count()` in ClickHouse), reads its
@@ -39,14 +43,15 @@
  *    time. The inspector costs a little, so run 1's records/s are then not
  *    comparable with unprofiled runs.
  *
- * Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]
- *          [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]
- *          [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]
- *          [--v8-flags FLAGS]
+ * Usage: deno task bench [--sink clickhouse|clickhouse26|elastic|vm|influxdb|all] [--records N]
+ *          [--runs R] [--batch ROWS] [--partitions P] [--timeout SECONDS]
+ *          [--columns 20|11] [--per-message K] [--no-baselines]
+ *          [--profile [--profile-dir DIR]] [--v8-flags FLAGS]
  *
  * Environment: BENCH_SINK, BENCH_RECORDS, BENCH_RUNS, BENCH_BATCH,
- * BENCH_PARTITIONS, BENCH_TIMEOUT, BENCH_COLUMNS, BENCH_PROFILE=1 and
- * BENCH_PROFILE_DIR (the flags win; the record shape defaults to 20);
+ * BENCH_PARTITIONS, BENCH_TIMEOUT, BENCH_COLUMNS, BENCH_PER_MESSAGE (1 to
+ * 1000, default 1), BENCH_PROFILE=1 and BENCH_PROFILE_DIR (the flags win;
+ * the record shape defaults to 20);
  * BENCH_SLUICE_<NAME>=value
  * passes <NAME>=value to sluice (for example BENCH_SLUICE_CLICKHOUSE_COMPRESSION=NO);
  * SLUICE_KAFKA_PORT, SLUICE_CLICKHOUSE_HTTP_PORT, SLUICE_ELASTIC_PORT,
@@ -68,6 +73,7 @@ import {
   type Dataset,
   generate,
   kafkaClient,
+  MAX_PER_MESSAGE,
   produce,
   RECORD_SHAPES,
   type RecordShape,
@@ -95,6 +101,8 @@ interface Options {
   partitions: number;
   timeoutSeconds: number;
   columns: RecordShape;
+  /** Records per Kafka message (`--per-message`), packed as `kafka_multi_values` does. */
+  perMessage: number;
   baselines: boolean;
   /** Profile run 1 of each sink (`--profile`). */
   profile: boolean;
@@ -106,11 +114,24 @@ interface Options {
 
 // ---------------------------------------------------------------- options
 
-function intOption(name: string, flag: string | undefined, env: string, fallback: number): number {
+function intOption(
+  name: string,
+  flag: string | undefined,
+  env: string,
+  fallback: number,
+  max?: number,
+): number {
   const text = flag ?? Deno.env.get(env) ?? String(fallback);
   const n = Number(text.replaceAll("_", ""));
-  if (!/^\d[\d_]*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new RangeError(`"--${name}" (or ${env}) must be an integer >= 1, got "${text}"`);
+  if (
+    !/^\d[\d_]*$/.test(text) || !Number.isSafeInteger(n) || n < 1 ||
+    (max !== undefined && n > max)
+  ) {
+    throw new RangeError(
+      `"--${name}" (or ${env}) must be an integer ${
+        max === undefined ? ">= 1" : `from 1 to ${max}`
+      }, got "${text}"`,
+    );
   }
   return n;
 }
@@ -153,6 +174,7 @@ function parseOptions(args: string[]): Options {
       partitions: { type: "string" },
       timeout: { type: "string" },
       columns: { type: "string" },
+      "per-message": { type: "string" },
       "no-baselines": { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
       "profile-dir": { type: "string" },
@@ -162,15 +184,18 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     writeStdout(
-      "Usage: deno task bench [--sink clickhouse|elastic|vm|influxdb|all] [--records N]\n" +
-        "         [--runs K] [--batch ROWS] [--partitions P] [--timeout SECONDS]\n" +
-        "         [--columns 20|11] [--no-baselines] [--profile [--profile-dir DIR]]\n" +
-        "         [--v8-flags FLAGS]\n" +
+      "Usage: deno task bench [--sink clickhouse|clickhouse26|elastic|vm|influxdb|all] [--records N]\n" +
+        "         [--runs R] [--batch ROWS] [--partitions P] [--timeout SECONDS]\n" +
+        "         [--columns 20|11] [--per-message K] [--no-baselines]\n" +
+        "         [--profile [--profile-dir DIR]] [--v8-flags FLAGS]\n" +
         "Defaults: every sink one after the other (BENCH_SINK; a comma-separated list works too),\n" +
         "200000 records (BENCH_RECORDS), 1 run per sink (BENCH_RUNS), 10000 records per write\n" +
         "(BENCH_BATCH: CLICKHOUSE_, ELASTIC_, VM_MAX_SAMPLES_PER_SEND and BUFFER_SIZE),\n" +
         "3 partitions, 20-column records (BENCH_COLUMNS): nfacctd's kafka plugin with a typical\n" +
         "aggregate, 25 fields, about 540 bytes each; 11: the demo's records, about 250 bytes.\n" +
+        "--per-message K (BENCH_PER_MESSAGE, 1 to 1000, default 1): K records per Kafka message,\n" +
+        "one JSON object per line as pmacct's kafka_multi_values packs them; N (--records) stays\n" +
+        "the number of records, in ceil(N/K) messages.\n" +
         "BENCH_SLUICE_<NAME>=value passes <NAME>=value to sluice.\n" +
         "--profile (BENCH_PROFILE=1): run 1 of each sink under the V8 inspector, its main thread\n" +
         "sampled every 200 us; prints its CPU by stage and its top functions, and writes\n" +
@@ -204,6 +229,13 @@ function parseOptions(args: string[]): Options {
       Math.max(120, Math.ceil(records / 1000)),
     ),
     columns: columnsOption(values.columns),
+    perMessage: intOption(
+      "per-message",
+      values["per-message"],
+      "BENCH_PER_MESSAGE",
+      1,
+      MAX_PER_MESSAGE,
+    ),
     baselines: !values["no-baselines"],
     profile,
     profileDir: profileDir === "" ? undefined : profileDir,
@@ -273,7 +305,19 @@ function shapeName(columns: RecordShape): string {
   return columns === 20 ? "20-column nfacctd records" : "11-column demo records";
 }
 
-/** Average bytes per message (the JSON is ASCII, so characters are bytes). */
+/**
+ * How the records were produced, for the report's first line: the packing
+ * when there are several records per message.
+ */
+function producedAs(options: Options, data: Dataset): string {
+  const to = `pre-produced to ${options.partitions} partitions`;
+  if (data.perMessage === 1) return to;
+  return `${to} as ${num(data.messages.length)} messages of ${
+    num(data.perMessage)
+  } records, as kafka_multi_values packs them,`;
+}
+
+/** Average bytes per Kafka message (the JSON is ASCII, so characters are bytes). */
 function averageSize(data: Dataset): number {
   return data.messages.reduce((a, m) => a + m.length, 0) / Math.max(1, data.messages.length);
 }
@@ -330,7 +374,7 @@ function report(
   const out: string[] = [];
   out.push(
     `\nsluice -> ${targets.map((t) => t.product).join(", ")}: ${num(options.records)} pmacct ` +
-      `records pre-produced to ${options.partitions} partitions (${shapeName(options.columns)}, ` +
+      `records ${producedAs(options, data)} (${shapeName(options.columns)}, ` +
       `${num(averageSize(data))} bytes per message on average), ${num(options.batch)} records ` +
       `per write (${targets.map((t) => t.batchVariable).join(", ")}), ${cores} CPU cores\n\n`,
   );
@@ -407,7 +451,7 @@ async function main(args: string[]): Promise<number> {
   const topic = `sluice-bench-${id}`;
   const groups: string[] = [];
   const hint = "start the local services with: bash scripts/services.sh start";
-  let data: Dataset = { messages: [], bytes: 0, packets: 0 };
+  let data: Dataset = { records: [], messages: [], perMessage: 1, bytes: 0, packets: 0 };
   const ctx: TargetContext = {
     id,
     topic,
@@ -444,7 +488,9 @@ async function main(args: string[]): Promise<number> {
   }
   progress(
     `${num(options.records)} records, ${options.runs} run(s) per sink, ${num(options.batch)} ` +
-      `records per write, ${options.partitions} partitions; Kafka ${KAFKA}; ` +
+      `records per write, ${options.partitions} partitions` +
+      (options.perMessage === 1 ? "" : `, ${num(options.perMessage)} records per message`) +
+      `; Kafka ${KAFKA}; ` +
       `${targets.map((t) => t.server).join("; ")}; ${navigator.hardwareConcurrency} CPU cores`,
   );
   const admin = kafkaClient(KAFKA, "sluice-bench-admin").admin();
@@ -475,8 +521,14 @@ async function main(args: string[]): Promise<number> {
     });
     for (const target of targets) await target.setup();
     progress(`generating ${num(options.records)} ${shapeName(options.columns)}`);
-    data = generate(options.records, options.columns);
-    progress(`producing them to topic ${topic} (${num(averageSize(data))} bytes per message)`);
+    data = generate(options.records, options.columns, options.perMessage);
+    progress(
+      `producing them to topic ${topic} (` +
+        (data.perMessage === 1
+          ? ""
+          : `${num(data.messages.length)} messages of ${num(data.perMessage)} records, `) +
+        `${num(averageSize(data))} bytes per message)`,
+    );
     const produceSeconds = await produce(KAFKA, topic, data, options.partitions);
     progress(
       `produced ${num(options.records)} in ${num(produceSeconds, 1)} s ` +
@@ -486,11 +538,11 @@ async function main(args: string[]): Promise<number> {
     const baselines: Baseline[] = [];
     if (options.baselines) {
       progress("baseline: kcat reads the topic");
-      const kcat = await baselineKcat(KAFKA, topic, options.records);
+      const kcat = await baselineKcat(KAFKA, topic, data);
       if (kcat) baselines.push(kcat);
       progress("baseline: a bare kafkajs consumer reads the topic");
       groups.push(`${topic}-kafkajs`);
-      baselines.push(await baselineKafkajs(KAFKA, topic, options.records, groups.at(-1)!));
+      baselines.push(await baselineKafkajs(KAFKA, topic, data, groups.at(-1)!));
     }
 
     const results = new Map<SinkName, RunResult[]>();

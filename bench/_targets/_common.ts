@@ -119,8 +119,9 @@ export interface Prepared {
 
 /**
  * Runs sluice's per-record work for a sink in this process, without I/O:
- * decode, `Sink.prepare()`, and `Sink.encode()` per batch, built from the
- * same variables a run gets (`parseConfig`, the sink registry).
+ * decode of the messages as produced (K records each with `--per-message`),
+ * `Sink.prepare()`, and `Sink.encode()` per batch, built from the same
+ * variables a run gets (`parseConfig`, the sink registry).
  *
  * @param env sluice's environment for the sink.
  * @param ctx The records, topic, partitions and batch size.
@@ -159,8 +160,9 @@ export function prepareAll(env: Record<string, string>, ctx: TargetContext): Pre
   }
   if (rows.length > 0) requests.push(sink.encode(rows));
   const seconds = (performance.now() - started) / 1000;
-  if (records !== values.length) {
-    throw new Error(`Cannot prepare every record for ${sink.name}: ${records} of ${values.length}`);
+  const want = ctx.data.records.length;
+  if (records !== want) {
+    throw new Error(`Cannot prepare every record for ${sink.name}: ${records} of ${want}`);
   }
   return { seconds, records, requests };
 }

@@ -2,7 +2,9 @@
  * The ClickHouse target: table `flows_<run>` in a fresh database
  * `sluice_bench_<id>`, created by sluice from `CLICKHOUSE_DATA_SCHEMA`: the
  * 11 columns of the demo's records (`--columns 11`, as the ClickHouse-only
- * bench measured it), or 24 of nfacctd's 25 fields (`--columns 20`).
+ * bench measured it), or 24 of nfacctd's 25 fields (`--columns 20`). On
+ * Debian's 18.16 (`--sink clickhouse`) or the current server
+ * (`--sink clickhouse26`).
  *
  * @module
  */
@@ -18,7 +20,15 @@ import { sluiceEnv } from "../_sluice.ts";
 import { HINT } from "./_common.ts";
 import type { Target, TargetContext } from "./mod.ts";
 
-const CLICKHOUSE = `http://127.0.0.1:${Deno.env.get("SLUICE_CLICKHOUSE_HTTP_PORT") ?? "18123"}`;
+/** The two local servers: Debian's 18.16 (`clickhouse`) and the current one (`clickhouse26`). */
+const SERVERS = {
+  clickhouse: `http://127.0.0.1:${Deno.env.get("SLUICE_CLICKHOUSE_HTTP_PORT") ?? "18123"}`,
+  clickhouse26: `http://127.0.0.1:${Deno.env.get("SLUICE_CLICKHOUSE26_HTTP_PORT") ?? "28123"}`,
+} as const;
+
+/** Which local ClickHouse a target writes to (its `scripts/services.sh` service). */
+export type ClickHouseService = keyof typeof SERVERS;
+
 /** `CLICKHOUSE_DATA_SCHEMA` per record shape; the direct-insert baseline uses the same. */
 const SCHEMAS: Readonly<Record<RecordShape, string>> = {
   11: "peer_ip_src:String,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16," +
@@ -37,16 +47,21 @@ const SCHEMAS: Readonly<Record<RecordShape, string>> = {
 };
 const ORDER_BY = "stamp_inserted, ip_src, ip_dst";
 
-async function ch(sql: string, body?: BodyInit, params = ""): Promise<string> {
+async function ch(
+  base: string,
+  sql: string,
+  body?: BodyInit,
+  params = "",
+): Promise<string> {
   const url = body === undefined
-    ? `${CLICKHOUSE}/${params}`
-    : `${CLICKHOUSE}/?query=${encodeURIComponent(sql)}${params.replace(/^\?/, "&")}`;
+    ? `${base}/${params}`
+    : `${base}/?query=${encodeURIComponent(sql)}${params.replace(/^\?/, "&")}`;
   let response: Response;
   try {
     response = await fetch(url, { method: "POST", body: body ?? sql });
   } catch (error) {
     throw new Error(
-      `Cannot reach ClickHouse at ${CLICKHOUSE} for ${JSON.stringify(sql.slice(0, 60))}: ${
+      `Cannot reach ClickHouse at ${base} for ${JSON.stringify(sql.slice(0, 60))}: ${
         errorText(error)
       } (bash scripts/services.sh status)`,
     );
@@ -58,8 +73,8 @@ async function ch(sql: string, body?: BodyInit, params = ""): Promise<string> {
   return text;
 }
 
-async function chNumber(sql: string): Promise<number> {
-  return Number((await ch(sql)).trim());
+async function chNumber(base: string, sql: string): Promise<number> {
+  return Number((await ch(base, sql)).trim());
 }
 
 /**
@@ -69,30 +84,34 @@ async function chNumber(sql: string): Promise<number> {
  * @returns The target.
  * @throws {Error} When ClickHouse does not answer.
  */
-export async function openClickHouse(ctx: TargetContext): Promise<Target> {
+export async function openClickHouse(
+  ctx: TargetContext,
+  service: ClickHouseService = "clickhouse",
+): Promise<Target> {
+  const base = SERVERS[service];
   try {
-    const response = await fetch(`${CLICKHOUSE}/ping`, { signal: AbortSignal.timeout(3000) });
+    const response = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(3000) });
     if ((await response.text()).trim() !== "Ok.") throw new Error(`HTTP ${response.status}`);
   } catch (error) {
-    throw new Error(`Cannot reach ClickHouse at ${CLICKHOUSE} (${errorText(error)}); ${HINT}`);
+    throw new Error(`Cannot reach ClickHouse at ${base} (${errorText(error)}); ${HINT}`);
   }
-  const version = (await ch("SELECT version()")).trim();
+  const version = (await ch(base, "SELECT version()")).trim();
   const db = `sluice_bench_${ctx.id}`;
   const schema = SCHEMAS[ctx.columns];
   return {
-    name: "clickhouse",
+    name: service,
     product: "ClickHouse",
-    server: `ClickHouse ${version} at ${CLICKHOUSE}`,
-    service: "clickhouse",
+    server: `ClickHouse ${version} at ${base}`,
+    service,
     batchVariable: "CLICKHOUSE_MAX_SAMPLES_PER_SEND",
-    setup: async () => void await ch(`CREATE DATABASE ${db}`),
+    setup: async () => void await ch(base, `CREATE DATABASE ${db}`),
     run(run, group) {
       const table = `flows_${run}`;
       return {
         env: sluiceEnv({
           ...ctx.common(group),
           SINK: "clickhouse",
-          CLICKHOUSE_HOST: CLICKHOUSE,
+          CLICKHOUSE_HOST: base,
           CLICKHOUSE_DB: db,
           CLICKHOUSE_TABLE: table,
           CLICKHOUSE_DATA_SCHEMA: schema,
@@ -105,10 +124,11 @@ export async function openClickHouse(ctx: TargetContext): Promise<Target> {
         pollMs: 50,
         metricsEvery: 10,
         unit: "rows in ClickHouse",
-        visible: () => chNumber(`SELECT count() FROM ${db}.${table}`),
+        visible: () => chNumber(base, `SELECT count() FROM ${db}.${table}`),
         async verify() {
-          const n = ctx.data.messages.length;
+          const n = ctx.data.records.length;
           const [rows, bytes] = (await ch(
+            base,
             `SELECT count(), sum(bytes) FROM ${db}.${table} FORMAT TSV`,
           )).trim().split("\t").map(Number);
           if (rows !== n || bytes !== ctx.data.bytes) {
@@ -119,20 +139,23 @@ export async function openClickHouse(ctx: TargetContext): Promise<Target> {
           }
           return `verified ${num(rows)} rows and sum(bytes) ${num(bytes)}`;
         },
-        drop: async () => void await ch(`DROP TABLE ${db}.${table}`),
+        drop: async () => void await ch(base, `DROP TABLE ${db}.${table}`),
       };
     },
     async baselines() {
       return [
         baselineClickHouseCpu(ctx.data, schema),
-        await baselineClickHouseInsert(db, schema, ctx),
+        await baselineClickHouseInsert(base, db, schema, ctx),
       ];
     },
-    cleanup: async () => void await ch(`DROP DATABASE IF EXISTS ${db}`),
+    cleanup: async () => void await ch(base, `DROP DATABASE IF EXISTS ${db}`),
   };
 }
 
-/** sluice's per-record work without I/O: decode, convert, JSON encode for the insert. */
+/**
+ * sluice's per-record work without I/O: decode the messages as produced
+ * (K records each with `--per-message`), convert, JSON encode for the insert.
+ */
 function baselineClickHouseCpu(data: Dataset, schema: string): Baseline {
   const { columns } = parseSchema(schema);
   const convert = compileRowConverter(columns, { time: new TimeReader("UTC") });
@@ -147,8 +170,8 @@ function baselineClickHouseCpu(data: Dataset, schema: string): Baseline {
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  if (ok !== data.messages.length) {
-    throw new Error(`Cannot convert every record: ${ok} of ${data.messages.length}`);
+  if (ok !== data.records.length) {
+    throw new Error(`Cannot convert every record: ${ok} of ${data.records.length}`);
   }
   return {
     label: "sluice's decode + convert + JSON encode for ClickHouse alone (in this process, no I/O)",
@@ -158,8 +181,9 @@ function baselineClickHouseCpu(data: Dataset, schema: string): Baseline {
   };
 }
 
-/** Plain HTTP inserts of the same JSON lines, one request at a time. */
+/** Plain HTTP inserts of the same records as JSON lines, one request at a time. */
 async function baselineClickHouseInsert(
+  base: string,
   db: string,
   schema: string,
   ctx: TargetContext,
@@ -167,25 +191,27 @@ async function baselineClickHouseInsert(
   const { data, batch } = ctx;
   const columns = schema.split(",").map((c) => c.split(":")).map(([n, t]) => `${n} ${t}`);
   await ch(
+    base,
     `CREATE TABLE ${db}.raw_insert (${
       columns.join(", ")
     }) ENGINE = MergeTree() ORDER BY (${ORDER_BY})`,
   );
   const started = Date.now();
-  for (let start = 0; start < data.messages.length; start += batch) {
-    const body = data.messages.slice(start, start + batch).join("\n") + "\n";
+  for (let start = 0; start < data.records.length; start += batch) {
+    const body = data.records.slice(start, start + batch).join("\n") + "\n";
     await ch(
+      base,
       `INSERT INTO ${db}.raw_insert FORMAT JSONEachRow`,
       body,
       "?input_format_skip_unknown_fields=1",
     );
   }
   const seconds = (Date.now() - started) / 1000;
-  const count = await chNumber(`SELECT count() FROM ${db}.raw_insert`);
-  if (count !== data.messages.length) {
-    throw new Error(`Cannot insert every row directly: ${count} of ${data.messages.length}`);
+  const count = await chNumber(base, `SELECT count() FROM ${db}.raw_insert`);
+  if (count !== data.records.length) {
+    throw new Error(`Cannot insert every row directly: ${count} of ${data.records.length}`);
   }
-  await ch(`DROP TABLE ${db}.raw_insert`);
+  await ch(base, `DROP TABLE ${db}.raw_insert`);
   return {
     label: `ClickHouse alone: HTTP INSERT FORMAT JSONEachRow, ${num(batch)} rows per request`,
     seconds,

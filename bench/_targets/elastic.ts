@@ -86,7 +86,7 @@ async function deleteIndexes(prefix: string): Promise<void> {
 }
 
 async function verifyElastic(prefix: string, data: Dataset): Promise<string> {
-  const n = data.messages.length;
+  const n = data.records.length;
   await es("POST", `/${prefix}-*/_refresh`);
   const count = field(JSON.parse(await es("GET", `/${prefix}-*/_count`)), "count");
   const sums: unknown = JSON.parse(

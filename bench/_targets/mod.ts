@@ -37,7 +37,7 @@ import { openInfluxDB } from "./influxdb.ts";
 import { openVictoriaMetrics } from "./victoriametrics.ts";
 
 /** The sinks the benchmark knows, in the order `--sink all` runs them. */
-export const SINK_NAMES = ["clickhouse", "elastic", "vm", "influxdb"] as const;
+export const SINK_NAMES = ["clickhouse", "clickhouse26", "elastic", "vm", "influxdb"] as const;
 
 /** A sink name, as `SINK` selects it. */
 export type SinkName = (typeof SINK_NAMES)[number];
@@ -54,7 +54,7 @@ export interface TargetContext {
   columns: RecordShape;
   /** Records per write (`--batch`). */
   batch: number;
-  /** The records. */
+  /** The records (count and sum these) and the messages that carry them (decode these). */
   data: Dataset;
   /**
    * sluice's Kafka, metrics and log variables for a run.
@@ -132,7 +132,8 @@ export interface Target {
 export function openTarget(name: SinkName, ctx: TargetContext): Promise<Target> {
   switch (name) {
     case "clickhouse":
-      return openClickHouse(ctx);
+    case "clickhouse26":
+      return openClickHouse(ctx, name);
     case "elastic":
       return openElastic(ctx);
     case "vm":

@@ -145,7 +145,7 @@ async function verifyVictoriaMetrics(
   env: Record<string, string>,
   ctx: TargetContext,
 ): Promise<string> {
-  const n = ctx.data.messages.length;
+  const n = ctx.data.records.length;
   const names = (env["VM_METRICS_NAMES"] ?? env["VM_METRIC_NAME"] ?? "bytes,packets")
     .split(",").map((s) => s.trim()).filter((s) => s !== "");
   const want = n * names.length;
