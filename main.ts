@@ -138,6 +138,13 @@ async function main(args: string[]): Promise<number> {
     ...(deadLetterTopic ? [deadLetterTopic] : []),
   ];
   const deadLetters = letterPlaces.length > 0 ? new DeadLetters(letterPlaces) : undefined;
+  metrics.initialise({
+    version: VERSION,
+    sink: sink.name,
+    topics: config.kafka.topics,
+    skipReason: config.decoder.module.skipReason,
+    deadLetterDestinations: letterPlaces.map((place) => place.kind),
+  });
   let workers: DecodeWorkers | undefined;
   if (!dryRun && config.decodeWorkers > 0) {
     workers = new DecodeWorkers(

@@ -27,6 +27,11 @@ export interface Batch<Row = unknown> {
   bytes: number;
   /** Offsets to commit once the rows are written. */
   offsets: CommitOffset[];
+  /**
+   * Per partition, the Kafka timestamp (milliseconds since the epoch) of the
+   * newest message consumed into this batch, where the source gives them.
+   */
+  timestamps: Array<{ topic: string; partition: number; timestamp: number }>;
   /** When the first entry arrived (clock milliseconds). */
   startedAt: number;
 }
@@ -34,13 +39,18 @@ export interface Batch<Row = unknown> {
 /** Why a batch is due. */
 export type FlushReason = "rows" | "bytes" | "age" | "shutdown" | "pin";
 
+/** A partition's consumed offset, and the newest Kafka timestamp of its messages consumed. */
+interface Consumed extends CommitOffset {
+  newest: number | undefined;
+}
+
 /** Collects rows and offsets; the pipeline decides when to take a batch. */
 export class Batcher<Row = unknown> {
   readonly #limits: BatchLimits;
   readonly #clock: () => number;
   #rows: PreparedRow<Row>[] = [];
   #bytes = 0;
-  #offsets = new Map<string, CommitOffset>();
+  #offsets = new Map<string, Consumed>();
   #startedAt: number | undefined;
   /** Whether a pinned range is incomplete (see the module documentation). */
   held = false;
@@ -133,7 +143,7 @@ export class Batcher<Row = unknown> {
    */
   #split(
     key: string,
-  ): { rows: PreparedRow<Row>[]; bytes: number; offsets: Map<string, CommitOffset> } {
+  ): { rows: PreparedRow<Row>[]; bytes: number; offsets: Map<string, Consumed> } {
     const rows: PreparedRow<Row>[] = [];
     const rest: PreparedRow<Row>[] = [];
     for (const row of this.#rows) (partitionKey(row.origin) === key ? rows : rest).push(row);
@@ -158,14 +168,20 @@ export class Batcher<Row = unknown> {
    * @param topic Topic.
    * @param partition Partition.
    * @param offset The message's offset.
+   * @param timestamp The message's Kafka timestamp, if the source gives one.
    */
-  markConsumed(topic: string, partition: number, offset: string): void {
+  markConsumed(topic: string, partition: number, offset: string, timestamp?: number): void {
     this.#startedAt ??= this.#clock();
     // Kept as the consumed offset; the +1 (in BigInt, offsets are 64-bit) is done once in take().
     const key = partitionKey({ topic, partition });
     const entry = this.#offsets.get(key);
-    if (entry) entry.offset = offset;
-    else this.#offsets.set(key, { topic, partition, offset });
+    if (entry) {
+      entry.offset = offset;
+      // CreateTime is the producer's: not always in offset order.
+      if (timestamp !== undefined && (entry.newest === undefined || timestamp > entry.newest)) {
+        entry.newest = timestamp;
+      }
+    } else this.#offsets.set(key, { topic, partition, offset, newest: timestamp });
   }
 
   /**
@@ -208,9 +224,11 @@ export class Batcher<Row = unknown> {
     }
     const rows = taken.rows;
     const offsets = new Map<string, CommitOffset>();
+    const timestamps: Batch["timestamps"] = [];
     for (const [key, o] of taken.offsets) {
-      const { topic, partition } = o;
+      const { topic, partition, newest } = o;
       offsets.set(key, { topic, partition, offset: (BigInt(o.offset) + 1n).toString() });
+      if (newest !== undefined) timestamps.push({ topic, partition, timestamp: newest });
     }
     // A batch that ends inside a message (kafka_multi_values) commits that
     // message's offset with where its next row is, so that a restart skips
@@ -231,6 +249,7 @@ export class Batcher<Row = unknown> {
       rows,
       bytes: taken.bytes,
       offsets: [...offsets.values()],
+      timestamps,
       startedAt,
     };
   }

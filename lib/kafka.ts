@@ -378,7 +378,8 @@ export class KafkaWatch {
  * batch and from a periodic read of the brokers; the committed offsets from
  * each commit this member makes and from the same read. So the lag stays
  * current while consumption is paused (a sink outage) and grows as
- * producers go on.
+ * producers go on. It also keeps the assignment's own numbers:
+ * `sluice_kafka_assigned_partitions` and `sluice_kafka_rebalances_total`.
  */
 export class LagTracker {
   readonly #metrics: Metrics;
@@ -387,6 +388,8 @@ export class LagTracker {
     string,
     { topic: string; partition: number; end?: bigint; committed?: bigint }
   >();
+  /** Joins of the consumer group so far. */
+  #joins = 0;
 
   /**
    * @param metrics Where the gauge is.
@@ -404,12 +407,15 @@ export class LagTracker {
   }
 
   /**
-   * Takes the partitions this member holds after a (re)join: the gauge of
-   * the others is removed.
+   * Takes the partitions this member holds after each join of the consumer
+   * group: the lag gauge of the others is removed, the partitions are
+   * counted, and every join after the first is counted as a rebalance.
    *
    * @param partitions The partitions held now.
    */
   assigned(partitions: readonly TopicPartition[]): void {
+    if (this.#joins++ > 0) this.#metrics.rebalances.inc();
+    this.#metrics.assignedPartitions.set(partitions.length);
     const before = new Map(this.#partitions);
     this.#partitions.clear();
     this.#metrics.lag.reset();
@@ -756,12 +762,15 @@ export class KafkaSource implements MessageSource {
             let decoded = ahead?.get(i);
             if (decoded instanceof Promise) decoded = await decoded;
             if (this.#draining) break;
+            // A decimal string; -1, or none in the oldest message format, for no timestamp.
+            const timestamp = Number(message.timestamp);
             const pending = handler({
               topic: batch.topic,
               partition: batch.partition,
               offset: message.offset,
               value: message.value,
               key: message.key,
+              timestamp: timestamp > 0 ? timestamp : undefined,
               resume,
               decoded,
             });

@@ -8,7 +8,15 @@
  * durations in `_seconds`, labels are bounded (`sink`, `topic`, `reason`,
  * `error_type`), never raw error text. `samples_count_total` is kept with the
  * meaning it had in pmacct-kafka-clickhouse (records consumed) so existing
- * dashboards keep working.
+ * dashboards keep working. prom-client's runtime metrics keep their
+ * conventional names (`process_*`, `nodejs_*`), which stock dashboards
+ * expect, except its gauges named `..._total`: a gauge must not end in
+ * `_total` (https://prometheus.io/docs/practices/naming/), so they are
+ * renamed (see {@link RENAMED_RUNTIME_GAUGES}).
+ *
+ * Counters whose labels are known at start have their series at 0 from the
+ * start ({@link Metrics.initialise}), so that `rate()` and alerts work before
+ * the first event.
  *
  * @module
  */
@@ -61,6 +69,25 @@ export class Metrics {
   readonly deadLettersWaiting: client.Gauge<"destination">;
   /** Failed attempts to store dead letters (retried). */
   readonly deadLetterErrors: client.Counter<"destination">;
+  /** 1, with the version of sluice and of its runtime as labels (set by {@link initialise}). */
+  readonly buildInfo: client.Gauge<"version" | "deno" | "v8" | "typescript">;
+  /** Bytes of Kafka message values consumed. */
+  readonly bytesReceived: client.Counter<"topic">;
+  /** Bytes of the rows the sink acknowledged, as the sink counts them (before compression). */
+  readonly bytesWritten: client.Counter<"sink">;
+  /** Rows in the batch being filled; read at scrape time ({@link watchRows}). */
+  readonly rowsPending: client.Gauge;
+  /** Rows of the batch being written; read at scrape time ({@link watchRows}). */
+  readonly rowsInFlight: client.Gauge;
+  /**
+   * Seconds from the Kafka timestamp of the newest message of the last
+   * acknowledged batch to its acknowledgement, per topic.
+   */
+  readonly endToEndLag: client.Gauge<"topic">;
+  /** Partitions this member of the consumer group holds. */
+  readonly assignedPartitions: client.Gauge;
+  /** Joins of the consumer group after the first one. */
+  readonly rebalances: client.Counter;
 
   /** @param clock Milliseconds clock of the states' `since`, injected by tests. */
   constructor(clock: () => number = Date.now) {
@@ -199,10 +226,65 @@ export class Metrics {
       labelNames: ["destination"],
       registers,
     });
-    client.collectDefaultMetrics({ register: this.registry, prefix: "sluice_" });
+    this.buildInfo = new client.Gauge({
+      name: "sluice_build_info",
+      help: "Always 1; the labels say which sluice runs, on which Deno, V8 and TypeScript",
+      labelNames: ["version", "deno", "v8", "typescript"],
+      registers,
+    });
+    this.bytesReceived = new client.Counter({
+      name: "sluice_bytes_received_total",
+      help: "Bytes of Kafka message values consumed",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.bytesWritten = new client.Counter({
+      name: "sluice_bytes_written_total",
+      help: "Bytes of the rows the sink acknowledged, as the sink encodes them before compression",
+      labelNames: ["sink"],
+      registers,
+    });
+    // Read when scraped: the hot path does not touch them.
+    const rows = () => this.#rows?.();
+    this.rowsPending = new client.Gauge({
+      name: "sluice_rows_pending",
+      help: "Rows in the batch being filled, not written yet",
+      registers,
+      collect() {
+        this.set(rows()?.pending ?? 0);
+      },
+    });
+    this.rowsInFlight = new client.Gauge({
+      name: "sluice_rows_in_flight",
+      help: "Rows of the batch being written (retries included), not acknowledged yet",
+      registers,
+      collect() {
+        this.set(rows()?.inFlight ?? 0);
+      },
+    });
+    this.endToEndLag = new client.Gauge({
+      name: "sluice_end_to_end_lag_seconds",
+      help: "At the last acknowledged write: seconds since the newest message of the batch was " +
+        "stamped in Kafka (its CreateTime or LogAppendTime timestamp)",
+      labelNames: ["topic"],
+      registers,
+    });
+    this.assignedPartitions = new client.Gauge({
+      name: "sluice_kafka_assigned_partitions",
+      help: "Partitions this member of the consumer group holds",
+      registers,
+    });
+    this.rebalances = new client.Counter({
+      name: "sluice_kafka_rebalances_total",
+      help: "Joins of the consumer group after the first one (rebalances, rejoins)",
+      registers,
+    });
+    client.collectDefaultMetrics({ register: this.registry });
+    renameRuntimeGauges(this.registry);
   }
 
   readonly #beforeCollect: Array<() => void> = [];
+  #rows: (() => RowsWaiting) | undefined;
   readonly #reach = new Map<string, Reachability>();
   readonly #clock: () => number;
 
@@ -258,6 +340,64 @@ export class Metrics {
   }
 
   /**
+   * Creates the series known at start, so that they exist from the first
+   * scrape: counters at 0 for every label value known in advance (`rate()`
+   * and alerts work before the first event), and `sluice_build_info`.
+   *
+   * @param options The version of sluice, the sink's name, the Kafka topics,
+   *   the decoder's skip reason, and the dead-letter destinations configured
+   *   (`file`, `topic`).
+   */
+  initialise(options: {
+    version: string;
+    sink: string;
+    topics: readonly string[];
+    skipReason: string;
+    deadLetterDestinations: readonly string[];
+  }): void {
+    const { sink, topics, skipReason, deadLetterDestinations } = options;
+    this.buildInfo.set({
+      version: options.version,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      typescript: Deno.version.typescript,
+    }, 1);
+    for (const topic of topics) {
+      for (const counter of [this.messages, this.received, this.bytesReceived, this.redelivered]) {
+        counter.inc({ topic }, 0);
+      }
+    }
+    for (const counter of [this.written, this.bytesWritten, this.splits, this.overwritten]) {
+      counter.inc({ sink }, 0);
+    }
+    for (const reason of REJECTION_REASONS) this.rejected.inc({ sink, reason }, 0);
+    this.skipped.inc({ reason: skipReason }, 0);
+    for (const outcome of ["written", "empty"]) this.batches.inc({ sink, outcome }, 0);
+    this.batchDuration.zero({ sink });
+    this.batchRows.zero({ sink });
+    // Other error types depend on the sink's answers (`http_503`, `code_241`, ...).
+    for (const errorType of ["network", "timeout"]) {
+      this.retries.inc({ sink, error_type: errorType }, 0);
+    }
+    for (const outcome of ["ok", "failed"]) this.commits.inc({ outcome }, 0);
+    for (const destination of deadLetterDestinations) {
+      for (const reason of REJECTION_REASONS) this.deadLetters.inc({ destination, reason }, 0);
+      this.deadLetterErrors.inc({ destination }, 0);
+      this.deadLettersWaiting.set({ destination }, 0);
+    }
+  }
+
+  /**
+   * Tells `sluice_rows_pending` and `sluice_rows_in_flight` where to read
+   * their numbers at each scrape (the pipeline's batches).
+   *
+   * @param probe Returns the rows waiting now.
+   */
+  watchRows(probe: () => RowsWaiting): void {
+    this.#rows = probe;
+  }
+
+  /**
    * Registers a hook run before each scrape, so hot paths can count in plain
    * fields and move their counts into the metrics only when they are read.
    *
@@ -276,6 +416,51 @@ export class Metrics {
     for (const hook of this.#beforeCollect) hook();
     return this.registry.metrics();
   }
+}
+
+/** The `reason`s a record is set aside for (`Rejection.reason`): decode, convert, server. */
+const REJECTION_REASONS = ["decode", "convert", "server"] as const;
+
+/**
+ * prom-client's runtime gauges whose names end in `_total`, and the names
+ * sluice exports them under: a gauge must not end in `_total`, which
+ * Prometheus reserves for counters (`promtool check metrics`:
+ * "non-counter metrics should not have _total suffix";
+ * https://github.com/siimon/prom-client/issues/283). Each is the sum of
+ * the gauge of the same name without `_total`, over its `type` label.
+ */
+export const RENAMED_RUNTIME_GAUGES: Readonly<Record<string, string>> = {
+  nodejs_active_handles_total: "nodejs_active_handles_all",
+  nodejs_active_requests_total: "nodejs_active_requests_all",
+  nodejs_active_resources_total: "nodejs_active_resources_all",
+};
+
+/** Replaces each of {@link RENAMED_RUNTIME_GAUGES} with a gauge of the new name reading it. */
+function renameRuntimeGauges(registry: client.Registry): void {
+  for (const [from, to] of Object.entries(RENAMED_RUNTIME_GAUGES)) {
+    const original = registry.getSingleMetric(from);
+    if (original === undefined) continue;
+    registry.removeSingleMetric(from);
+    new client.Gauge({
+      name: to,
+      help: `Total number of active ${from.split("_")[2]} (prom-client's ${from}, renamed: ` +
+        "a gauge must not end in _total)",
+      registers: [registry],
+      async collect() {
+        const { values } = await original.get();
+        this.reset();
+        for (const { value } of values) this.set(value);
+      },
+    });
+  }
+}
+
+/** What `sluice_rows_pending` and `sluice_rows_in_flight` read. */
+export interface RowsWaiting {
+  /** Rows in the batch being filled. */
+  pending: number;
+  /** Rows of the batch being written. */
+  inFlight: number;
 }
 
 /** Whether sluice reaches a service it depends on, and why not. */

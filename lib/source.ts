@@ -60,6 +60,12 @@ export interface SourceMessage {
   /** The key, if any. */
   key?: Uint8Array | null;
   /**
+   * The message's Kafka timestamp, in milliseconds since the epoch: when it
+   * was produced (CreateTime) or appended to the log (LogAppendTime), as the
+   * topic's `message.timestamp.type` says. Unset when the source has none (stdin).
+   */
+  timestamp?: number;
+  /**
    * Set on the first message of a partition after this member was assigned
    * it: what the group had committed for it then.
    */

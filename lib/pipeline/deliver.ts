@@ -87,7 +87,15 @@ export class Delivery {
           const row = pending[index];
           if (row) this.#tally.setAside(row.origin, rejection, row.row, "row");
         }
-        this.#tally.written(pending.length - result.rejected.length - result.retry.length);
+        // One count per write: the rows' bytes, minus those refused or to be sent again.
+        let bytes = 0;
+        for (const row of pending) bytes += row.bytes;
+        for (const { index } of result.rejected) bytes -= pending[index]?.bytes ?? 0;
+        for (const index of result.retry) bytes -= pending[index]?.bytes ?? 0;
+        this.#tally.written(
+          pending.length - result.rejected.length - result.retry.length,
+          bytes,
+        );
         if (result.overwritten) {
           this.#metrics.overwritten.inc({ sink: sinkName }, result.overwritten);
         }

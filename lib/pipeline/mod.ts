@@ -208,6 +208,7 @@ export class Pipeline {
         : undefined,
     });
     metrics.beforeCollect(() => this.#tally.sync());
+    metrics.watchRows(() => ({ pending: this.#batcher.size, inFlight: this.#writingRows }));
   }
 
   /** Running totals. */
@@ -282,7 +283,7 @@ export class Pipeline {
     const letters = this.#opts.deadLetters;
     const lettersBefore = letters?.added ?? 0;
     const decoded: Predecoded = message.decoded ?? this.#opts.decoder(message.value);
-    this.#tally.message(message.topic, decoded);
+    this.#tally.message(message.topic, decoded, message.value?.byteLength ?? 0);
     if (decoded.errors.length > 0) this.#partial.add(message);
     for (const error of decoded.errors) {
       this.#tally.setAside(
@@ -388,7 +389,7 @@ export class Pipeline {
 
   /** Marks a message consumed: every record of it is batched or set aside. */
   #consumed(message: SourceMessage, key: string): void {
-    this.#batcher.markConsumed(message.topic, message.partition, message.offset);
+    this.#batcher.markConsumed(message.topic, message.partition, message.offset, message.timestamp);
     this.#positions.set(key, message.offset);
     // A message the source gave up waiting for (its group was lost) is
     // taken after the rejoin: when the client reads it again, it is skipped.
@@ -589,6 +590,7 @@ export class Pipeline {
       metrics.batchRows.observe({ sink }, batch.rows.length);
       metrics.batches.inc({ sink, outcome: "written" });
       metrics.lastWrite.set({ sink }, Date.now() / 1000);
+      this.#reportLag(batch);
       this.#tally.batch();
       this.#reportFlush(batch.rows, written, seconds);
       log.debug("Wrote batch", {
@@ -728,6 +730,25 @@ export class Pipeline {
         stopping: this.#stopping,
       },
     };
+  }
+
+  /**
+   * Sets `sluice_end_to_end_lag_seconds` of each topic of an acknowledged
+   * batch: now minus the Kafka timestamp of its newest message consumed into
+   * the batch, of the partitions this member still holds.
+   */
+  #reportLag(batch: Batch): void {
+    if (batch.timestamps.length === 0) return;
+    const newest = new Map<string, number>();
+    for (const { topic, partition, timestamp } of batch.timestamps) {
+      if (!this.#holds(partitionKey({ topic, partition }))) continue;
+      const before = newest.get(topic);
+      if (before === undefined || timestamp > before) newest.set(topic, timestamp);
+    }
+    const now = this.#clock();
+    for (const [topic, timestamp] of newest) {
+      this.#opts.metrics.endToEndLag.set({ topic }, (now - timestamp) / 1000);
+    }
   }
 
   #reportFlush(rows: readonly PreparedRow[], written: number, seconds: number): void {

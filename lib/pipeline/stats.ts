@@ -42,6 +42,7 @@ export class Tally {
   readonly #pending = {
     topic: undefined as string | undefined,
     messages: 0,
+    bytes: 0,
     records: 0,
     skipped: 0,
   };
@@ -83,14 +84,16 @@ export class Tally {
    *
    * @param topic Its topic.
    * @param decoded What the decoder made of it.
+   * @param bytes The size of its value.
    */
-  message(topic: string, decoded: Predecoded): void {
+  message(topic: string, decoded: Predecoded, bytes: number): void {
     const pending = this.#pending;
     if (pending.topic !== topic) {
       this.sync();
       pending.topic = topic;
     }
     pending.messages++;
+    pending.bytes += bytes;
     pending.records += decoded.records.length;
     pending.skipped += decoded.skipped;
   }
@@ -101,6 +104,7 @@ export class Tally {
     const metrics = this.#metrics;
     if (pending.topic !== undefined) {
       if (pending.messages > 0) metrics.messages.inc({ topic: pending.topic }, pending.messages);
+      if (pending.bytes > 0) metrics.bytesReceived.inc({ topic: pending.topic }, pending.bytes);
       if (pending.records > 0) {
         metrics.received.inc({ topic: pending.topic }, pending.records);
         metrics.samples.inc(pending.records);
@@ -111,18 +115,21 @@ export class Tally {
     this.#stats.records += pending.records;
     this.#stats.skipped += pending.skipped;
     pending.messages = 0;
+    pending.bytes = 0;
     pending.records = 0;
     pending.skipped = 0;
   }
 
   /**
-   * Counts rows the sink acknowledged.
+   * Counts rows the sink acknowledged, once per write.
    *
    * @param rows How many.
+   * @param bytes Their size as the sink counts it (`PreparedRow.bytes`).
    */
-  written(rows: number): void {
+  written(rows: number, bytes: number): void {
     this.#stats.written += rows;
     this.#metrics.written.inc({ sink: this.#sink }, rows);
+    this.#metrics.bytesWritten.inc({ sink: this.#sink }, bytes);
   }
 
   /** Counts a batch written. */

@@ -54,3 +54,21 @@ Deno.test("Batcher commits the offset after the last consumed message of each pa
   ]);
   assertEquals(b.empty, true);
 });
+
+Deno.test("Batcher keeps the newest Kafka timestamp of each partition's consumed messages for the batch", () => {
+  const b = new Batcher({ maxRows: 100, maxBytes: 1e9, maxAgeMs: 1e9 });
+  b.markConsumed("t", 0, "1", 5000);
+  // CreateTime is the producer's clock: a later offset may carry an older time.
+  b.markConsumed("t", 0, "2", 4000);
+  b.markConsumed("t", 1, "7", 4500);
+  b.markConsumed("u", 0, "0");
+  b.markConsumed("v", 0, "0");
+  b.markConsumed("v", 0, "1", 3000);
+  const alone = b.take("t\u00001");
+  assertEquals(alone.timestamps, [{ topic: "t", partition: 1, timestamp: 4500 }]);
+  assertEquals(b.take().timestamps, [
+    { topic: "t", partition: 0, timestamp: 5000 },
+    { topic: "v", partition: 0, timestamp: 3000 },
+  ]);
+  assertEquals(b.take().timestamps, []);
+});

@@ -256,3 +256,20 @@ Deno.test("LagTracker drops the gauge of partitions this member no longer holds"
   assertEquals(await lagOf(metrics), { "flows/1": 5 });
   assertEquals(lag.topics, ["flows"]);
 });
+
+Deno.test("LagTracker counts the partitions assigned, and every join of the group after the first as a rebalance", async () => {
+  const metrics = new Metrics();
+  const lag = new LagTracker(metrics, true);
+  const read = async () => {
+    const text = await metrics.registry.metrics();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+    return [value("sluice_kafka_assigned_partitions"), value("sluice_kafka_rebalances_total")];
+  };
+  assertEquals(await read(), [0, 0]);
+  lag.assigned([{ topic: "flows", partition: 0 }, { topic: "flows", partition: 1 }]);
+  assertEquals(await read(), [2, 0]);
+  lag.assigned([{ topic: "flows", partition: 1 }]);
+  assertEquals(await read(), [1, 1]);
+  lag.assigned([]);
+  assertEquals(await read(), [0, 2]);
+});

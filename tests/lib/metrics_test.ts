@@ -91,3 +91,106 @@ Deno.test("serveMetrics() answers /healthz 503 with the reason while the sink is
     await server.shutdown();
   }
 });
+
+/** The families a scrape shows, by name, with their type (`# TYPE` lines). */
+function families(text: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) found.set(m[1]!, m[2]!);
+  return found;
+}
+
+/** A Metrics set up as main.ts sets it up before anything happened. */
+function started(): Metrics {
+  const metrics = new Metrics();
+  metrics.sinkReachable("clickhouse", false, "not connected yet");
+  metrics.initialise({
+    version: "9.9.9",
+    sink: "clickhouse",
+    topics: ["pmacct", "flows"],
+    skipReason: "marker",
+    deadLetterDestinations: ["file", "topic"],
+  });
+  return metrics;
+}
+
+Deno.test("Metrics.initialise() creates at 0 every series whose labels are known at start, and sluice_build_info", async () => {
+  const text = await started().registry.metrics();
+  const expected = [
+    'sluice_build_info{version="9.9.9",deno="' + Deno.version.deno + '",v8="' + Deno.version.v8 +
+    '",typescript="' + Deno.version.typescript + '"} 1',
+    'sluice_messages_received_total{topic="pmacct"} 0',
+    'sluice_messages_received_total{topic="flows"} 0',
+    'sluice_bytes_received_total{topic="flows"} 0',
+    'sluice_records_received_total{topic="flows"} 0',
+    'sluice_messages_redelivered_total{topic="flows"} 0',
+    'sluice_records_written_total{sink="clickhouse"} 0',
+    'sluice_bytes_written_total{sink="clickhouse"} 0',
+    'sluice_records_rejected_total{sink="clickhouse",reason="decode"} 0',
+    'sluice_records_rejected_total{sink="clickhouse",reason="convert"} 0',
+    'sluice_records_rejected_total{sink="clickhouse",reason="server"} 0',
+    'sluice_records_skipped_total{reason="marker"} 0',
+    'sluice_batch_splits_total{sink="clickhouse"} 0',
+    'sluice_batches_total{sink="clickhouse",outcome="written"} 0',
+    'sluice_batches_total{sink="clickhouse",outcome="empty"} 0',
+    'sluice_batch_duration_seconds_count{sink="clickhouse"} 0',
+    'sluice_batch_rows_count{sink="clickhouse"} 0',
+    'sluice_offset_commits_total{outcome="ok"} 0',
+    'sluice_offset_commits_total{outcome="failed"} 0',
+    'sluice_sink_retries_total{sink="clickhouse",error_type="network"} 0',
+    'sluice_sink_retries_total{sink="clickhouse",error_type="timeout"} 0',
+    'sluice_dead_letters_total{destination="file",reason="decode"} 0',
+    'sluice_dead_letters_total{destination="topic",reason="server"} 0',
+    'sluice_dead_letter_errors_total{destination="file"} 0',
+    'sluice_dead_letter_errors_total{destination="topic"} 0',
+    'sluice_dead_letters_waiting{destination="topic"} 0',
+    "sluice_kafka_rebalances_total 0",
+    "samples_count_total 0",
+  ];
+  const lines = new Set(text.split("\n"));
+  assertEquals(expected.filter((line) => !lines.has(line)), []);
+});
+
+Deno.test("Metrics exports the runtime metrics under their conventional names, and no gauge ends in _total", async () => {
+  const found = families(await new Metrics().registry.metrics());
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes"]) {
+    assert(found.has(name), name);
+  }
+  assert([...found.keys()].some((name) => name.startsWith("nodejs_")));
+  assertEquals([...found.keys()].filter((name) => name.startsWith("sluice_process_")), []);
+  assertEquals([...found.keys()].filter((name) => name.startsWith("sluice_nodejs_")), []);
+  const gaugesTotal = [...found].filter(([name, type]) =>
+    type !== "counter" && /_total$/.test(name)
+  );
+  assertEquals(gaugesTotal, []);
+  assertEquals(found.get("nodejs_active_handles_all"), "gauge");
+});
+
+Deno.test("README's metrics table lists exactly the families /metrics serves, with their types and labels", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.split("\n## Metrics and health\n")[1]!.split("\n## ")[0]!;
+  const rows = section.split("\n").filter((line) => line.startsWith("| `")).map((line) => {
+    const [name, type, labels] = line.split("|").slice(1, 4).map((cell) => cell.trim());
+    return { name: name!.replaceAll("`", ""), type: type!, labels: labels! };
+  });
+  assert(rows.length > 20, `the table has ${rows.length} rows`);
+  const prefixes = rows.filter((r) => r.name.endsWith("*")).map((r) => r.name.slice(0, -1));
+  assertEquals(prefixes, ["process_", "nodejs_"]);
+  const named = new Map(rows.filter((r) => !r.name.endsWith("*")).map((r) => [r.name, r]));
+  const metrics = started();
+  const served = families(await metrics.registry.metrics());
+  const undocumented = [...served.keys()].filter((name) =>
+    !named.has(name) && !prefixes.some((prefix) => name.startsWith(prefix))
+  );
+  assertEquals(undocumented, [], `served, not in the README table: ${undocumented.join(", ")}`);
+  const unserved = [...named.keys()].filter((name) => !served.has(name));
+  assertEquals(unserved, [], `in the README table, not served: ${unserved.join(", ")}`);
+  for (const [name, row] of named) {
+    const metric = metrics.registry.getSingleMetric(name) as unknown as { labelNames?: string[] };
+    const actual = { type: served.get(name), labels: (metric.labelNames ?? []).join(", ") };
+    assertEquals(
+      { type: row.type, labels: row.labels },
+      actual,
+      `${name}: the README says ${row.type} (${row.labels}), /metrics ${actual.type} (${actual.labels})`,
+    );
+  }
+});

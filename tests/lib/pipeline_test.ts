@@ -23,19 +23,26 @@ function setup(
 ) {
   const source = new MemorySource();
   const sink = new MemorySink();
+  const metrics = new Metrics();
   const pipeline = new Pipeline(source, {
     deadLetters,
     sink,
     decoder: decodePmacct,
     batch: { maxRows: 4, maxBytes: 1e9, maxAgeMs: 60_000, ...batch },
     retry: new RetryPolicy({ initialMs: 1, maxMs: 5 }),
-    metrics: new Metrics(),
+    metrics,
     log: new Logger({ write: () => {} }),
     clock,
     tickMs: 60_000,
     shutdownTimeoutMs: 200,
   });
-  return { source, sink, pipeline };
+  return { source, sink, pipeline, metrics };
+}
+
+/** One series' value as a scrape shows it (`labels` as written there), or undefined without one. */
+async function sample(metrics: Metrics, name: string, labels = ""): Promise<number | undefined> {
+  const line = (await metrics.render()).split("\n").find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
 function messages(values: string[], partition = 0, first = 0): SourceMessage[] {
@@ -679,4 +686,83 @@ Deno.test("Pipeline with a dead-letter file on a full disk holds the source and 
   assertEquals(source.commits, []);
   await file.close();
   await pushing.catch(() => {});
+});
+
+Deno.test("Pipeline counts the bytes of the messages consumed and of the rows the sink acknowledged, not of rows set aside or sent again", async () => {
+  const { source, sink, pipeline, metrics } = setup({ maxRows: 10 });
+  const write = sink.write.bind(sink);
+  let first = true;
+  // The first write: row 2 refused in the answer, row 3 to send again (per-item 429).
+  sink.write = (rows) => {
+    if (!first) return write(rows);
+    first = false;
+    sink.writes++;
+    sink.rows.push(...rows.filter((_, i) => i !== 2 && i !== 3).map((r) => r.row));
+    return Promise.resolve({
+      rejected: [{ index: 2, rejection: { reason: "server", error: "refused" } }],
+      retry: [3],
+    });
+  };
+  await pipeline.start();
+  const all = messages([...Array(10).keys()].map(good));
+  await source.push(all);
+  await pipeline.settled();
+  // The second batch: row 6 refused by splitting.
+  sink.bad = new Set([6]);
+  await source.push(messages([...Array(10).keys()].map(good), 0, 10));
+  await pipeline.settled();
+  const received = 2 * all.reduce((n, m) => n + m.value!.byteLength, 0);
+  assertEquals(await sample(metrics, "sluice_bytes_received_total", '{topic="flows"}'), received);
+  // MemorySink's rows are 10 bytes each: 20 rows, less row 2 of the first batch and row 6 of the second.
+  assertEquals(pipeline.stats.written, 18);
+  assertEquals(await sample(metrics, "sluice_bytes_written_total", '{sink="memory"}'), 180);
+  await pipeline.stop();
+});
+
+Deno.test("Pipeline shows the rows of the batch being filled and of the batch being written when scraped", async () => {
+  const { source, sink, pipeline, metrics } = setup({ maxRows: 2 });
+  const gate = Promise.withResolvers<void>();
+  const write = sink.write.bind(sink);
+  sink.write = async (rows) => {
+    await gate.promise;
+    return write(rows);
+  };
+  const waiting = async () => [
+    await sample(metrics, "sluice_rows_pending"),
+    await sample(metrics, "sluice_rows_in_flight"),
+  ];
+  assertEquals(await waiting(), [0, 0]);
+  await pipeline.start();
+  await source.push(messages([good(0), good(1), good(2)]));
+  assertEquals(await waiting(), [1, 2]);
+  assertEquals(pipeline.health().detail["pending_rows"], 3);
+  gate.resolve();
+  await pipeline.settled();
+  assertEquals(await waiting(), [1, 0]);
+  await pipeline.stop();
+  assertEquals(await waiting(), [0, 0]);
+});
+
+Deno.test("Pipeline sets the end-to-end lag of each topic from the Kafka timestamp of the newest message of an acknowledged batch", async () => {
+  let now = 100_000;
+  const { source, pipeline, metrics } = setup({ maxRows: 4 }, () => now);
+  const lag = (topic: string) =>
+    sample(metrics, "sluice_end_to_end_lag_seconds", `{topic="${topic}"}`);
+  await pipeline.start();
+  const stamped = (values: string[], partition: number, timestamps: number[]) =>
+    messages(values, partition).map((m, i) => ({ ...m, timestamp: timestamps[i] }));
+  // Producers' CreateTime is not always in offset order: the newest counts.
+  await source.push(stamped([good(0), good(1)], 0, [90_000, 95_500]));
+  await source.push(stamped([good(2)], 1, [94_000]));
+  assertEquals(await lag("flows"), undefined, "no batch acknowledged yet");
+  now = 101_000;
+  await source.push([{ ...messages([good(3)], 0, 2)[0]!, topic: "other", timestamp: 99_000 }]);
+  await pipeline.settled();
+  assertEquals(await lag("flows"), 5.5);
+  assertEquals(await lag("other"), 2);
+  // A message without a timestamp (stdin) leaves the gauge as it was.
+  await source.push(messages([good(4)], 0, 2));
+  now = 200_000;
+  await pipeline.stop();
+  assertEquals(await lag("flows"), 5.5);
 });
