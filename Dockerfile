@@ -13,6 +13,7 @@ COPY main.ts ./
 COPY lib/ lib/
 COPY sinks/ sinks/
 RUN deno compile --frozen \
+      --v8-flags=--max-semi-space-size=2 \
       --allow-net --allow-env --allow-read --allow-write --allow-sys \
       --include sinks/worker.ts \
       --output /out/sluice main.ts \

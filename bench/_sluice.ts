@@ -71,6 +71,9 @@ export interface Sluice {
   exited: boolean;
 }
 
+/** The V8 flags of `deno task start`, the binaries and the container (see deno.json). */
+export const START_V8_FLAGS = "--max-semi-space-size=2";
+
 /** sluice processes not yet exited, for {@link killRunningSluices}. */
 const running = new Set<Sluice>();
 
@@ -223,7 +226,10 @@ export interface RunOptions {
   profileDir?: string;
   /** N in the profile's file name. */
   run?: number;
-  /** V8 flags for sluice (`deno run --v8-flags=`), e.g. `--max-old-space-size=160`. */
+  /**
+   * V8 flags for sluice (`deno run --v8-flags=`), e.g. `--max-old-space-size=160`;
+   * unset: {@link START_V8_FLAGS}, as `deno task start` runs it; `""`: none.
+   */
   v8Flags?: string;
 }
 
@@ -250,7 +256,9 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
     options.cwd,
     [
       ...(inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`]),
-      ...(options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`]),
+      ...((options.v8Flags ?? START_V8_FLAGS) === ""
+        ? []
+        : [`--v8-flags=${options.v8Flags ?? START_V8_FLAGS}`]),
     ],
   );
   const deadline = started + options.timeoutSeconds * 1000;
@@ -308,9 +316,9 @@ export async function runSluice(options: RunOptions): Promise<RunResult> {
     const mb = (name: string) => num(metricValue(text, name) / 2 ** 20);
     progress(
       `${label}: at the end: RSS ${num(sample.rssBytes / 2 ** 20)} MB, V8 heap used ` +
-        `${mb("sluice_nodejs_heap_size_used_bytes")} of ${
-          mb("sluice_nodejs_heap_size_total_bytes")
-        } MB, external ${mb("sluice_nodejs_external_memory_bytes")} MB`,
+        `${mb("nodejs_heap_size_used_bytes")} of ${
+          mb("nodejs_heap_size_total_bytes")
+        } MB, external ${mb("nodejs_external_memory_bytes")} MB`,
     );
     const joined = sluice.logs.find((l) => l.line["msg"] === "Joined consumer group");
 

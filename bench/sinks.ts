@@ -202,7 +202,8 @@ function parseOptions(args: string[]): Options {
         "<sink>-run1.cpuprofile (Chrome DevTools) into --profile-dir (BENCH_PROFILE_DIR; default a\n" +
         "new temporary directory). Run 1's records/s are then not comparable with other runs.\n" +
         "--v8-flags: V8 flags for sluice's runs, as deno run --v8-flags= takes them (e.g.\n" +
-        "--max-old-space-size=160), to measure a heap bound.\n",
+        "--max-semi-space-size=2,--max-old-space-size=160); default those of deno task start\n" +
+        '(--max-semi-space-size=2), "" for none.\n',
     );
     Deno.exit(0);
   }
@@ -376,7 +377,8 @@ function report(
     `\nsluice -> ${targets.map((t) => t.product).join(", ")}: ${num(options.records)} pmacct ` +
       `records ${producedAs(options, data)} (${shapeName(options.columns)}, ` +
       `${num(averageSize(data))} bytes per message on average), ${num(options.batch)} records ` +
-      `per write (${targets.map((t) => t.batchVariable).join(", ")}), ${cores} CPU cores\n\n`,
+      `per write (${[...new Set(targets.map((t) => t.batchVariable))].join(", ")}), ${cores} ` +
+      "CPU cores\n\n",
   );
   const rows: string[][] = [];
   for (const target of targets) {

@@ -100,7 +100,7 @@ export async function openClickHouse(
   const schema = SCHEMAS[ctx.columns];
   return {
     name: service,
-    product: "ClickHouse",
+    product: `ClickHouse ${version.split(".").slice(0, 2).join(".")}`,
     server: `ClickHouse ${version} at ${base}`,
     service,
     batchVariable: "CLICKHOUSE_MAX_SAMPLES_PER_SEND",
@@ -145,7 +145,7 @@ export async function openClickHouse(
     async baselines() {
       return [
         baselineClickHouseCpu(ctx.data, schema),
-        await baselineClickHouseInsert(base, db, schema, ctx),
+        await baselineClickHouseInsert(base, version, db, schema, ctx),
       ];
     },
     cleanup: async () => void await ch(base, `DROP DATABASE IF EXISTS ${db}`),
@@ -184,6 +184,7 @@ function baselineClickHouseCpu(data: Dataset, schema: string): Baseline {
 /** Plain HTTP inserts of the same records as JSON lines, one request at a time. */
 async function baselineClickHouseInsert(
   base: string,
+  version: string,
   db: string,
   schema: string,
   ctx: TargetContext,
@@ -213,7 +214,9 @@ async function baselineClickHouseInsert(
   }
   await ch(base, `DROP TABLE ${db}.raw_insert`);
   return {
-    label: `ClickHouse alone: HTTP INSERT FORMAT JSONEachRow, ${num(batch)} rows per request`,
+    label: `ClickHouse ${version} alone: HTTP INSERT FORMAT JSONEachRow, ${
+      num(batch)
+    } rows per request`,
     seconds,
     records: count,
     note: "one request at a time, uncompressed",
