@@ -205,6 +205,8 @@ export interface Baseline {
   records: number;
   /** What the reader should know to compare it. */
   note?: string;
+  /** The target (sink name) it is the ceiling of; unset: every target's (Kafka's). */
+  target?: string;
 }
 
 /**

@@ -428,16 +428,29 @@ function report(
   ));
   if (baselines.length > 0) {
     out.push("\nBaselines on the same records, for context (not sluice):\n\n");
+    // sluice's median records/s over the baseline's: Kafka's for every target, a server's for its own.
+    const share = (b: Baseline) =>
+      targets.filter((t) => b.target === undefined || b.target === t.name).map((t) => {
+        const runs = results.get(t.name) ?? [];
+        if (runs.length === 0) return "";
+        const rate = median(runs.map((r) => r.records / r.seconds));
+        const ratio = num(rate / (b.records / b.seconds), 2);
+        return b.target === undefined && targets.length > 1 ? `${t.name} ${ratio}` : ratio;
+      }).filter((text) => text !== "").join(", ");
     out.push(table(
-      ["what", "records", "seconds", "records/s", "note"],
+      ["what", "records", "seconds", "records/s", "sluice / this", "note"],
       baselines.map((b) => [
         b.label,
         num(b.records),
         num(b.seconds, 2),
         num(b.records / b.seconds),
+        share(b),
         b.note ?? "",
       ]),
     ));
+    out.push(
+      "\n  sluice / this: sluice's median records/s over the baseline's (for Kafka's, per sink).\n",
+    );
   }
   if (profileDir !== undefined) {
     out.push(profileReport(profileDir, targets.flatMap((t) => results.get(t.name) ?? [])));
@@ -552,7 +565,7 @@ async function main(args: string[]): Promise<number> {
       if (options.baselines) {
         // Right before the sink's runs, so that the server is in the same state.
         progress(`baseline: ${target.product}: sluice's CPU work alone, then the server alone`);
-        baselines.push(...await target.baselines());
+        baselines.push(...(await target.baselines()).map((b) => ({ ...b, target: target.name })));
       }
       const runs: RunResult[] = [];
       results.set(target.name, runs);
