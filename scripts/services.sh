@@ -27,17 +27,38 @@
 # live broker of the cluster again (with the Kafka version the other nodes
 # run, when SLUICE_KAFKA_VERSION is not set).
 #
+# zookeeper is one standalone ZooKeeper server (Debian's `zookeeper`
+# package: its jars only, run here in the foreground; the package has no
+# init script or unit, Debian's `zookeeperd` would, and is not installed),
+# with its data and logs under <state>/zookeeper/.
+#
+# clickhouse-cluster is four Debian ClickHouse 18.16 servers forming the
+# cluster `sluice` of remote_servers: 2 shards x 2 replicas, node 1 and 2
+# shard 01, node 3 and 4 shard 02, replicas named clickhouse-cluster-N (the
+# {shard} and {replica} macros), replicated through zookeeper (started
+# first) and interserver HTTP, with the distributed_ddl queue for ON
+# CLUSTER queries (scripts/clickhouse-cluster/config.xml.tmpl). Each node
+# has its own config, data and logs under <state>/clickhouse-cluster/node-N/.
+# It costs four servers, so it starts only when named (and zookeeper with
+# it). clickhouse-cluster-1 to -4 name one node each: `stop` (SIGTERM, a
+# clean shutdown), `kill` (SIGKILL, as a crash: its ZooKeeper session lives
+# on for 10 s, until then a restarted replica waits to become active) and
+# `start` (waits until it answers and reaches ZooKeeper; a replica fetches
+# the parts it missed by itself).
+#
 # Usage: scripts/services.sh start|stop|kill|status|install|env [SERVICE]...
 #   SERVICE: kafka, clickhouse, clickhouse26, victoriametrics, elasticsearch,
-#            influxdb, kafka-cluster (kafka-cluster-1, -2, -3: one node)
-#   No service named means all of them but kafka-cluster; `stop` with no
-#   service stops kafka-cluster too.
+#            influxdb, kafka-cluster (kafka-cluster-1, -2, -3: one node),
+#            zookeeper, clickhouse-cluster (clickhouse-cluster-1 to -4: one
+#            node; starting one starts zookeeper too)
+#   No service named means all of them but kafka-cluster, zookeeper and
+#   clickhouse-cluster; `stop` with no service stops those too.
 #   start    install what is missing, start in the background, wait until
 #            ready, then print on stdout the variables a client needs
 #   stop     stop what this script started (pid file), kill -9 after a timeout
 #   kill     kill -9 what this script started, at once, as a crash would
-#   status   one line per service (per node of kafka-cluster); exit 3 if one
-#            is not running
+#   status   one line per service (per node of kafka-cluster and
+#            clickhouse-cluster); exit 3 if one is not running
 #   install  install what is missing (apt-get, Maven, pip), start nothing
 #   env      print the client variables only
 #
@@ -59,6 +80,12 @@
 #   SLUICE_CLICKHOUSE_TCP_PORT      19000
 #   SLUICE_CLICKHOUSE26_HTTP_PORT   28123 (the current ClickHouse, clickhouse26)
 #   SLUICE_CLICKHOUSE26_TCP_PORT    29000
+#   SLUICE_ZOOKEEPER_PORT           12181 (zookeeper's client port)
+#   SLUICE_ZOOKEEPER_HEAP_OPTS      -Xms64m -Xmx256m
+#   SLUICE_CLICKHOUSE_CLUSTER_HTTP_PORT         18131 (clickhouse-cluster: node
+#                                   N's is this + N - 1: 18131-18134)
+#   SLUICE_CLICKHOUSE_CLUSTER_TCP_PORT          19131 (node N's: 19131-19134)
+#   SLUICE_CLICKHOUSE_CLUSTER_INTERSERVER_PORT  19231 (node N's: 19231-19234)
 #   SLUICE_VM_PORT                  18428 (VictoriaMetrics HTTP)
 #   SLUICE_VM_RETENTION             100y (-retentionPeriod; tests use old timestamps)
 #   SLUICE_ELASTIC_FLAVOR           opensearch (default) or elasticsearch
@@ -100,6 +127,15 @@ CH_HTTP_PORT=${SLUICE_CLICKHOUSE_HTTP_PORT:-18123}
 CH_TCP_PORT=${SLUICE_CLICKHOUSE_TCP_PORT:-19000}
 CH26_HTTP_PORT=${SLUICE_CLICKHOUSE26_HTTP_PORT:-28123}
 CH26_TCP_PORT=${SLUICE_CLICKHOUSE26_TCP_PORT:-29000}
+ZK_PORT=${SLUICE_ZOOKEEPER_PORT:-12181}
+ZK_HEAP_OPTS=${SLUICE_ZOOKEEPER_HEAP_OPTS:--Xms64m -Xmx256m}
+CHC_HTTP_PORT=${SLUICE_CLICKHOUSE_CLUSTER_HTTP_PORT:-18131}
+CHC_TCP_PORT=${SLUICE_CLICKHOUSE_CLUSTER_TCP_PORT:-19131}
+CHC_INTERSERVER_PORT=${SLUICE_CLICKHOUSE_CLUSTER_INTERSERVER_PORT:-19231}
+# The nodes of clickhouse-cluster; service clickhouse-cluster-N is node N,
+# of shard (N + 1) / 2. The cluster's name in remote_servers:
+CHC_NODES=(1 2 3 4)
+CHC_CLUSTER=sluice
 # The PyPI wheel whose library holds the server, when no binary is installed.
 CH26_CHDB_VERSION=26.9.0
 # The oldest major version of a `clickhouse` binary taken instead of
@@ -124,7 +160,7 @@ STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
 
 ALL_SERVICES=(kafka clickhouse clickhouse26 victoriametrics elasticsearch influxdb)
 # Started, installed and shown only when named; stopped by `stop` with no service.
-OPTIONAL_SERVICES=(kafka-cluster)
+OPTIONAL_SERVICES=(kafka-cluster clickhouse-cluster zookeeper)
 APT_UPDATED=0
 declare -A T0=() # start time of each service, see cmd_start
 
@@ -134,8 +170,12 @@ declare -A T0=() # start time of each service, see cmd_start
 SCRIPT_NAME=services.sh
 source "$SCRIPT_DIR/_helpers.sh"
 
-# The nodes of kafka-cluster share one state dir.
-svc_dir() { printf '%s/%s' "$SERVICES_DIR" "${1/#kafka-cluster-*/kafka-cluster}"; }
+# The nodes of kafka-cluster share one state dir, so do those of
+# clickhouse-cluster.
+svc_dir() {
+  local name=${1/#kafka-cluster-*/kafka-cluster}
+  printf '%s/%s' "$SERVICES_DIR" "${name/#clickhouse-cluster-*/clickhouse-cluster}"
+}
 pid_file() { printf '%s/%s.pid' "$(svc_dir "$1")" "$1"; }
 
 # What the command line of our process of service $1 contains; guards
@@ -150,6 +190,8 @@ pid_marker() {
     elasticsearch) printf 'Runner.java' ;;
     influxdb) printf 'influxd' ;;
     kafka-cluster-*) printf '%s' "kafka-cluster/node-${1#kafka-cluster-}.properties" ;;
+    zookeeper) printf '%s' "zookeeper/zoo.cfg" ;;
+    clickhouse-cluster-*) printf '%s' "clickhouse-cluster/node-${1#clickhouse-cluster-}/config.xml" ;;
   esac
 }
 
@@ -162,6 +204,8 @@ svc_fn() {
     elasticsearch) printf 'es' ;;
     influxdb) printf 'influx' ;;
     kafka-cluster-*) printf 'kcluster' ;;
+    zookeeper) printf 'zk' ;;
+    clickhouse-cluster-*) printf 'chc' ;;
     *) printf '%s' "$1" ;;
   esac
 }
@@ -176,6 +220,8 @@ svc_port() {
     elasticsearch) printf '%s' "$ES_PORT" ;;
     influxdb) printf '%s' "$INFLUX_PORT" ;;
     kafka-cluster-*) kcluster_port "${1#kafka-cluster-}" ;;
+    zookeeper) printf '%s' "$ZK_PORT" ;;
+    clickhouse-cluster-*) chc_http_port "${1#clickhouse-cluster-}" ;;
   esac
 }
 
@@ -198,15 +244,16 @@ our_pid() {
 # Runs "$@" detached (own session, so it outlives this shell and a closed
 # terminal), stdout/stderr to $2 (truncated: it only holds what the process
 # says before its own log is set up), pid written to $1 by the child itself
-# (setsid may fork, so $! would not always be the server's pid). Fds 9 and
-# 8 (the locks of main) are closed so the server does not hold them forever.
+# (setsid may fork, so $! would not always be the server's pid). Fds 9, 8
+# and 6 (the locks of main) are closed so the server does not hold them
+# forever.
 spawn() {
   local pidfile=$1 logfile=$2
   shift 2
   rm -f "$pidfile"
   # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
-    </dev/null >"$logfile" 2>&1 9>&- 8>&- &
+    </dev/null >"$logfile" 2>&1 9>&- 8>&- 6>&- &
   local i
   for ((i = 0; i < 50; i++)); do
     [[ -s $pidfile ]] && return 0
@@ -882,6 +929,224 @@ ch26_launch() {
   fi
 }
 
+# -------------------------------------------------------------- zookeeper
+
+# One standalone server (ZooKeeperServerMain) for clickhouse-cluster, from
+# the jars of Debian's `zookeeper` package, logging with log4j 1.2 (both
+# dependencies of libzookeeper-java) to logs/zookeeper.log.
+
+zk_dir() { svc_dir zookeeper; }
+# The generated config; pid_marker finds the server by this path.
+zk_config_file() { printf '%s/zoo.cfg' "$(zk_dir)"; }
+ZK_JARS=(/usr/share/java/zookeeper.jar /usr/share/java/slf4j-log4j12.jar
+  /usr/share/java/log4j-1.2.jar)
+
+# The `zookeeper` package, not `zookeeperd`: the latter adds the init script
+# and systemd unit that start a system-wide server on port 2181 (the
+# package alone starts nothing, services.sh runs the server itself).
+zk_install() {
+  command -v java >/dev/null || apt_install default-jre-headless
+  local jar
+  for jar in "${ZK_JARS[@]}"; do
+    [[ -f $jar ]] && continue
+    apt_install zookeeper
+    break
+  done
+  for jar in "${ZK_JARS[@]}"; do
+    [[ -f $jar ]] || die "$jar not found after installing zookeeper"
+  done
+}
+
+# Sends four-letter command $1 to the server and prints its answer (srvr is
+# allowed by zk_write_config's 4lw.commands.whitelist).
+zk_four_letter() {
+  local port=$ZK_PORT
+  # shellcheck disable=SC2016 # $0, $1, $2 belong to the inner shell
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf %s "$2" >&3 && cat <&3' \
+    "$HOST" "$port" "$1" 2>/dev/null || true
+}
+
+# "3.8.0", from the server's srvr answer, or "?".
+zk_version() {
+  local v
+  v=$(zk_four_letter srvr | sed -n 's/^Zookeeper version: \([0-9][0-9.]*\).*/\1/p')
+  printf '%s' "${v:-?}"
+}
+
+# Ready means it serves requests: srvr answers "Mode: standalone" (a server
+# still loading its database says it is not serving).
+zk_ready() {
+  port_open "$ZK_PORT" && zk_four_letter srvr | grep -q '^Mode: '
+}
+
+zk_log_tail() {
+  local f
+  for f in "$(zk_dir)/logs/zookeeper.out" "$(zk_dir)/logs/zookeeper.log"; do
+    [[ -s $f && ! $f -ot $(pid_file zookeeper) ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+# Loopback only, no admin server (Jetty on 8080 by default), the snapshots
+# and transaction logs under data/, purged every hour down to the last 3.
+zk_write_config() {
+  local dir
+  dir=$(zk_dir)
+  mkdir -p "$dir/data" "$dir/logs"
+  cat >"$(zk_config_file)" <<ZOOCFG
+# Generated by scripts/services.sh at every start.
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$ZK_PORT
+clientPortAddress=$HOST
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok,mntr
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+ZOOCFG
+}
+
+zk_launch() {
+  local pid
+  if pid=$(our_pid zookeeper); then
+    log "zookeeper already running on $HOST:$ZK_PORT (pid $pid), reusing it"
+    return 0
+  fi
+  if zk_ready; then
+    log "ZooKeeper already answers on $HOST:$ZK_PORT (pid $(port_pid "$ZK_PORT"), not started by services.sh): reusing it"
+    return 0
+  fi
+  port_open "$ZK_PORT" &&
+    die "port $HOST:$ZK_PORT is taken by pid $(port_pid "$ZK_PORT") (not ZooKeeper); set SLUICE_ZOOKEEPER_PORT"
+
+  zk_install
+  zk_write_config
+  local dir cp
+  dir=$(zk_dir)
+  cp=$(
+    IFS=:
+    printf '%s' "${ZK_JARS[*]}"
+  )
+  log "Starting zookeeper on $HOST:$ZK_PORT ..."
+  # cwd is the state dir: a JVM crash file (hs_err_pid*.log) lands there.
+  # Word splitting of the heap options is wanted ("-Xms64m -Xmx256m").
+  # shellcheck disable=SC2086
+  (cd "$dir" &&
+    spawn "$(pid_file zookeeper)" "$dir/logs/zookeeper.out" \
+      java $ZK_HEAP_OPTS -XX:+UseSerialGC -Djava.awt.headless=true \
+      "-Dzookeeper.log.dir=$dir/logs" \
+      "-Dlog4j.configuration=file:$SCRIPT_DIR/clickhouse-cluster/zookeeper-log4j.properties" \
+      -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$(zk_config_file)")
+}
+
+# ----------------------------------------------------- clickhouse-cluster
+
+# Four Debian ClickHouse 18.16 servers, 2 shards x 2 replicas: node N is
+# service clickhouse-cluster-N, of shard (N + 1) / 2, replica name
+# clickhouse-cluster-N. main turns clickhouse-cluster into all of them, and
+# puts zookeeper before them in a start.
+
+chc_dir() { svc_dir clickhouse-cluster; }
+chc_node_dir() { printf '%s/node-%s' "$(chc_dir)" "$1"; }
+chc_http_port() { printf '%s' $((CHC_HTTP_PORT + $1 - 1)); }
+chc_tcp_port() { printf '%s' $((CHC_TCP_PORT + $1 - 1)); }
+chc_interserver_port() { printf '%s' $((CHC_INTERSERVER_PORT + $1 - 1)); }
+# Node N's shard, as the {shard} macro: 01, 02.
+chc_shard() { printf '%02d' $((($1 + 1) / 2)); }
+
+# The HTTP URL of every node, comma-separated, node 1 first.
+chc_urls() {
+  local n list=""
+  for n in "${CHC_NODES[@]}"; do list+="${list:+,}http://$HOST:$(chc_http_port "$n")"; done
+  printf '%s' "$list"
+}
+
+# The <shard> elements of remote_servers: the nodes of each shard, in order.
+chc_shards_xml() {
+  local n shard last="" xml=""
+  for n in "${CHC_NODES[@]}"; do
+    shard=$(chc_shard "$n")
+    if [[ $shard != "$last" ]]; then
+      [[ -n $last ]] && xml+=$'            </shard>\n'
+      xml+=$'            <shard>\n                <internal_replication>true</internal_replication>\n'
+      last=$shard
+    fi
+    xml+="                <replica><host>$HOST</host><port>$(chc_tcp_port "$n")</port></replica>"$'\n'
+  done
+  xml+='            </shard>'
+  printf '%s' "$xml"
+}
+
+chc_write_config() {
+  local n=$1 dir
+  dir=$(chc_node_dir "$n")
+  mkdir -p "$dir/data/tmp" "$dir/data/user_files" "$dir/data/format_schemas" "$dir/logs"
+  render "$SCRIPT_DIR/clickhouse-cluster/config.xml.tmpl" "NODE=$n" \
+    "HTTP_PORT=$(chc_http_port "$n")" "TCP_PORT=$(chc_tcp_port "$n")" \
+    "INTERSERVER_PORT=$(chc_interserver_port "$n")" "DATA_DIR=$dir/data" \
+    "LOG_DIR=$dir/logs" "SHARD=$(chc_shard "$n")" "REPLICA=clickhouse-cluster-$n" \
+    "CLUSTER=$CHC_CLUSTER" "SHARDS=$(chc_shards_xml)" "ZK_PORT=$ZK_PORT" >"$dir/config.xml"
+  cp "$SCRIPT_DIR/clickhouse-cluster/users.xml" "$dir/users.xml"
+}
+
+# Ready means node $1 (clickhouse-cluster-N) answers and reaches ZooKeeper
+# (system.zookeeper reads through its session): its replicated tables can
+# take inserts.
+chc_ready() {
+  local port
+  port=$(chc_http_port "${1#clickhouse-cluster-}")
+  ch_pings "$port" &&
+    [[ $(curl -s --max-time 3 --data-binary \
+      "SELECT count() > 0 FROM system.zookeeper WHERE path = '/'" \
+      "http://$HOST:$port/" 2>/dev/null) == 1 ]]
+}
+
+# Logs older than the pid file are from an earlier run: not shown.
+chc_log_tail() {
+  local dir f
+  dir=$(chc_node_dir "${1#clickhouse-cluster-}")
+  for f in "$dir/logs/stdout.log" "$dir/logs/clickhouse-server.err.log"; do
+    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
+    log "---- tail of $f"
+    tail -n 40 "$f" >&2
+  done
+}
+
+# Starts node $1 unless it already runs (ours, or a ClickHouse answering on
+# its HTTP port, reused).
+chc_launch() {
+  local n=$1 svc=clickhouse-cluster-$1 pid http port var
+  http=$(chc_http_port "$n")
+  if pid=$(our_pid "$svc"); then
+    log "$svc already running on $HOST:$http (pid $pid), reusing it"
+    return 0
+  fi
+  if ch_pings "$http"; then
+    log "ClickHouse already answers on $HOST:$http (pid $(port_pid "$http"), not started by services.sh): reusing it as $svc"
+    return 0
+  fi
+  for var in HTTP TCP INTERSERVER; do
+    port=$("chc_${var,,}_port" "$n")
+    port_open "$port" &&
+      die "port $HOST:$port of $svc is taken by pid $(port_pid "$port") (not ClickHouse); set SLUICE_CLICKHOUSE_CLUSTER_${var}_PORT"
+  done
+
+  ch_install
+  chc_write_config "$n"
+  local server_cmd dir
+  read -r -a server_cmd <<<"$(ch_server_cmd)"
+  dir=$(chc_node_dir "$n")
+  log "Starting $svc (ClickHouse $(ch_version), shard $(chc_shard "$n")) on $HOST:$http (http), $HOST:$(chc_tcp_port "$n") (tcp), $HOST:$(chc_interserver_port "$n") (interserver) ..."
+  # cwd is the node dir: the server writes preprocessed configs next to it.
+  (cd "$dir" &&
+    spawn "$(pid_file "$svc")" "$dir/logs/stdout.log" \
+      "${server_cmd[@]}" --config-file="$dir/config.xml")
+}
+
 # -------------------------------------------------------- victoriametrics
 
 vm_dir() { svc_dir victoriametrics; }
@@ -1227,7 +1492,7 @@ wait_ready() {
 }
 
 print_env() {
-  local svc cluster=0
+  local svc cluster=0 ch_cluster=0
   for svc in "$@"; do
     case $svc in
       kafka-cluster*)
@@ -1235,6 +1500,19 @@ print_env() {
         ((cluster)) && continue
         cluster=1
         printf 'SLUICE_KAFKA_CLUSTER_BROKERS=%s\n' "$(kcluster_brokers)"
+        ;;
+      clickhouse-cluster*)
+        ((ch_cluster)) && continue
+        ch_cluster=1
+        printf 'SLUICE_CLICKHOUSE_CLUSTER=%s\n' "$CHC_CLUSTER"
+        printf 'SLUICE_CLICKHOUSE_CLUSTER_URLS=%s\n' "$(chc_urls)"
+        printf 'SLUICE_CLICKHOUSE_CLUSTER_HTTP_PORT=%s\n' "$CHC_HTTP_PORT"
+        printf 'SLUICE_CLICKHOUSE_CLUSTER_TCP_PORT=%s\n' "$CHC_TCP_PORT"
+        printf 'SLUICE_CLICKHOUSE_CLUSTER_INTERSERVER_PORT=%s\n' "$CHC_INTERSERVER_PORT"
+        ;;
+      zookeeper)
+        printf 'SLUICE_ZOOKEEPER=%s:%s\n' "$HOST" "$ZK_PORT"
+        printf 'SLUICE_ZOOKEEPER_PORT=%s\n' "$ZK_PORT"
         ;;
       kafka)
         printf 'KAFKA_BOOTSTRAP_SERVERS=%s:%s\n' "$HOST" "$KAFKA_PORT"
@@ -1286,6 +1564,8 @@ cmd_install() {
       elasticsearch) es_install ;;
       influxdb) influx_install ;;
       kafka-cluster*) kafka_install ;;
+      zookeeper) zk_install ;;
+      clickhouse-cluster*) ch_install ;;
     esac
   done
   log "installed: $*"
@@ -1296,6 +1576,10 @@ cmd_start() {
   mkdir -p "$SERVICES_DIR"
   # Launch everything first, then wait: the services boot side by side.
   # Each time counts from the launch of that service (install included).
+  # The nodes of clickhouse-cluster are launched once zookeeper is ready
+  # (main puts it in the list when one is named): their replicated tables
+  # would start read-only without it.
+  local -a nodes=() rest=()
   for svc in "$@"; do
     T0[$svc]=$(now_us)
     case $svc in
@@ -1306,9 +1590,22 @@ cmd_start() {
       elasticsearch) es_launch ;;
       influxdb) influx_launch ;;
       kafka-cluster-*) kcluster_launch "${svc#kafka-cluster-}" ;;
+      zookeeper) zk_launch ;;
+      clickhouse-cluster-*) nodes+=("$svc") ;;
     esac
+    [[ $svc == @(zookeeper|clickhouse-cluster-*) ]] || rest+=("$svc")
   done
-  wait_ready "$@"
+  if ((${#nodes[@]} > 0)); then
+    wait_ready zookeeper
+    for svc in "${nodes[@]}"; do
+      T0[$svc]=$(now_us)
+      chc_launch "${svc#clickhouse-cluster-}"
+    done
+    rest+=("${nodes[@]}")
+  elif [[ " $* " == *" zookeeper "* ]]; then
+    rest+=(zookeeper)
+  fi
+  ((${#rest[@]} == 0)) || wait_ready "${rest[@]}"
   if [[ " $* " == *" kafka "* ]]; then kafka_after_ready; fi
   print_env "$@"
 }
@@ -1349,14 +1646,25 @@ stop_wait() {
 }
 
 # Signals every service first, then waits: they shut down side by side.
+# zookeeper goes last, once the ClickHouse nodes have closed their sessions.
 cmd_stop() {
-  local svc t0
+  local svc t0 zk=0
   local -A pids=()
   t0=$(now_us)
-  for svc in "$@"; do pids[$svc]=$(stop_signal "$svc"); done
   for svc in "$@"; do
-    [[ -n ${pids[$svc]} ]] && stop_wait "$svc" "${pids[$svc]}" "$t0"
+    if [[ $svc == zookeeper ]]; then
+      zk=1
+      continue
+    fi
+    pids[$svc]=$(stop_signal "$svc")
   done
+  for svc in "$@"; do
+    [[ -n ${pids[$svc]:-} ]] && stop_wait "$svc" "${pids[$svc]}" "$t0"
+  done
+  if ((zk)); then
+    pids[zookeeper]=$(stop_signal zookeeper)
+    [[ -n ${pids[zookeeper]} ]] && stop_wait zookeeper "${pids[zookeeper]}" "$t0"
+  fi
   return 0
 }
 
@@ -1380,7 +1688,7 @@ cmd_kill() {
 # One line per service on stdout; exit 3 (as LSB status does) when one is
 # not running, so `services.sh status kafka && ...` works.
 cmd_status() {
-  local svc pid state where extra rc=0 port id
+  local svc pid state where extra rc=0 port id n
   for svc in "$@"; do
     extra=""
     case $svc in
@@ -1412,6 +1720,15 @@ cmd_status() {
         port=$(kcluster_port "${svc#kafka-cluster-}")
         where="$HOST:$port controller $(kcluster_controller_port "${svc#kafka-cluster-}")"
         ;;
+      zookeeper)
+        port=$ZK_PORT
+        where="$HOST:$ZK_PORT"
+        ;;
+      clickhouse-cluster-*)
+        n=${svc#clickhouse-cluster-}
+        port=$(chc_http_port "$n")
+        where="http $HOST:$port tcp $(chc_tcp_port "$n") interserver $(chc_interserver_port "$n") shard $(chc_shard "$n")"
+        ;;
     esac
     if pid=$(our_pid "$svc"); then
       state=running
@@ -1422,6 +1739,8 @@ cmd_status() {
         elasticsearch) extra=" version $(cat "$(es_dir)/elasticsearch.version" 2>/dev/null || echo '?')" ;;
         influxdb) extra=" version $(influx_version)" ;;
         kafka-cluster-*) extra=" version $(cat "$(kcluster_version_file)" 2>/dev/null || echo '?')" ;;
+        zookeeper) extra=" version $(zk_version)" ;;
+        clickhouse-cluster-*) extra=" version $(ch_version)" ;;
       esac
       port_open "$port" || state="running (port not answering yet)"
     elif port_open "$port"; then
@@ -1440,7 +1759,7 @@ cmd_status() {
     if [[ $svc == kafka && $state == running && -n $(kafka_missing_listeners) ]]; then
       extra+=" (without the SASL/TLS listeners)"
     fi
-    printf '%-15s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
+    printf '%-20s %-8s %s pid %s%s\n' "$svc" "$state" "$where" "${pid:--}" "$extra"
   done
   return "$rc"
 }
@@ -1456,6 +1775,7 @@ main() {
   shift
   local services=("$@") known=("${ALL_SERVICES[@]}" "${OPTIONAL_SERVICES[@]}")
   for n in "${KCLUSTER_NODES[@]}"; do known+=("kafka-cluster-$n"); done
+  for n in "${CHC_NODES[@]}"; do known+=("clickhouse-cluster-$n"); done
   if [[ ${#services[@]} -eq 0 ]]; then
     [[ $action == kill ]] && die "kill needs a service named (known: ${known[*]})"
     services=("${ALL_SERVICES[@]}")
@@ -1464,15 +1784,25 @@ main() {
   for svc in "${services[@]}"; do
     [[ " ${known[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${known[*]})"
   done
-  # kafka-cluster is its nodes, each a service of its own (pid file,
-  # readiness, status line); install and env need it only once.
+  # kafka-cluster and clickhouse-cluster are their nodes, each a service of
+  # its own (pid file, readiness, status line); install and env need them
+  # only once. A start of a clickhouse-cluster node starts zookeeper first.
   local expanded=()
   for svc in "${services[@]}"; do
-    if [[ $svc == kafka-cluster ]]; then
-      for n in "${KCLUSTER_NODES[@]}"; do expanded+=("kafka-cluster-$n"); done
-    else
-      expanded+=("$svc")
-    fi
+    case $svc in
+      kafka-cluster)
+        for n in "${KCLUSTER_NODES[@]}"; do expanded+=("kafka-cluster-$n"); done
+        ;;
+      clickhouse-cluster)
+        [[ $action == @(start|install) ]] && expanded+=(zookeeper)
+        for n in "${CHC_NODES[@]}"; do expanded+=("clickhouse-cluster-$n"); done
+        ;;
+      clickhouse-cluster-*)
+        [[ $action == @(start|install) ]] && expanded+=(zookeeper)
+        expanded+=("$svc")
+        ;;
+      *) expanded+=("$svc") ;;
+    esac
   done
   services=()
   for svc in "${expanded[@]}"; do
@@ -1491,13 +1821,18 @@ main() {
   fi
   # One start/stop/install at a time per services dir: parallel test runs
   # calling start together must not launch a second broker. kafka-cluster
-  # has a lock of its own (fd 8), so that a test stopping and starting one
-  # of its nodes neither waits for nor delays a start or stop of the other
-  # services; a command naming both takes both, .lock first.
+  # has a lock of its own (fd 8), and so have clickhouse-cluster with its
+  # zookeeper (fd 6), so that a test stopping and starting one of their
+  # nodes neither waits for nor delays a start or stop of the other
+  # services; a command naming several takes each, in this order.
   if [[ $action == @(start|stop|kill|install) ]] && command -v flock >/dev/null; then
-    local others=0 cluster=0 wait=$((START_TIMEOUT + STOP_TIMEOUT + 600))
+    local others=0 cluster=0 ch_cluster=0 wait=$((START_TIMEOUT + STOP_TIMEOUT + 600))
     for svc in "${services[@]}"; do
-      if [[ $svc == kafka-cluster-* ]]; then cluster=1; else others=1; fi
+      case $svc in
+        kafka-cluster-*) cluster=1 ;;
+        zookeeper | clickhouse-cluster-*) ch_cluster=1 ;;
+        *) others=1 ;;
+      esac
     done
     mkdir -p "$SERVICES_DIR"
     if ((others)); then
@@ -1507,6 +1842,10 @@ main() {
     if ((cluster)); then
       exec 8>"$SERVICES_DIR/.lock-kafka-cluster"
       flock -w "$wait" 8 || die "could not lock $SERVICES_DIR/.lock-kafka-cluster"
+    fi
+    if ((ch_cluster)); then
+      exec 6>"$SERVICES_DIR/.lock-clickhouse-cluster"
+      flock -w "$wait" 6 || die "could not lock $SERVICES_DIR/.lock-clickhouse-cluster"
     fi
   fi
   case $action in

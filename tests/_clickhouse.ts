@@ -10,10 +10,14 @@
  * server in {@link CLICKHOUSE_SERVERS}, the label in their name. The
  * module-level {@link query}, {@link rows} and {@link scalar} talk to 18.16.
  *
+ * Besides them, the four Debian 18.16 nodes of the local cluster (service
+ * `clickhouse-cluster`: 2 shards x 2 replicas, replicated through ZooKeeper) in
+ * {@link CLICKHOUSE_CLUSTER_NODES}.
+ *
  * @module
  */
 
-import { clickhouseUrl } from "./_services.ts";
+import { clickhouseClusterName, clickhouseClusterUrls, clickhouseUrl } from "./_services.ts";
 
 /** One local ClickHouse server, and plain queries to it. */
 export interface ClickHouseServer {
@@ -58,14 +62,17 @@ export function clickhouse26Url(): string {
     `http://127.0.0.1:${Deno.env.get("SLUICE_CLICKHOUSE26_HTTP_PORT") ?? "28123"}`;
 }
 
-function server(
+/** A server of service `S`: the cluster's nodes have services of their own. */
+type ServerOf<S extends string> = Omit<ClickHouseServer, "service"> & { readonly service: S };
+
+function server<S extends string>(
   label: string,
-  service: ClickHouseServer["service"],
+  service: S,
   url: string,
   legacy: boolean,
-): ClickHouseServer {
+): ServerOf<S> {
   let version: Promise<string> | undefined;
-  const self: ClickHouseServer = {
+  const self: ServerOf<S> = {
     label,
     service,
     legacy,
@@ -163,3 +170,35 @@ export function rows<T = Record<string, unknown>>(sql: string): Promise<T[]> {
 export function scalar(sql: string): Promise<number> {
   return CLICKHOUSE_18.scalar(sql);
 }
+
+/** One node of the local ClickHouse cluster (`scripts/services.sh start clickhouse-cluster`). */
+export interface ClickHouseClusterNode extends Omit<ClickHouseServer, "service"> {
+  /** The `scripts/services.sh` service that runs it: `clickhouse-cluster-N`. */
+  readonly service: `clickhouse-cluster-${number}`;
+  /** Its number N: service `clickhouse-cluster-N`. */
+  readonly node: number;
+  /** Its shard, 1 or 2 (the `{shard}` macro is `01`, `02`). */
+  readonly shard: number;
+  /** Its replica name, the `{replica}` macro: `clickhouse-cluster-N`. */
+  readonly replica: string;
+}
+
+/** The name of the local cluster in the nodes' `remote_servers`: `sluice` by default. */
+export const CLICKHOUSE_CLUSTER: string = clickhouseClusterName();
+
+/**
+ * The four nodes of the local ClickHouse cluster, node 1 first: nodes 1 and 2 are
+ * the replicas of shard 1, nodes 3 and 4 those of shard 2. Their label is the
+ * service name (`clickhouse-cluster-3`); `expectVersion()` wants 18.16.
+ */
+export const CLICKHOUSE_CLUSTER_NODES: readonly ClickHouseClusterNode[] = clickhouseClusterUrls()
+  .map((url, i) => {
+    const node = i + 1;
+    const replica = `clickhouse-cluster-${node}` as const;
+    return {
+      ...server(replica, replica, url, true),
+      node,
+      shard: Math.floor(i / 2) + 1,
+      replica,
+    };
+  });

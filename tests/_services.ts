@@ -28,6 +28,39 @@ export function kafkaClusterBrokers(): string {
     "127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194";
 }
 
+/** The nodes of the local ClickHouse cluster: service `clickhouse-cluster-N` is node N. */
+export const CLICKHOUSE_CLUSTER_NODE_COUNT = 4;
+
+/**
+ * The cluster name of the local ClickHouse cluster (`scripts/services.sh start
+ * clickhouse-cluster`), as in its nodes' `remote_servers`: `SLUICE_CLICKHOUSE_CLUSTER`,
+ * as `services.sh env clickhouse-cluster` prints it, else `sluice`.
+ *
+ * @returns The name to use in `ON CLUSTER` and `Distributed(...)`.
+ */
+export function clickhouseClusterName(): string {
+  return Deno.env.get("SLUICE_CLICKHOUSE_CLUSTER") ?? "sluice";
+}
+
+/**
+ * The HTTP URLs of the local ClickHouse cluster's nodes, node 1 first (2 shards x 2
+ * replicas: nodes 1 and 2 are shard 1, nodes 3 and 4 shard 2):
+ * `SLUICE_CLICKHOUSE_CLUSTER_URLS` (comma-separated, as `services.sh env
+ * clickhouse-cluster` prints it), else loopback at `SLUICE_CLICKHOUSE_CLUSTER_HTTP_PORT`
+ * (default 18131) + N - 1, the script's defaults.
+ *
+ * @returns E.g. `["http://127.0.0.1:18131", ..., "http://127.0.0.1:18134"]`.
+ */
+export function clickhouseClusterUrls(): string[] {
+  const list = Deno.env.get("SLUICE_CLICKHOUSE_CLUSTER_URLS");
+  if (list !== undefined) return list.split(",").map((url) => url.trim());
+  const first = Number(Deno.env.get("SLUICE_CLICKHOUSE_CLUSTER_HTTP_PORT") ?? "18131");
+  return Array.from(
+    { length: CLICKHOUSE_CLUSTER_NODE_COUNT },
+    (_, i) => `http://127.0.0.1:${first + i}`,
+  );
+}
+
 /**
  * The state dir of `scripts/services.sh`: `SLUICE_SERVICES_DIR`, else
  * `.services` in the repository.

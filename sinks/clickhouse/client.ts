@@ -38,9 +38,10 @@ export function clientOptions(
   config: ClickHouseConfig,
   log: Logger,
   caCert?: Uint8Array,
+  url: string = config.url,
 ): ClickHouseClientConfigOptions {
   const options: ClickHouseClientConfigOptions = {
-    url: config.url,
+    url,
     pathname: config.pathname === "" ? undefined : config.pathname,
     username: config.username,
     password: config.password,
@@ -115,6 +116,8 @@ export class ClickHouseClient {
   readonly #config: ClickHouseConfig;
   readonly #log: Logger;
   #client: LibraryClient | undefined;
+  /** Which of `CLICKHOUSE_HOST`'s servers the client talks to. */
+  #server = 0;
 
   /**
    * @param config The resolved configuration.
@@ -133,6 +136,27 @@ export class ClickHouseClient {
   async reopen(): Promise<void> {
     await this.close();
     await this.#create();
+  }
+
+  /** The server the client talks to now (one of `CLICKHOUSE_HOST`'s). */
+  get url(): string {
+    return this.#config.urls[this.#server] ?? this.#config.url;
+  }
+
+  /**
+   * Moves to the next server of `CLICKHOUSE_HOST`, when it lists several:
+   * after a failure that a replica may not have (no answer, a timeout, a
+   * 5xx), the next attempt goes to the next one, in turn.
+   *
+   * @returns Whether there is another server to move to.
+   * @throws {Error} When `CLICKHOUSE_CA_FILE` cannot be read.
+   */
+  async failover(): Promise<boolean> {
+    if (this.#config.urls.length < 2) return false;
+    this.#server = (this.#server + 1) % this.#config.urls.length;
+    this.#log.warn("Trying the next ClickHouse server", { url: this.url });
+    await this.reopen();
+    return true;
   }
 
   /**
@@ -158,6 +182,9 @@ export class ClickHouseClient {
     token?: string,
   ): Promise<void> {
     const settings: ClickHouseSettings = {};
+    // Into a Distributed table, the acknowledgement must mean every shard
+    // stored its rows, not that they wait on this node to be sent on.
+    if (this.#config.cluster !== undefined) settings.insert_distributed_sync = 1;
     if (token !== undefined) {
       settings.insert_deduplication_token = token;
       // The acknowledgement must mean stored: no asynchronous insert
@@ -232,7 +259,7 @@ export class ClickHouseClient {
   async #create(): Promise<LibraryClient> {
     const config = this.#config;
     const caCert = config.caFile === undefined ? undefined : await Deno.readFile(config.caFile);
-    this.#client = createClient(clientOptions(config, this.#log, caCert));
+    this.#client = createClient(clientOptions(config, this.#log, caCert, this.url));
     return this.#client;
   }
 

@@ -17,7 +17,7 @@ import { parseEndpoint } from "../../lib/address.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
 import { declareVariables, type VarReader } from "../../lib/variables.ts";
 import { compileTimestampTemplate, DEFAULT_TIMESTAMP_TEMPLATE } from "./encode.ts";
-import { type ColumnSpec, keyExpressionProblem, parseSchema } from "./schema.ts";
+import { type ColumnSpec, keyExpressionProblem, parseSchema, quoteIdentifier } from "./schema.ts";
 
 /** The resolved ClickHouse configuration; each field names its variable. */
 export interface ClickHouseConfig {
@@ -27,10 +27,20 @@ export interface ClickHouseConfig {
    */
   url: string;
   /**
+   * Every server of `CLICKHOUSE_HOST` (a comma-separated list), `url` first:
+   * the replicas sluice fails over to, in turn, when one does not answer.
+   */
+  urls: string[];
+  /**
    * Path prefix when ClickHouse sits behind a proxy path (from a URL in
    * `CLICKHOUSE_HOST`), `""` when none.
    */
   pathname: string;
+  /**
+   * The cluster of the servers' `remote_servers` (`CLICKHOUSE_CLUSTER`), and
+   * the tables made on it; `undefined` for one server.
+   */
+  cluster?: ClusterConfig;
   /** Database name (`CLICKHOUSE_DB`). */
   database: string;
   /** Table name (`CLICKHOUSE_TABLE`). */
@@ -66,6 +76,20 @@ export interface ClickHouseConfig {
   timestampTemplate?: string;
 }
 
+/** A ClickHouse cluster: a Distributed table over a ReplicatedMergeTree table on each shard. */
+export interface ClusterConfig {
+  /** The cluster's name in `remote_servers` (`CLICKHOUSE_CLUSTER`). */
+  name: string;
+  /** The table on each shard (`CLICKHOUSE_LOCAL_TABLE`). */
+  localTable: string;
+  /** The ZooKeeper path of the local table (`CLICKHOUSE_REPLICA_PATH`). */
+  replicaPath: string;
+  /** The replica's name (`CLICKHOUSE_REPLICA_NAME`). */
+  replicaName: string;
+  /** The Distributed table's sharding key (`CLICKHOUSE_SHARDING_KEY`). */
+  shardingKey: string;
+}
+
 /** Every variable the ClickHouse sink reads. */
 export const CLICKHOUSE = declareVariables("ClickHouse", {
   CLICKHOUSE_HOST: {
@@ -74,8 +98,8 @@ export const CLICKHOUSE = declareVariables("ClickHouse", {
     required: true,
     connection: true,
     example: "127.0.0.1",
-    doc:
-      "ClickHouse server for the HTTP interface: host name or IP, optionally host:port, or a full http(s):// URL",
+    doc: "ClickHouse server for the HTTP interface: host name or IP, optionally host:port, or a " +
+      "full http(s):// URL; several, comma-separated, are replicas sluice fails over to in turn",
   },
   CLICKHOUSE_PORT: {
     type: "int",
@@ -140,6 +164,37 @@ export const CLICKHOUSE = declareVariables("ClickHouse", {
     default: "",
     doc: "PARTITION BY expression of a created table, as written (empty: no partitioning); " +
       "checked like CLICKHOUSE_ORDER_BY",
+  },
+  CLICKHOUSE_CLUSTER: {
+    type: "string",
+    default: "",
+    example: "sluice",
+    doc: "Cluster (of the servers' remote_servers) to create the tables on: a " +
+      "ReplicatedMergeTree CLICKHOUSE_LOCAL_TABLE on every shard and the Distributed " +
+      "CLICKHOUSE_TABLE over it, which sluice inserts into; empty: one server",
+  },
+  CLICKHOUSE_LOCAL_TABLE: {
+    type: "string",
+    default: "",
+    doc: "With CLICKHOUSE_CLUSTER: the table on each shard; empty: CLICKHOUSE_TABLE_local",
+  },
+  CLICKHOUSE_REPLICA_PATH: {
+    type: "string",
+    default: "",
+    doc: "With CLICKHOUSE_CLUSTER: ZooKeeper path of the local table, macros such as {shard} " +
+      "allowed; empty: /clickhouse/tables/{shard}/CLICKHOUSE_DB/CLICKHOUSE_LOCAL_TABLE",
+  },
+  CLICKHOUSE_REPLICA_NAME: {
+    type: "string",
+    default: "{replica}",
+    doc: "With CLICKHOUSE_CLUSTER: the replica's name in the local table's ZooKeeper path",
+  },
+  CLICKHOUSE_SHARDING_KEY: {
+    type: "string",
+    default: "",
+    doc: "With CLICKHOUSE_CLUSTER: the Distributed table's sharding key; empty: cityHash64 of " +
+      "every schema column, so that a batch sent again splits into the same blocks per shard " +
+      "and the replicas drop the blocks they already hold",
   },
   CLICKHOUSE_MAX_SAMPLES_PER_SEND: {
     type: "int",
@@ -256,11 +311,30 @@ export function parseClickHouseConfig(
 ): { config: ClickHouseConfig; batch: BatchLimits } {
   const v = CLICKHOUSE.read(reader);
   let address: ServerAddress = { url: "", pathname: "", secure: v.CLICKHOUSE_SECURE };
+  const urls: string[] = [];
   if (v.CLICKHOUSE_HOST !== "") {
     const secure = reader.isSet("CLICKHOUSE_SECURE") ? v.CLICKHOUSE_SECURE : undefined;
-    const resolved = resolveServerAddress(v.CLICKHOUSE_HOST, v.CLICKHOUSE_PORT, secure);
-    if (resolved.ok) address = resolved.address;
-    else reader.problem(resolved.name, v.CLICKHOUSE_HOST, resolved.message);
+    const hosts = v.CLICKHOUSE_HOST.split(",").map((h) => h.trim());
+    for (const [i, host] of hosts.entries()) {
+      const resolved = resolveServerAddress(host, v.CLICKHOUSE_PORT, secure);
+      if (!resolved.ok) {
+        reader.problem(resolved.name, v.CLICKHOUSE_HOST, resolved.message);
+        break;
+      }
+      if (i === 0) address = resolved.address;
+      else if (
+        resolved.address.secure !== address.secure ||
+        resolved.address.pathname !== address.pathname
+      ) {
+        reader.problem(
+          "CLICKHOUSE_HOST",
+          v.CLICKHOUSE_HOST,
+          "must list servers of one kind: the same scheme and path for each",
+        );
+        break;
+      }
+      urls.push(resolved.address.url);
+    }
   }
   reader.requireTls(
     "CLICKHOUSE_CA_FILE",
@@ -277,8 +351,18 @@ export function parseClickHouseConfig(
 
   // Pasted into the CREATE TABLE: refused when it could reshape it (the
   // server checks the rest before the table is created).
-  const keys = { CLICKHOUSE_ORDER_BY: "", CLICKHOUSE_PARTITION_BY: "" };
-  for (const name of ["CLICKHOUSE_ORDER_BY", "CLICKHOUSE_PARTITION_BY"] as const) {
+  const keys = {
+    CLICKHOUSE_ORDER_BY: "",
+    CLICKHOUSE_PARTITION_BY: "",
+    CLICKHOUSE_SHARDING_KEY: "",
+  };
+  for (
+    const name of [
+      "CLICKHOUSE_ORDER_BY",
+      "CLICKHOUSE_PARTITION_BY",
+      "CLICKHOUSE_SHARDING_KEY",
+    ] as const
+  ) {
     const problem = keyExpressionProblem(v[name]);
     if (problem === undefined) keys[name] = v[name];
     else reader.problem(name, v[name], problem);
@@ -300,8 +384,27 @@ export function parseClickHouseConfig(
     }
   }
 
+  const localTable = v.CLICKHOUSE_LOCAL_TABLE || `${v.CLICKHOUSE_TABLE}_local`;
+  const cluster: ClusterConfig | undefined = v.CLICKHOUSE_CLUSTER === "" ? undefined : {
+    name: v.CLICKHOUSE_CLUSTER,
+    localTable,
+    replicaPath: v.CLICKHOUSE_REPLICA_PATH ||
+      `/clickhouse/tables/{shard}/${v.CLICKHOUSE_DB}/${localTable}`,
+    replicaName: v.CLICKHOUSE_REPLICA_NAME,
+    shardingKey: keys.CLICKHOUSE_SHARDING_KEY ||
+      `cityHash64(${columns.map((c) => quoteIdentifier(c.name)).join(", ")})`,
+  };
+  if (cluster !== undefined && localTable === v.CLICKHOUSE_TABLE) {
+    reader.problem(
+      "CLICKHOUSE_LOCAL_TABLE",
+      localTable,
+      "must differ from CLICKHOUSE_TABLE, the Distributed table over it",
+    );
+  }
   const config: ClickHouseConfig = {
     url: address.url,
+    urls,
+    cluster,
     pathname: address.pathname,
     database: v.CLICKHOUSE_DB,
     table: v.CLICKHOUSE_TABLE,

@@ -35,6 +35,7 @@ import {
   type WriteResult,
 } from "../../lib/record.ts";
 import {
+  healsByItself,
   type Sink,
   type SinkDeps,
   type SinkModule,
@@ -47,6 +48,7 @@ import { CLICKHOUSE, type ClickHouseConfig, parseClickHouseConfig } from "./conf
 import { type ClickHouseRow, compileRowConverter, encodeLines } from "./encode.ts";
 import {
   createDatabaseSql,
+  createDistributedSql,
   createTableSettings,
   createTableSql,
   DEDUPLICATION_SINCE,
@@ -132,10 +134,14 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     await this.#checkTypesExist();
 
     // The server checks the keys before anything is created (--check-config --connect too).
-    if (config.createTable && (await this.#tableColumns()).length === 0) {
-      await this.#checkKeyExpressions();
+    const cluster = config.cluster;
+    const missing = (await this.#tableColumns()).length === 0;
+    if (config.createTable && missing) await this.#checkKeyExpressions();
+    // On a cluster, DDL runs on every node (ON CLUSTER) and waits for each:
+    // only when the table is missing, so that a node down does not hold a start.
+    if (config.createTable && (cluster === undefined || missing)) {
+      await this.#command(createDatabaseSql(config.database, cluster?.name));
     }
-    if (config.createTable) await this.#command(createDatabaseSql(config.database));
     let columns = await this.#tableColumns();
     if (columns.length === 0) {
       if (!config.createTable) {
@@ -155,19 +161,30 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
           orderBy: config.orderBy,
           partitionBy: config.partitionBy,
           deduplication: this.#deduplicate,
+          cluster,
         }),
         settings,
       );
+      if (cluster !== undefined) {
+        await this.#command(createDistributedSql(config.database, config.table, cluster));
+      }
       this.#log.info("Created ClickHouse table", {
         table: `${config.database}.${config.table}`,
-        deduplication_window: this.#deduplicate ? DEDUPLICATION_WINDOW : 0,
+        ...(cluster === undefined
+          ? { deduplication_window: this.#deduplicate ? DEDUPLICATION_WINDOW : 0 }
+          : {
+            cluster: cluster.name,
+            local_table: `${config.database}.${cluster.localTable}`,
+            engine: "Distributed over ReplicatedMergeTree",
+            sharding_key: cluster.shardingKey,
+          }),
       });
       columns = await this.#tableColumns();
     }
     this.#compareColumns(columns);
     if (this.#deduplicate) this.#deduplicate = await this.#tableDeduplicates();
     this.#log.info("Connected to ClickHouse", {
-      url: config.url,
+      url: this.#client.url,
       version: versionText,
       table: `${config.database}.${config.table}`,
       columns: config.columns.length,
@@ -218,6 +235,8 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       }
     } catch (error) {
       const verdict = classifyClickHouseError(error);
+      // Another replica may answer: the retry goes there.
+      if (verdict.action === "retry" && healsByItself(verdict)) await this.#nextServer();
       throw new SinkWriteError(
         `Cannot insert ${rows.length} row${
           rows.length === 1 ? "" : "s"
@@ -245,10 +264,10 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     } catch (thrown) {
       const error = await this.#withStatus(thrown);
       const verdict = classifyClickHouseError(error);
+      const url = this.#client.url;
+      if (healsByItself(verdict)) await this.#nextServer();
       throw startupError(
-        `Cannot connect to ClickHouse at ${config.url}${config.pathname}: ${
-          failureText(error, verdict)
-        }`,
+        `Cannot connect to ClickHouse at ${url}${config.pathname}: ${failureText(error, verdict)}`,
         verdict,
         error,
       );
@@ -300,6 +319,15 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       return await this.#client.ping();
     } catch {
       return false;
+    }
+  }
+
+  /** After a failure another replica may not have, the next attempt goes to the next server. */
+  async #nextServer(): Promise<void> {
+    try {
+      await this.#client.failover();
+    } catch (error) {
+      this.#log.warn("Cannot switch to the next ClickHouse server", { error });
     }
   }
 
@@ -405,10 +433,12 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * creates). Otherwise tokens are ignored, which is said once at start.
    */
   async #tableDeduplicates(): Promise<boolean> {
+    // On a cluster the rows land in the local tables.
+    const name = this.#config.cluster?.localTable ?? this.#config.table;
     const [table] = await this.#select<{ engine: string; engine_full: string }>(
       `SELECT engine, engine_full FROM system.tables WHERE database = ${
         quoteString(this.#config.database)
-      } AND name = ${quoteString(this.#config.table)}`,
+      } AND name = ${quoteString(name)}`,
     );
     if (table === undefined || table.engine.startsWith("Replicated")) return true;
     const window = /non_replicated_deduplication_window\s*=\s*(\d+)/.exec(table.engine_full);

@@ -718,8 +718,55 @@ export const DEDUPLICATION_WINDOW = 1000;
  * @param database The database name.
  * @returns `CREATE DATABASE IF NOT EXISTS `db``.
  */
-export function createDatabaseSql(database: string): string {
-  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}`;
+export function createDatabaseSql(database: string, cluster?: string): string {
+  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}${onCluster(cluster)}`;
+}
+
+/** ` ON CLUSTER `name``, or nothing for one server. */
+function onCluster(cluster: string | undefined): string {
+  return cluster === undefined ? "" : ` ON CLUSTER ${quoteIdentifier(cluster)}`;
+}
+
+/** Where a cluster's tables go: what {@link createTableSql} and {@link createDistributedSql} need. */
+export interface ClusterTables {
+  /** The cluster's name in `remote_servers`. */
+  name: string;
+  /** The ReplicatedMergeTree table on each shard. */
+  localTable: string;
+  /** Its ZooKeeper path (macros such as `{shard}` allowed). */
+  replicaPath: string;
+  /** The replica's name in it (`{replica}`). */
+  replicaName: string;
+  /** The Distributed table's sharding key, an expression already checked. */
+  shardingKey: string;
+}
+
+/**
+ * The statement creating the Distributed table over a cluster's local
+ * tables, with the local table's columns.
+ *
+ * @param database The database.
+ * @param table The Distributed table.
+ * @param cluster The cluster and its local table.
+ * @returns The `CREATE TABLE IF NOT EXISTS ... ON CLUSTER ... ENGINE = Distributed` statement.
+ * @throws {RangeError} When the sharding key could reshape the statement.
+ */
+export function createDistributedSql(
+  database: string,
+  table: string,
+  cluster: ClusterTables,
+): string {
+  const problem = keyExpressionProblem(cluster.shardingKey);
+  if (problem !== undefined) {
+    throw new RangeError(`The key ${JSON.stringify(cluster.shardingKey)} ${problem}`);
+  }
+  const db = quoteIdentifier(database);
+  return `CREATE TABLE IF NOT EXISTS ${db}.${quoteIdentifier(table)}${onCluster(cluster.name)} ` +
+    `AS ${db}.${quoteIdentifier(cluster.localTable)} ENGINE = Distributed(${
+      quoteString(cluster.name)
+    }, ${quoteString(database)}, ${
+      quoteString(cluster.localTable)
+    }, (${cluster.shardingKey.trim()}))`;
 }
 
 /** What {@link createTableSql} needs. */
@@ -734,8 +781,10 @@ export interface CreateTableOptions {
   orderBy: string;
   /** PARTITION BY expression as written; empty means no partitioning. */
   partitionBy: string;
-  /** Add `SETTINGS non_replicated_deduplication_window` (servers >= 22.2). */
+  /** Add `SETTINGS non_replicated_deduplication_window` (servers >= 22.2; not on a cluster). */
   deduplication: boolean;
+  /** On a cluster: the ReplicatedMergeTree local table is made, on every shard, instead. */
+  cluster?: ClusterTables;
 }
 
 // --- ORDER BY and PARTITION BY ----------------------------------------------------
@@ -872,7 +921,8 @@ function withoutLowCardinality(type: ClickHouseType): ClickHouseType {
 }
 
 /**
- * The statement creating the table: MergeTree, identifiers back-quoted,
+ * The statement creating the table: MergeTree (on a cluster, the
+ * ReplicatedMergeTree local table, `ON CLUSTER`), identifiers back-quoted,
  * ORDER BY and PARTITION BY expressions passed as written, each in
  * parentheses (the configuration accepts only expressions that stay inside
  * them: {@link keyExpressionProblem}).
@@ -887,16 +937,21 @@ export function createTableSql(options: CreateTableOptions): string {
     if (problem !== undefined) throw new RangeError(`The key ${JSON.stringify(key)} ${problem}`);
   }
   const columns = options.columns.map((c) => `${quoteIdentifier(c.name)} ${c.typeText}`).join(", ");
-  let sql =
-    `CREATE TABLE IF NOT EXISTS ${quoteIdentifier(options.database)}.${
-      quoteIdentifier(options.table)
-    } ` +
-    `(${columns}) ENGINE = MergeTree()`;
+  const cluster = options.cluster;
+  // Replicated tables deduplicate by themselves (replicated_deduplication_window).
+  const engine = cluster === undefined
+    ? "MergeTree()"
+    : `ReplicatedMergeTree(${quoteString(cluster.replicaPath)}, ${
+      quoteString(cluster.replicaName)
+    })`;
+  let sql = `CREATE TABLE IF NOT EXISTS ${quoteIdentifier(options.database)}.${
+    quoteIdentifier(cluster?.localTable ?? options.table)
+  }${onCluster(cluster?.name)} (${columns}) ENGINE = ${engine}`;
   if (options.partitionBy.trim() !== "") sql += ` PARTITION BY (${options.partitionBy.trim()})`;
   sql += options.orderBy.trim() === ""
     ? " ORDER BY tuple()"
     : ` ORDER BY (${options.orderBy.trim()})`;
-  if (options.deduplication) {
+  if (options.deduplication && cluster === undefined) {
     sql += ` SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`;
   }
   return sql;

@@ -212,6 +212,31 @@ for (const server of CLICKHOUSE_SERVERS) {
     }
   });
 
+  Deno.test(`sluice fails over from a server that does not answer to the next of CLICKHOUSE_HOST ${on}`, async () => {
+    // The first server of the list refuses connections (nothing listens on port 9).
+    const f = await fixture(server, { RETRY_BACKOFF_INITIAL: "0.05", RETRY_BACKOFF_MAX: "0.2" });
+    const env = { ...f.env, CLICKHOUSE_HOST: `http://127.0.0.1:9,${server.url}` };
+    const n = 1000;
+    await produce(f.topic, messages(0, n));
+    const sluice = await startSluice(env);
+    try {
+      await waitFor(async () => (await f.count()) === n, `${n} rows`);
+      assertEquals(await f.distinct(), n);
+      assert(
+        sluice.logs.some((l) =>
+          l["msg"] === "Trying the next ClickHouse server" && l["url"] === server.url
+        ),
+      );
+      assert(
+        sluice.logs.some((l) => l["msg"] === "Connected to ClickHouse" && l["url"] === server.url),
+      );
+      assertEquals(await stopSluice(sluice), 0);
+    } finally {
+      await stopQuietly(sluice);
+      await f.drop();
+    }
+  });
+
   Deno.test(`sluice loses nothing when ClickHouse is stopped for 20 s mid-stream ${on}`, async () => {
     const f = await fixture(server, {
       CLICKHOUSE_MAX_SAMPLES_PER_SEND: "200",

@@ -231,3 +231,45 @@ Deno.test("parseClickHouseConfig() refuses ORDER BY and PARTITION BY values that
     ["stamp_updated, tag", "toYYYYMMDD(stamp_updated)"],
   );
 });
+
+Deno.test("parseClickHouseConfig() reads a list of servers and the cluster, with defaults from the table", () => {
+  const { config, problems } = parse({
+    CLICKHOUSE_HOST: "ch1:8123, http://ch2:8124,ch3",
+    CLICKHOUSE_DATA_SCHEMA: "ip_src:String,bytes:UInt64",
+    CLICKHOUSE_DB: "pm",
+    CLICKHOUSE_TABLE: "flows",
+    CLICKHOUSE_CLUSTER: "sluice",
+  });
+  assertEquals(problems, []);
+  assertStrictEquals(config.url, "http://ch1:8123");
+  assertEquals(config.urls, ["http://ch1:8123", "http://ch2:8124", "http://ch3:8123"]);
+  assertEquals(config.cluster, {
+    name: "sluice",
+    localTable: "flows_local",
+    replicaPath: "/clickhouse/tables/{shard}/pm/flows_local",
+    replicaName: "{replica}",
+    shardingKey: "cityHash64(`ip_src`, `bytes`)",
+  });
+  // One server: no cluster.
+  assertStrictEquals(parse({ CLICKHOUSE_HOST: "ch1" }).config.cluster, undefined);
+  assertEquals(parse({ CLICKHOUSE_HOST: "ch1" }).config.urls, ["http://ch1:8123"]);
+});
+
+Deno.test("parseClickHouseConfig() refuses mixed server lists, a sharding key that could reshape the DDL and a local table named as the table", () => {
+  const mixed = parse({ CLICKHOUSE_HOST: "https://ch1,http://ch2" }).problems;
+  assertEquals(mixed.map((p) => p.name), ["CLICKHOUSE_HOST"]);
+  assertMatch(mixed[0]!.message, /same scheme and path/);
+  const key = parse({
+    CLICKHOUSE_HOST: "ch1",
+    CLICKHOUSE_CLUSTER: "c",
+    CLICKHOUSE_SHARDING_KEY: "rand(); DROP TABLE x",
+  }).problems;
+  assertEquals(key.map((p) => p.name), ["CLICKHOUSE_SHARDING_KEY"]);
+  const same = parse({
+    CLICKHOUSE_HOST: "ch1",
+    CLICKHOUSE_CLUSTER: "c",
+    CLICKHOUSE_TABLE: "t",
+    CLICKHOUSE_LOCAL_TABLE: "t",
+  }).problems;
+  assertEquals(same.map((p) => p.name), ["CLICKHOUSE_LOCAL_TABLE"]);
+});

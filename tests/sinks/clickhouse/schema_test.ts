@@ -2,6 +2,7 @@ import {
   canonicalType,
   type ColumnSpec,
   createDatabaseSql,
+  createDistributedSql,
   createTableSettings,
   createTableSql,
   keyCheckSql,
@@ -415,5 +416,43 @@ Deno.test("keyCheckSql() selects the key over the schema's columns, typed, from 
       "arrayElement(CAST('[]' AS Array(DateTime('UTC'))), 1) AS `stamp`, " +
       "arrayElement(CAST('[]' AS Array(Nullable(String))), 1) AS `ip`, " +
       "arrayElement(CAST('[]' AS Array(Array(UInt8))), 1) AS `\\`x\\``) WHERE 0",
+  );
+});
+
+Deno.test("On a cluster: the database ON CLUSTER, a ReplicatedMergeTree local table, a Distributed table over it", () => {
+  const cluster = {
+    name: "sluice",
+    localTable: "flows_local",
+    replicaPath: "/clickhouse/tables/{shard}/pm/flows_local",
+    replicaName: "{replica}",
+    shardingKey: "cityHash64(`ip_src`, `bytes`)",
+  };
+  assertStrictEquals(
+    createDatabaseSql("pm", "sluice"),
+    "CREATE DATABASE IF NOT EXISTS `pm` ON CLUSTER `sluice`",
+  );
+  assertStrictEquals(
+    createTableSql({
+      database: "pm",
+      table: "flows",
+      columns: cols("ip_src:String,bytes:UInt64"),
+      orderBy: "ip_src",
+      partitionBy: "",
+      // A replicated table deduplicates by itself: no window setting.
+      deduplication: true,
+      cluster,
+    }),
+    "CREATE TABLE IF NOT EXISTS `pm`.`flows_local` ON CLUSTER `sluice` (`ip_src` String, `bytes` UInt64) " +
+      "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/pm/flows_local', '{replica}') " +
+      "ORDER BY (ip_src)",
+  );
+  assertStrictEquals(
+    createDistributedSql("pm", "flows", cluster),
+    "CREATE TABLE IF NOT EXISTS `pm`.`flows` ON CLUSTER `sluice` AS `pm`.`flows_local` " +
+      "ENGINE = Distributed('sluice', 'pm', 'flows_local', (cityHash64(`ip_src`, `bytes`)))",
+  );
+  assertThrows(
+    () => createDistributedSql("pm", "flows", { ...cluster, shardingKey: "rand()) --" }),
+    RangeError,
   );
 });
