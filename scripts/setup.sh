@@ -17,10 +17,11 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # (pmacct, softflowd, collectd-core), capture tools (tcpdump), Kafka's client
 # (kcat), the runtime of Kafka and of the search node (a JDK:
 # scripts/elasticsearch/Runner.java runs in Java's source-file mode, which
-# needs the compiler), maven, and python3-venv (the venv of the current
-# ClickHouse, service clickhouse26).
+# needs the compiler), maven, python3-venv (the venv of the current
+# ClickHouse, service clickhouse26), and systemd (systemd-analyze, which checks
+# deploy/systemd/sluice.service in tests/systemd_test.ts).
 PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
-  collectd-core tcpdump kcat default-jdk-headless maven python3-venv)
+  collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
