@@ -18,10 +18,11 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # (kcat), the runtime of Kafka and of the search node (a JDK:
 # scripts/elasticsearch/Runner.java runs in Java's source-file mode, which
 # needs the compiler), maven, python3-venv (the venv of the current
-# ClickHouse, service clickhouse26), and systemd (systemd-analyze, which checks
-# deploy/systemd/sluice.service in tests/systemd_test.ts).
+# ClickHouse, service clickhouse26), systemd (systemd-analyze, which checks
+# deploy/systemd/sluice.service in tests/systemd_test.ts) and graphviz (dot,
+# which draws docs/architecture.svg: deno task architecture).
 PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
-  collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd)
+  collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd graphviz)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
