@@ -15,7 +15,8 @@
 # env file and JSON log, the dead-letter file) stay in $DEMO_DIR.
 #
 # Settings (environment):
-#   DEMO_DIR   where the run's files go (${TMPDIR:-/tmp}/sluice-demo, emptied first)
+#   DEMO_DIR   where the run's files go (emptied first); default a new private
+#              directory, ${TMPDIR:-/tmp}/sluice-demo.XXXXXX
 #   The SLUICE_* settings of scripts/services.sh (ports, versions) apply too.
 set -euo pipefail
 
@@ -25,10 +26,7 @@ if [[ -x $REPO_DIR/tools/deno/node_modules/.bin/deno ]]; then
   PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 fi
 
-DEMO_DIR=${DEMO_DIR:-${TMPDIR:-/tmp}/sluice-demo}
-ENV_FILE=$DEMO_DIR/sluice.env
-LOG_FILE=$DEMO_DIR/sluice.log
-DEAD_LETTERS=$DEMO_DIR/dead_letters.jsonl
+DEMO_DIR=${DEMO_DIR:-}
 RUN_ID=$(date +%s)
 TOPIC=sluice-demo-$RUN_ID
 DB=pmacct
@@ -99,11 +97,14 @@ show() {
 
 row_count() { ch "SELECT count() FROM $DB.$TABLE"; }
 
+# Lines cut at 220 characters, with "..." where something was cut.
+shorten() { awk '{ if (length($0) > 220) print substr($0, 1, 217) "..."; else print }'; }
+
 # Prints the lines of sluice's JSON log whose "msg" is one of the arguments.
 log_lines() {
   local msg
   for msg in "$@"; do
-    grep -F "\"msg\":\"$msg\"" "$LOG_FILE" | cut -c1-220 | sed 's/^/   log: /' || true
+    grep -F "\"msg\":\"$msg\"" "$LOG_FILE" | shorten | sed 's/^/   log: /' || true
   done
 }
 
@@ -140,11 +141,19 @@ feed() { deno run -A --config deno.json scripts/demo_feed.ts --brokers "$KAFKA" 
 
 command -v deno >/dev/null || fail "deno is not on PATH (expected in tools/deno)"
 command -v curl >/dev/null || fail "curl is needed"
-rm -rf "$DEMO_DIR"
-mkdir -p "$DEMO_DIR"
+if [[ -n $DEMO_DIR ]]; then
+  rm -rf "$DEMO_DIR"
+  mkdir -p "$DEMO_DIR"
+else
+  DEMO_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-demo.XXXXXX")
+fi
+ENV_FILE=$DEMO_DIR/sluice.env
+LOG_FILE=$DEMO_DIR/sluice.log
+DEAD_LETTERS=$DEMO_DIR/dead_letters.jsonl
 
-header "Local services: Kafka and ClickHouse (scripts/services.sh start)"
-services_env=$(bash scripts/services.sh start) || fail "scripts/services.sh start failed"
+header "Local services: Kafka and ClickHouse (scripts/services.sh start kafka clickhouse)"
+services_env=$(bash scripts/services.sh start kafka clickhouse) ||
+  fail "scripts/services.sh start kafka clickhouse failed"
 KAFKA="" CH_URL="" CH_TCP_PORT=""
 while IFS='=' read -r name value; do
   case $name in
@@ -244,7 +253,7 @@ rejected=$(metric_value sluice_records_rejected_total 'reason="decode"')
 log_lines "Record set aside"
 [[ -s $DEAD_LETTERS ]] || fail "the dead-letter file $DEAD_LETTERS is empty"
 info "dead-letter file $DEAD_LETTERS:"
-cut -c1-220 "$DEAD_LETTERS" | sed 's/^/   /'
+shorten <"$DEAD_LETTERS" | sed 's/^/   /'
 
 header "Stop sluice with SIGTERM"
 kill -TERM "$SLUICE_PID"

@@ -128,3 +128,32 @@ Deno.test("sluice on the cluster writes every record exactly once when one repli
     await f.drop();
   }
 });
+
+Deno.test("sluice on the cluster holds the rows while a whole shard is stopped for 30 s, then writes every record exactly once", async () => {
+  const f = await fixture();
+  const n = 10_000;
+  await produce(f.topic, flowMessages(0, n / 2));
+  const sluice = await startSluice(f.env);
+  const shard2 = [CLICKHOUSE_CLUSTER_NODES[2]!, CLICKHOUSE_CLUSTER_NODES[3]!];
+  let restarted = false;
+  try {
+    await waitFor(async () => (await f.rows()) >= n / 2, "the first half");
+    for (const node of shard2) await services("stop", node.service);
+    await produce(f.topic, flowMessages(n / 2, n));
+    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    // Nothing of the second half is acknowledged while shard 2 is away: its
+    // offsets are not committed, and sluice says why.
+    assertEquals(await allCommitted(f.group, f.topic), false);
+    assertEquals(await sluice.metric("sluice_sink_up"), 0);
+    for (const node of shard2) await services("start", node.service);
+    restarted = true;
+    await waitFor(() => allCommitted(f.group, f.topic), "every offset committed", 120_000);
+    await waitFor(async () => (await f.rows()) >= n, `${n} rows once shard 2 is back`);
+    assertEquals(await f.counts(), { rows: n, distinct: n });
+    assertEquals(await stopSluice(sluice), 0);
+  } finally {
+    await stopQuietly(sluice);
+    if (!restarted) { for (const node of shard2) await services("start", node.service); }
+    await f.drop();
+  }
+});
