@@ -19,10 +19,17 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # scripts/elasticsearch/Runner.java runs in Java's source-file mode, which
 # needs the compiler), maven, python3-venv (the venv of the current
 # ClickHouse, service clickhouse26), systemd (systemd-analyze, which checks
-# deploy/systemd/sluice.service in tests/systemd_test.ts) and graphviz (dot,
-# which draws docs/architecture.svg: deno task architecture).
+# deploy/systemd/sluice.service in tests/systemd_test.ts), graphviz (dot,
+# which draws docs/architecture.svg: deno task architecture), docker-compose
+# (its `config` validates deploy/compose/docker-compose.yml in
+# tests/compose_test.ts; no Docker engine is needed) and prometheus
+# (prometheus and promtool: tests/integration/monitoring_test.ts runs its own
+# Prometheus on a free port against the dashboard and alert rules of deploy/;
+# apt enables the package's prometheus.service, which on a booted systemd host
+# starts a system-wide Prometheus on port 9090).
 PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
-  collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd graphviz)
+  collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd graphviz
+  docker-compose prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
