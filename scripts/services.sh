@@ -52,7 +52,8 @@
 #            zookeeper, clickhouse-cluster (clickhouse-cluster-1 to -4: one
 #            node; starting one starts zookeeper too)
 #   No service named means all of them but kafka-cluster, zookeeper and
-#   clickhouse-cluster; `stop` with no service stops those too.
+#   clickhouse-cluster; `stop` with no service stops those too, and the
+#   InfluxDB 2 of scripts/influxdb2.sh.
 #   start    install what is missing, start in the background, wait until
 #            ready, then print on stdout the variables a client needs
 #   stop     stop what this script started (pid file), kill -9 after a timeout
@@ -1773,7 +1774,8 @@ main() {
   [[ $# -ge 1 ]] || usage
   local action=$1 svc n
   shift
-  local services=("$@") known=("${ALL_SERVICES[@]}" "${OPTIONAL_SERVICES[@]}")
+  local services=("$@") known=("${ALL_SERVICES[@]}" "${OPTIONAL_SERVICES[@]}") bare=0
+  [[ $# -eq 0 ]] && bare=1
   for n in "${KCLUSTER_NODES[@]}"; do known+=("kafka-cluster-$n"); done
   for n in "${CHC_NODES[@]}"; do known+=("clickhouse-cluster-$n"); done
   if [[ ${#services[@]} -eq 0 ]]; then
@@ -1850,7 +1852,14 @@ main() {
   fi
   case $action in
     start) cmd_start "${services[@]}" ;;
-    stop) cmd_stop "${services[@]}" ;;
+    stop)
+      cmd_stop "${services[@]}"
+      # InfluxDB 2 has a script of its own (scripts/influxdb2.sh), which
+      # deno task test starts: a bare stop stops it too.
+      if ((bare)) && [[ -f $REPO_DIR/scripts/influxdb2.sh ]]; then
+        bash "$REPO_DIR/scripts/influxdb2.sh" stop || true
+      fi
+      ;;
     kill) cmd_kill "${services[@]}" ;;
     status) cmd_status "${services[@]}" ;;
     install) cmd_install "${services[@]}" ;;
