@@ -25,8 +25,8 @@ as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # tests/compose_test.ts; no Docker engine is needed) and prometheus
 # (prometheus and promtool: tests/integration/monitoring_test.ts runs its own
 # Prometheus on a free port against the dashboard and alert rules of deploy/;
-# apt enables the package's prometheus.service, which on a booted systemd host
-# starts a system-wide Prometheus on port 9090).
+# apt enables the package's prometheus.service: disabled below, with the
+# other units apt enables).
 PACKAGES=(clickhouse-server clickhouse-client victoria-metrics influxdb pmacct softflowd
   collectd-core tcpdump kcat default-jdk-headless maven python3-venv systemd graphviz
   docker-compose prometheus)
@@ -43,6 +43,25 @@ if ((${#missing[@]} > 0)); then
   log "installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  # The servers sluice is tested against run from scripts/services.sh on
+  # their own ports; the units apt enabled for the packages installed here
+  # would start system-wide servers on the default ports at boot. They are
+  # disabled (and stopped, on a running systemd); units of packages that
+  # were installed before are left as they were.
+  declare -A units=([clickhouse-server]=clickhouse-server [influxdb]=influxdb
+    [victoria-metrics]=victoria-metrics [softflowd]=softflowd [collectd-core]=collectd
+    [prometheus]=prometheus)
+  if command -v systemctl >/dev/null; then
+    for p in "${missing[@]}"; do
+      unit=${units[$p]:-}
+      [[ -n $unit ]] || continue
+      now=()
+      [[ -d /run/systemd/system ]] && now=(--now)
+      if as_root systemctl disable "${now[@]}" "$unit.service" >/dev/null 2>&1; then
+        log "disabled the $unit unit that apt enabled (scripts/services.sh runs its own)"
+      fi
+    done
+  fi
 fi
 
 # Deno, pinned in tools/deno/package-lock.json.
