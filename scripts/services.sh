@@ -506,14 +506,20 @@ kafka_ready() {
     kcat -b "$HOST:$KAFKA_PORT" -L -m 2 2>/dev/null | grep -q "broker 1 at"
 }
 
-# Logs older than the pid file are from an earlier run: not shown.
-kafka_log_tail() {
-  local f
-  for f in "$(kafka_log_dir)/kafka.out" "$(kafka_log_dir)/server.log"; do
-    [[ -s $f && ! $f -ot $(pid_file kafka) ]] || continue
+# The last 40 lines of each log file of service $1 written since its start:
+# logs older than the pid file are from an earlier run, not shown.
+tail_since_start() {
+  local svc=$1 f
+  shift
+  for f in "$@"; do
+    [[ -s $f && ! $f -ot $(pid_file "$svc") ]] || continue
     log "---- tail of $f"
     tail -n 40 "$f" >&2
   done
+}
+
+kafka_log_tail() {
+  tail_since_start kafka "$(kafka_log_dir)/kafka.out" "$(kafka_log_dir)/server.log"
 }
 
 # Starts the broker unless it already runs; returns 0 when it was launched or
@@ -649,14 +655,10 @@ kcluster_ready() {
     kcat -b "$HOST:$port" -L -m 2 2>/dev/null | grep -q "broker $n at"
 }
 
-# Logs older than the pid file are from an earlier run: not shown.
 kcluster_log_tail() {
-  local n=${1#kafka-cluster-} f
-  for f in "$(kcluster_log_dir "$n")/kafka.out" "$(kcluster_log_dir "$n")/server.log"; do
-    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
-    log "---- tail of $f"
-    tail -n 40 "$f" >&2
-  done
+  local dir
+  dir=$(kcluster_log_dir "${1#kafka-cluster-}")
+  tail_since_start "$1" "$dir/kafka.out" "$dir/server.log"
 }
 
 # Starts node $1 unless it already runs. A node never joins nodes of
@@ -739,12 +741,8 @@ ch_ready() { ch_pings "$CH_HTTP_PORT"; }
 # The tail of the logs of ClickHouse service $1 (clickhouse, clickhouse26)
 # written since its start: its stdout and the server's error log.
 ch_logs_tail() {
-  local f
-  for f in "$(svc_dir "$1")/logs/stdout.log" "$(svc_dir "$1")/logs/clickhouse-server.err.log"; do
-    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
-    log "---- tail of $f"
-    tail -n 40 "$f" >&2
-  done
+  tail_since_start "$1" "$(svc_dir "$1")/logs/stdout.log" \
+    "$(svc_dir "$1")/logs/clickhouse-server.err.log"
 }
 
 ch_log_tail() { ch_logs_tail clickhouse; }
@@ -981,12 +979,7 @@ zk_ready() {
 }
 
 zk_log_tail() {
-  local f
-  for f in "$(zk_dir)/logs/zookeeper.out" "$(zk_dir)/logs/zookeeper.log"; do
-    [[ -s $f && ! $f -ot $(pid_file zookeeper) ]] || continue
-    log "---- tail of $f"
-    tail -n 40 "$f" >&2
-  done
+  tail_since_start zookeeper "$(zk_dir)/logs/zookeeper.out" "$(zk_dir)/logs/zookeeper.log"
 }
 
 # Loopback only, no admin server (Jetty on 8080 by default), the snapshots
@@ -1106,15 +1099,10 @@ chc_ready() {
       "http://$HOST:$port/" 2>/dev/null) == 1 ]]
 }
 
-# Logs older than the pid file are from an earlier run: not shown.
 chc_log_tail() {
-  local dir f
+  local dir
   dir=$(chc_node_dir "${1#clickhouse-cluster-}")
-  for f in "$dir/logs/stdout.log" "$dir/logs/clickhouse-server.err.log"; do
-    [[ -s $f && ! $f -ot $(pid_file "$1") ]] || continue
-    log "---- tail of $f"
-    tail -n 40 "$f" >&2
-  done
+  tail_since_start "$1" "$dir/logs/stdout.log" "$dir/logs/clickhouse-server.err.log"
 }
 
 # Starts node $1 unless it already runs (ours, or a ClickHouse answering on
@@ -1169,11 +1157,7 @@ vm_ready() {
 }
 
 vm_log_tail() {
-  local f
-  f=$(vm_dir)/logs/victoria-metrics.log
-  [[ -s $f && ! $f -ot $(pid_file victoriametrics) ]] || return 0
-  log "---- tail of $f"
-  tail -n 40 "$f" >&2
+  tail_since_start victoriametrics "$(vm_dir)/logs/victoria-metrics.log"
 }
 
 vm_launch() {
@@ -1284,12 +1268,7 @@ es_ready() {
 }
 
 es_log_tail() {
-  local f
-  for f in "$(es_log_dir)/runner.out" "$(es_log_dir)/server.log"; do
-    [[ -s $f && ! $f -ot $(pid_file elasticsearch) ]] || continue
-    log "---- tail of $f"
-    tail -n 40 "$f" >&2
-  done
+  tail_since_start elasticsearch "$(es_log_dir)/runner.out" "$(es_log_dir)/server.log"
 }
 
 es_write_config() {
@@ -1380,11 +1359,7 @@ influx_ready() {
 }
 
 influx_log_tail() {
-  local f
-  f=$(influx_dir)/logs/influxd.log
-  [[ -s $f && ! $f -ot $(pid_file influxdb) ]] || return 0
-  log "---- tail of $f"
-  tail -n 40 "$f" >&2
+  tail_since_start influxdb "$(influx_dir)/logs/influxd.log"
 }
 
 # Everything under the state dir, loopback only, no usage reporting, no
