@@ -308,3 +308,34 @@ export async function baselineKafkajs(
     note: `after the group join (${num((joined - started) / 1000, 2)} s)${packingNote(data)}`,
   };
 }
+
+/**
+ * Creates a topic and fills it with N 20-column records, one per message:
+ * what the benches that run sluice themselves start from.
+ *
+ * @param broker `host:port`.
+ * @param topic A topic that does not exist yet.
+ * @param partitions Its partitions.
+ * @param records How many records.
+ * @returns The records produced.
+ */
+export async function freshTopic(
+  broker: string,
+  topic: string,
+  partitions: number,
+  records: number,
+): Promise<Dataset> {
+  const admin = kafkaClient(broker, "sluice-bench-admin").admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  const data = generate(records, 20, 1);
+  await produce(broker, topic, data, partitions);
+  return data;
+}

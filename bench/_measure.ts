@@ -183,12 +183,18 @@ export async function machineBusySeconds(): Promise<number> {
  * pid file `<dir>/<service>/<service>.pid`.
  *
  * @param servicesDir The services' state directory (`SLUICE_SERVICES_DIR`).
- * @param service `kafka`, `clickhouse`, `elasticsearch` or `victoriametrics`.
+ * @param service `kafka`, `clickhouse`, `elasticsearch`, `clickhouse-cluster-2`, ...
+ * @param folder Its folder in the state directory, when not its name
+ *   (`clickhouse-cluster` for the cluster's nodes).
  * @returns The pid, or `undefined` without a readable pid file.
  */
-export function servicePid(servicesDir: string, service: string): number | undefined {
+export function servicePid(
+  servicesDir: string,
+  service: string,
+  folder: string = service,
+): number | undefined {
   try {
-    const pid = Number(Deno.readTextFileSync(`${servicesDir}/${service}/${service}.pid`).trim());
+    const pid = Number(Deno.readTextFileSync(`${servicesDir}/${folder}/${service}.pid`).trim());
     return pid > 0 ? pid : undefined;
   } catch {
     return undefined;

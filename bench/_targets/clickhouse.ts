@@ -30,7 +30,7 @@ const SERVERS = {
 export type ClickHouseService = keyof typeof SERVERS;
 
 /** `CLICKHOUSE_DATA_SCHEMA` per record shape; the direct-insert baseline uses the same. */
-const SCHEMAS: Readonly<Record<RecordShape, string>> = {
+export const SCHEMAS: Readonly<Record<RecordShape, string>> = {
   11: "peer_ip_src:String,ip_src:String,ip_dst:String,port_src:UInt16,port_dst:UInt16," +
     "ip_proto:String,tos:UInt8,stamp_inserted:DateTime,stamp_updated:DateTime,packets:UInt64," +
     "bytes:UInt64",
@@ -45,7 +45,8 @@ const SCHEMAS: Readonly<Record<RecordShape, string>> = {
     "stamp_inserted:DateTime,stamp_updated:DateTime,flows:UInt64,packets:UInt64,bytes:UInt64," +
     "writer_id:String",
 };
-const ORDER_BY = "stamp_inserted, ip_src, ip_dst";
+/** `CLICKHOUSE_ORDER_BY` of the bench's tables. */
+export const ORDER_BY = "stamp_inserted, ip_src, ip_dst";
 
 async function ch(
   base: string,
@@ -73,7 +74,15 @@ async function ch(
   return text;
 }
 
-async function chNumber(base: string, sql: string): Promise<number> {
+/**
+ * A number a query of the server at `base` gives.
+ *
+ * @param base The server's URL.
+ * @param sql The query.
+ * @returns The number.
+ * @throws {Error} When the server does not answer or refuses the query.
+ */
+export async function chNumber(base: string, sql: string): Promise<number> {
   return Number((await ch(base, sql)).trim());
 }
 
