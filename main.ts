@@ -170,7 +170,6 @@ async function main(args: string[]): Promise<number> {
     policy,
     onCrash: () => void shutdown("crash", 1),
     predecoder: workers,
-    lookahead: Math.max(2, config.decodeWorkers),
   });
   if (!dryRun) {
     metrics.kafkaReachable(

@@ -521,9 +521,8 @@ export class KafkaSource implements MessageSource {
   /** When a heartbeat last went through, or the member last joined. */
   #lastBeat = Date.now();
   #onCrash: (error: unknown) => void;
-  /** Decode workers (`DECODE_WORKERS`), if any, and how many chunks they take at a time. */
+  /** Decode workers (`DECODE_WORKERS`), if any. */
   readonly #predecoder: Predecoder | undefined;
-  readonly #lookahead: number;
   readonly #watch: KafkaWatch;
   readonly #lag: LagTracker;
   readonly #lagRefreshMs: number;
@@ -537,8 +536,7 @@ export class KafkaSource implements MessageSource {
    * @param config Kafka settings.
    * @param deps Logger, metrics, the retry policy, what to do when the consumer dies for
    *   good, how often the lag is read from the brokers (default {@link LAG_REFRESH_MS}),
-   *   and the decode workers that decode each fetched batch ahead (with how many
-   *   chunks they take at a time), if any.
+   *   and the decode workers that decode each fetched batch ahead, if any.
    */
   constructor(
     config: KafkaConfig,
@@ -549,7 +547,6 @@ export class KafkaSource implements MessageSource {
       onCrash: (error: unknown) => void;
       lagRefreshMs?: number;
       predecoder?: Predecoder;
-      lookahead?: number;
     },
   ) {
     this.#config = config;
@@ -557,7 +554,6 @@ export class KafkaSource implements MessageSource {
     this.#metrics = deps.metrics;
     this.#onCrash = deps.onCrash;
     this.#predecoder = deps.predecoder;
-    this.#lookahead = deps.lookahead ?? 2;
     this.#policy = deps.policy;
     this.#lagRefreshMs = deps.lagRefreshMs ?? LAG_REFRESH_MS;
     this.#watch = new KafkaWatch({ brokers: config.brokers, log: deps.log, metrics: deps.metrics });
@@ -749,13 +745,7 @@ export class KafkaSource implements MessageSource {
           // Decode workers decode the next chunks while the pipeline takes these.
           const ahead = this.#predecoder === undefined || messages.length === 0
             ? undefined
-            : new Lookahead(
-              this.#predecoder,
-              batch.topic,
-              batch.partition,
-              messages,
-              this.#lookahead,
-            );
+            : new Lookahead(this.#predecoder, batch.topic, batch.partition, messages);
           for (let i = 0; i < messages.length; i++) {
             if (this.#draining) break;
             const message = messages[i]!;

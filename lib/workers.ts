@@ -218,6 +218,8 @@ export function unpackChunk(chunk: Chunk): Array<Required<PackMessage>> {
 
 /** Decodes and prepares chunks of messages; `undefined` results mean "do it yourself". */
 export interface Predecoder {
+  /** Chunks worth having in flight at a time (one per worker, at least 2). */
+  readonly depth: number;
   /**
    * Decodes and prepares the messages of one partition.
    *
@@ -240,10 +242,8 @@ export class DecodeWorkers implements Predecoder {
   readonly #count: number;
   readonly #log: Logger;
   readonly #workers: Worker[] = [];
-  readonly #pending = new Map<
-    number,
-    { resolve: (results: Predecoded[] | undefined) => void; worker: Worker }
-  >();
+  /** The chunks out, by id: what resolves each. */
+  readonly #pending = new Map<number, (results: Predecoded[] | undefined) => void>();
   #next = 0;
   #id = 0;
   #broken = false;
@@ -266,6 +266,11 @@ export class DecodeWorkers implements Predecoder {
     return this.#workers.length;
   }
 
+  /** @inheritdoc */
+  get depth(): number {
+    return Math.max(2, this.#count);
+  }
+
   /**
    * Starts the workers and waits until each built its decoder and sink.
    *
@@ -281,7 +286,7 @@ export class DecodeWorkers implements Predecoder {
           worker.onmessage = (event: MessageEvent<WorkerReply>) => {
             const reply = event.data;
             if (reply.type === "ready") {
-              worker.onmessage = (e: MessageEvent<WorkerReply>) => this.#reply(worker, e.data);
+              worker.onmessage = (e: MessageEvent<WorkerReply>) => this.#reply(e.data);
               resolve();
             } else if (reply.type === "failed") reject(new Error(reply.error));
           };
@@ -302,7 +307,7 @@ export class DecodeWorkers implements Predecoder {
     for (const worker of this.#workers) {
       worker.onerror = (event) => {
         event.preventDefault();
-        this.#fail(worker, event.message);
+        this.#fail(event.message);
       };
     }
   }
@@ -319,7 +324,7 @@ export class DecodeWorkers implements Predecoder {
     const id = ++this.#id;
     const chunk = packChunk(topic, partition, messages);
     return new Promise((resolve) => {
-      this.#pending.set(id, { resolve, worker });
+      this.#pending.set(id, resolve);
       // The three buffers were made by packChunk(): plain ArrayBuffers, moved, not copied.
       const moved = [chunk.bytes.buffer, chunk.valueEnds.buffer, chunk.keyEnds.buffer];
       worker.postMessage(
@@ -333,32 +338,32 @@ export class DecodeWorkers implements Predecoder {
   close(): void {
     for (const worker of this.#workers) worker.terminate();
     this.#workers.length = 0;
-    for (const { resolve } of this.#pending.values()) resolve(undefined);
-    this.#pending.clear();
+    this.#giveBack();
   }
 
-  #reply(worker: Worker, reply: WorkerReply): void {
+  #reply(reply: WorkerReply): void {
     if (reply.type === "done") {
-      const pending = this.#pending.get(reply.id);
+      const resolve = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
-      pending?.resolve(unpackResults(reply.results));
-    } else if (reply.type === "failed") this.#fail(worker, reply.error, reply.id);
+      resolve?.(unpackResults(reply.results));
+    } else if (reply.type === "failed") this.#fail(reply.error);
   }
 
   /** A worker failed: from now on the main thread decodes everything. */
-  #fail(worker: Worker, error: string, id?: number): void {
+  #fail(error: string): void {
     if (!this.#broken) {
       this.#broken = true;
       this.#log.error("A decode worker failed: decoding on the main thread from now on", {
         error,
       });
     }
-    for (const [key, pending] of this.#pending) {
-      if (pending.worker === worker || key === id || this.#broken) {
-        this.#pending.delete(key);
-        pending.resolve(undefined);
-      }
-    }
+    this.#giveBack();
+  }
+
+  /** Every chunk still out resolves to `undefined`: the main thread decodes it. */
+  #giveBack(): void {
+    for (const resolve of this.#pending.values()) resolve(undefined);
+    this.#pending.clear();
   }
 }
 
@@ -381,20 +386,18 @@ export class Lookahead {
    * @param topic Topic of the batch.
    * @param partition Partition of the batch.
    * @param messages The batch's messages.
-   * @param depth Chunks in flight at a time (the number of workers, at least 2).
    */
   constructor(
     decoder: Predecoder,
     topic: string,
     partition: number,
     messages: readonly PackMessage[],
-    depth: number,
   ) {
     this.#decoder = decoder;
     this.#topic = topic;
     this.#partition = partition;
     this.#messages = messages;
-    this.#depth = Math.max(2, depth);
+    this.#depth = decoder.depth;
     this.#ask(0);
   }
 

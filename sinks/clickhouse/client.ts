@@ -148,15 +148,13 @@ export class ClickHouseClient {
    * after a failure that a replica may not have (no answer, a timeout, a
    * 5xx), the next attempt goes to the next one, in turn.
    *
-   * @returns Whether there is another server to move to.
    * @throws {Error} When `CLICKHOUSE_CA_FILE` cannot be read.
    */
-  async failover(): Promise<boolean> {
-    if (this.#config.urls.length < 2) return false;
+  async failover(): Promise<void> {
+    if (this.#config.urls.length < 2) return;
     this.#server = (this.#server + 1) % this.#config.urls.length;
     this.#log.warn("Trying the next ClickHouse server", { url: this.url });
     await this.reopen();
-    return true;
   }
 
   /**

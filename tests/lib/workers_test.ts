@@ -141,6 +141,7 @@ Deno.test("decode workers closed meanwhile give undefined: the main thread decod
 Deno.test("Lookahead hands out each message's result in order, asking for chunks ahead", async () => {
   const asked: number[] = [];
   const decoder: Predecoder = {
+    depth: 2,
     decode(_topic, _partition, messages) {
       asked.push(Number(messages[0]!.offset));
       return Promise.resolve(messages.map((m) => ({
@@ -154,7 +155,7 @@ Deno.test("Lookahead hands out each message's result in order, asking for chunks
     { length: CHUNK_MESSAGES * 3 + 5 },
     (_, i) => ({ offset: String(i), value: null }),
   );
-  const ahead = new Lookahead(decoder, "t", 0, messages, 2);
+  const ahead = new Lookahead(decoder, "t", 0, messages);
   // Two chunks are asked for before the first message is read.
   assertEquals(asked, [0, CHUNK_MESSAGES]);
   for (let i = 0; i < messages.length; i++) {
@@ -168,7 +169,7 @@ Deno.test("Lookahead hands out each message's result in order, asking for chunks
 });
 
 Deno.test("Lookahead gives undefined for a chunk no worker could decode", async () => {
-  const decoder: Predecoder = { decode: () => Promise.resolve(undefined) };
-  const ahead = new Lookahead(decoder, "t", 0, [{ offset: "0", value: null }], 2);
+  const decoder: Predecoder = { depth: 2, decode: () => Promise.resolve(undefined) };
+  const ahead = new Lookahead(decoder, "t", 0, [{ offset: "0", value: null }]);
   assertEquals(await ahead.get(0), undefined);
 });
