@@ -17,7 +17,13 @@ import { parseEndpoint } from "../../lib/address.ts";
 import type { BatchLimits } from "../../lib/sink.ts";
 import { declareVariables, type VarReader } from "../../lib/variables.ts";
 import { compileTimestampTemplate, DEFAULT_TIMESTAMP_TEMPLATE } from "./encode.ts";
-import { type ColumnSpec, keyExpressionProblem, parseSchema, quoteIdentifier } from "./schema.ts";
+import {
+  type ClusterTables,
+  type ColumnSpec,
+  keyExpressionProblem,
+  parseSchema,
+  quoteIdentifier,
+} from "./schema.ts";
 
 /** The resolved ClickHouse configuration; each field names its variable. */
 export interface ClickHouseConfig {
@@ -40,7 +46,7 @@ export interface ClickHouseConfig {
    * The cluster of the servers' `remote_servers` (`CLICKHOUSE_CLUSTER`), and
    * the tables made on it; `undefined` for one server.
    */
-  cluster?: ClusterConfig;
+  cluster?: ClusterTables;
   /** Database name (`CLICKHOUSE_DB`). */
   database: string;
   /** Table name (`CLICKHOUSE_TABLE`). */
@@ -74,20 +80,6 @@ export interface ClickHouseConfig {
    * it is the default, in which case every pmacct form is read.
    */
   timestampTemplate?: string;
-}
-
-/** A ClickHouse cluster: a Distributed table over a ReplicatedMergeTree table on each shard. */
-export interface ClusterConfig {
-  /** The cluster's name in `remote_servers` (`CLICKHOUSE_CLUSTER`). */
-  name: string;
-  /** The table on each shard (`CLICKHOUSE_LOCAL_TABLE`). */
-  localTable: string;
-  /** The ZooKeeper path of the local table (`CLICKHOUSE_REPLICA_PATH`). */
-  replicaPath: string;
-  /** The replica's name (`CLICKHOUSE_REPLICA_NAME`). */
-  replicaName: string;
-  /** The Distributed table's sharding key (`CLICKHOUSE_SHARDING_KEY`). */
-  shardingKey: string;
 }
 
 /** Every variable the ClickHouse sink reads. */
@@ -385,7 +377,7 @@ export function parseClickHouseConfig(
   }
 
   const localTable = v.CLICKHOUSE_LOCAL_TABLE || `${v.CLICKHOUSE_TABLE}_local`;
-  const cluster: ClusterConfig | undefined = v.CLICKHOUSE_CLUSTER === "" ? undefined : {
+  const cluster: ClusterTables | undefined = v.CLICKHOUSE_CLUSTER === "" ? undefined : {
     name: v.CLICKHOUSE_CLUSTER,
     localTable,
     replicaPath: v.CLICKHOUSE_REPLICA_PATH ||

@@ -727,17 +727,21 @@ function onCluster(cluster: string | undefined): string {
   return cluster === undefined ? "" : ` ON CLUSTER ${quoteIdentifier(cluster)}`;
 }
 
-/** Where a cluster's tables go: what {@link createTableSql} and {@link createDistributedSql} need. */
+/**
+ * A ClickHouse cluster and its tables: a Distributed table over a
+ * ReplicatedMergeTree table on each shard. What {@link createTableSql} and
+ * {@link createDistributedSql} need, as the configuration resolves it.
+ */
 export interface ClusterTables {
-  /** The cluster's name in `remote_servers`. */
+  /** The cluster's name in `remote_servers` (`CLICKHOUSE_CLUSTER`). */
   name: string;
-  /** The ReplicatedMergeTree table on each shard. */
+  /** The ReplicatedMergeTree table on each shard (`CLICKHOUSE_LOCAL_TABLE`). */
   localTable: string;
-  /** Its ZooKeeper path (macros such as `{shard}` allowed). */
+  /** Its ZooKeeper path, macros such as `{shard}` allowed (`CLICKHOUSE_REPLICA_PATH`). */
   replicaPath: string;
-  /** The replica's name in it (`{replica}`). */
+  /** The replica's name in it (`CLICKHOUSE_REPLICA_NAME`, `{replica}`). */
   replicaName: string;
-  /** The Distributed table's sharding key, an expression already checked. */
+  /** The Distributed table's sharding key, an expression already checked (`CLICKHOUSE_SHARDING_KEY`). */
   shardingKey: string;
 }
 
