@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shell helpers shared by scripts/services.sh and scripts/influxdb2.sh, which
 # source this file after setting SCRIPT_NAME (for messages), HOST (the
-# loopback address they serve on) and APT_UPDATED=0.
+# loopback address they serve on) and APT_UPDATED=0; scripts/setup.sh
+# sources it for the time, version and as_root helpers only.
 
 log() { printf '%s\n' "$*" >&2; }
 die() {
@@ -19,6 +20,16 @@ now_us() {
 elapsed_since() {
   local d=$(($(now_us) - $1))
   printf '%d.%d' $((d / 1000000)) $((d / 100000 % 10))
+}
+
+# True when version $1 ("1.26.8", "go1.19.8", "1.95.0-nightly") is at
+# least major.minor $2 ("1.23").
+version_at_least() {
+  local have=${1#go} want=$2
+  local hmaj=${have%%.*} hmin=${have#*.} wmaj=${want%%.*} wmin=${want#*.}
+  hmin=${hmin%%[!0-9]*}
+  [[ $hmaj =~ ^[0-9]+$ && $hmin =~ ^[0-9]+$ ]] || return 1
+  ((hmaj > wmaj || (hmaj == wmaj && hmin >= wmin)))
 }
 
 # apt-get and friends need root; use sudo when not root (CI runners often are).

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# sluice end to end on the local services, for a first look (`deno task demo`):
+# sluice end to end on the local services, for a first look, from a fresh
+# clone (`deno task demo` runs it too):
 #
+#   0. install what is missing (scripts/setup.sh demo: Node.js and npm when
+#      there is no npm, the pinned Deno, a Java runtime, ClickHouse, the
+#      Kafka jars; about a second when everything is there)
 #   1. start a local Kafka broker and ClickHouse (scripts/services.sh start)
 #   2. create a fresh Kafka topic
 #   3. start sluice in the background, pointed at both
@@ -22,9 +26,8 @@ set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
-if [[ -x $REPO_DIR/tools/deno/node_modules/.bin/deno ]]; then
-  PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
-fi
+bash scripts/setup.sh demo
+PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 
 DEMO_DIR=${DEMO_DIR:-}
 RUN_ID=$(date +%s)
@@ -61,7 +64,7 @@ info() { printf '   %s\n' "$*"; }
 
 fail() {
   printf '\n%sdemo failed:%s %s\n' "$RED" "$PLAIN" "$*" >&2
-  if [[ -s $LOG_FILE ]]; then
+  if [[ -s ${LOG_FILE:-} ]]; then
     printf -- '---- last lines of the sluice log (%s)\n' "$LOG_FILE" >&2
     tail -n 15 "$LOG_FILE" >&2
   fi
@@ -139,7 +142,7 @@ feed() { deno run -A --config deno.json scripts/demo_feed.ts --brokers "$KAFKA" 
 
 # ------------------------------------------------------------------- steps
 
-command -v deno >/dev/null || fail "deno is not on PATH (expected in tools/deno)"
+command -v deno >/dev/null || fail "no deno in tools/deno/node_modules/.bin after scripts/setup.sh demo"
 command -v curl >/dev/null || fail "curl is needed"
 if [[ -n $DEMO_DIR ]]; then
   rm -rf "$DEMO_DIR"

@@ -8,9 +8,13 @@
 # Rust library libflux, which InfluxData's pkg-config wrapper
 # (github.com/influxdata/pkg-config) builds with cargo from the flux Go
 # module's Rust sources (crates from the crate registry). Built without the
-# UI assets. About 4 minutes on 2 cores from empty caches (they grow by
-# 1.6 GB of Go modules and 55 MB of crates); the binary (~90 MB) is kept in
-# <state>/bin/ and the build tree (~1.4 GB) is removed.
+# UI assets. About 6 minutes on 2 cores from empty caches (seen: 369 s,
+# of which 77 s fetching Go modules and building the pkg-config wrapper,
+# 292 s of go build with cargo inside; the caches grow by 1.6 GB of Go
+# modules and 55 MB of crates); the binary (~90 MB) is kept in <state>/bin/,
+# each build's time is added to <state>/logs/build-times.log, and the build
+# tree (~1.4 GB) is removed.
+# Once the binary is there, install needs neither Go nor cargo.
 #
 # Two things make the 2023-era Flux sources build with today's Rust:
 #   - flux pins Rust 1.72 in rust-toolchain.toml, which rustup cannot fetch
@@ -19,8 +23,9 @@
 #     more: a RUSTC_WRAPPER caps lints at "warn" (for the host build-script
 #     crates too, which RUSTFLAGS does not reach when cargo gets --target).
 #
-# Usage: scripts/influxdb2.sh install|start|stop|status|env
-#   install  build influxd if <state>/bin has none (progress on stderr)
+# Usage: scripts/influxdb2.sh install|start|stop|status|env|toolchain|packages
+#   install  build influxd if <state>/bin has none (progress on stderr),
+#            installing the build toolchain first when it is missing
 #   start    install if needed, start in the background, wait until ready,
 #            run the initial setup once (user sluice / sluice-secret, org
 #            sluice, bucket sluice, operator token sluice-token), then print
@@ -29,10 +34,22 @@
 #   status   one line; exit 3 if not running
 #   env      print the client variables only:
 #            SLUICE_INFLUXDB2_URL, _ORG, _BUCKET, _TOKEN
+#   toolchain  install the build toolchain (below), unless influxd is built
+#   packages   print the Debian packages install would apt-get (one line,
+#            empty once influxd is built): scripts/setup.sh installs them
+#            with its own in one apt-get run
 #
-# Needs: go >= 1.23 (GOTOOLCHAIN=local: nothing is downloaded for it),
-# cargo/rustc >= 1.72 (rustup), a C compiler, pkg-config, curl (the last
-# three from apt-get when missing).
+# The build toolchain, each part installed when missing:
+#   - Go >= 1.23: the go on PATH when it is new enough, else Go
+#     $SLUICE_GO_TOOLCHAIN_VERSION in <root>/toolchains/go<version>: the
+#     module golang.org/toolchain, which any go command (Debian 12's
+#     golang-go 1.19 too, apt-get installed when there is no go at all)
+#     fetches from the Go module proxy with `go mod download`;
+#   - cargo and rustc >= 1.72: the ones on PATH when new enough, else
+#     Debian's rustc-web and cargo-web (Debian 12's plain rustc is 1.63);
+#   - a C compiler, pkg-config, curl: from apt-get.
+# The build itself runs with GOTOOLCHAIN=local: Go downloads no other
+# toolchain on its own.
 #
 # Settings (environment):
 #   SLUICE_SERVICES_DIR              state root (<repo>/.services); this
@@ -40,6 +57,8 @@
 #   SLUICE_INFLUXDB2_PORT            18087 (HTTP, 127.0.0.1)
 #   SLUICE_INFLUXDB2_VERSION         v2.7.12 (a version of the Go module)
 #   SLUICE_INFLUXDB2_RUST_TOOLCHAIN  stable (rustup toolchain for libflux)
+#   SLUICE_GO_TOOLCHAIN_VERSION      1.26.8 (the Go fetched when the go on
+#                                    PATH is missing or older than 1.23)
 #   SLUICE_INFLUXDB2_KEEP_BUILD      1 keeps <state>/build (Go cache, cargo
 #                                    target) after a successful install
 #   SLUICE_SERVICES_TIMEOUT          90 (seconds to wait for a start)
@@ -57,6 +76,12 @@ VERSION=${SLUICE_INFLUXDB2_VERSION:-v2.7.12}
 [[ $VERSION == v* ]] || VERSION=v$VERSION
 RUST_TOOLCHAIN=${SLUICE_INFLUXDB2_RUST_TOOLCHAIN:-stable}
 KEEP_BUILD=${SLUICE_INFLUXDB2_KEEP_BUILD:-0}
+GO_MIN=1.23
+RUST_MIN=1.72
+GO_TOOLCHAIN_VERSION=${SLUICE_GO_TOOLCHAIN_VERSION:-1.26.8}
+GO_TOOLCHAIN_VERSION=${GO_TOOLCHAIN_VERSION#go}
+TOOLCHAINS_DIR=$SERVICES_DIR/toolchains
+GO_DIR=$TOOLCHAINS_DIR/go$GO_TOOLCHAIN_VERSION
 START_TIMEOUT=${SLUICE_SERVICES_TIMEOUT:-90}
 STOP_TIMEOUT=${SLUICE_SERVICES_STOP_TIMEOUT:-30}
 
@@ -132,23 +157,105 @@ run_logged() {
 
 # ---------------------------------------------------------------- install
 
-check_tools() {
-  command -v go >/dev/null ||
-    die "go not found: building influxd needs Go >= 1.23 (Debian 12's golang is too old)"
-  local gov
-  gov=$(GOTOOLCHAIN=local go env GOVERSION)
-  gov=${gov#go}
-  local major=${gov%%.*} rest=${gov#*.}
-  local minor=${rest%%.*}
-  ((major > 1 || (major == 1 && minor >= 23))) ||
-    die "go $gov is too old: influxd $VERSION needs Go >= 1.23"
-  command -v cargo >/dev/null ||
-    die "cargo not found: building libflux needs Rust >= 1.72 (rustup)"
-  local missing=()
-  command -v cc >/dev/null || missing+=(gcc libc6-dev)
-  command -v pkg-config >/dev/null || missing+=(pkg-config)
-  command -v curl >/dev/null || missing+=(curl ca-certificates)
+# The version of go $1 ("1.26.8"), empty when it does not run.
+go_version() {
+  local v
+  v=$(GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null) || return 0
+  printf '%s' "${v#go}"
+}
+
+# The version cargo $1 or rustc $1 prints ("cargo 1.95.0 (...)": 1.95.0).
+rust_version() {
+  "$1" --version 2>/dev/null | awk 'NR == 1 { print $2 }' || true
+}
+
+# True when the go on PATH can build influxd.
+path_go_ok() {
+  command -v go >/dev/null && version_at_least "$(go_version go)" "$GO_MIN"
+}
+
+# True when cargo and rustc in directory $1 (or on PATH, with no $1) can
+# build libflux.
+rust_ok() {
+  local dir=${1:+$1/}
+  version_at_least "$(rust_version "${dir}cargo")" "$RUST_MIN" &&
+    version_at_least "$(rust_version "${dir}rustc")" "$RUST_MIN"
+}
+
+# The Rust packages to install: rustc-web and cargo-web (Debian 12, whose
+# plain rustc is 1.63), unless the package lists know rustc but no
+# rustc-web (a later Debian).
+rust_packages() {
+  if apt-cache show rustc >/dev/null 2>&1 && ! apt-cache show rustc-web >/dev/null 2>&1; then
+    printf '%s\n' rustc cargo
+  else
+    printf '%s\n' rustc-web cargo-web
+  fi
+}
+
+# Prints the Debian packages that the toolchain still lacks, one a line.
+missing_packages() {
+  path_go_ok || [[ -x $GO_DIR/bin/go ]] || command -v go >/dev/null || echo golang-go
+  rust_ok || rust_ok /usr/bin || rust_packages
+  command -v cc >/dev/null || printf '%s\n' gcc libc6-dev
+  command -v pkg-config >/dev/null || echo pkg-config
+  command -v curl >/dev/null || printf '%s\n' curl ca-certificates
+}
+
+# Fetches Go $GO_TOOLCHAIN_VERSION into $GO_DIR with the go on PATH (any
+# version that knows modules): the toolchain module's files arrive
+# read-only and without execute bits, as the go command's own toolchain
+# switch gets them, and are made runnable the same way.
+fetch_go() {
+  local t0 tmp goos goarch mod json dir
+  t0=$(now_us)
+  goos=$(GOTOOLCHAIN=local go env GOOS)
+  goarch=$(GOTOOLCHAIN=local go env GOARCH)
+  mod=golang.org/toolchain@v0.0.1-go$GO_TOOLCHAIN_VERSION.$goos-$goarch
+  log "Fetching Go $GO_TOOLCHAIN_VERSION ($mod) with $(command -v go) $(go_version go) from the Go module proxy into $GO_DIR ..."
+  tmp=$TOOLCHAINS_DIR/.download
+  [[ -d $tmp ]] && chmod -R u+w "$tmp" && rm -rf "$tmp"
+  mkdir -p "$tmp/work"
+  # Outside any module, in a module cache of its own that is dropped after.
+  json=$(cd "$tmp/work" && GOTOOLCHAIN=local GOFLAGS='' GOPATH=$tmp/gopath GOMODCACHE=$tmp/mod \
+    go mod download -json "$mod" 2>&1) ||
+    die "go mod download $mod failed: $json"
+  dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$json")
+  [[ -n $dir && -f $dir/bin/go ]] || die "go mod download $mod gave no Go: $json"
+  chmod -R u+w "$dir"
+  chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
+  rm -rf "$GO_DIR"
+  mv "$dir" "$GO_DIR"
+  chmod -R u+w "$tmp"
+  rm -rf "$tmp"
+  [[ $(go_version "$GO_DIR/bin/go") == "$GO_TOOLCHAIN_VERSION" ]] ||
+    die "$GO_DIR/bin/go does not run as Go $GO_TOOLCHAIN_VERSION"
+  log "  Go $GO_TOOLCHAIN_VERSION in $GO_DIR ($(du -sh "$GO_DIR" | cut -f1), $(elapsed_since "$t0") s)"
+}
+
+# Installs what the build lacks and puts it first on PATH (for this
+# process: callers run it in the build's subshell, or for "toolchain").
+toolchain() {
+  local t0 missing
+  t0=$(now_us)
+  mapfile -t missing < <(missing_packages)
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  # Rust first: /usr/bin in front must not hide the Go put in front next.
+  if ! rust_ok; then
+    # Debian's rustc-web behind an older cargo earlier on PATH (rustup's).
+    rust_ok /usr/bin ||
+      die "cargo/rustc $(rust_version cargo) are older than $RUST_MIN and Debian's are too: update them (rustup update stable), or apt-get install $(rust_packages | tr '\n' ' ')"
+    PATH=/usr/bin:$PATH
+  fi
+  if ! path_go_ok; then
+    [[ -x $GO_DIR/bin/go ]] || fetch_go
+    PATH=$GO_DIR/bin:$PATH
+    path_go_ok ||
+      die "$GO_DIR/bin/go is not Go >= $GO_MIN: remove $GO_DIR and run bash scripts/influxdb2.sh toolchain"
+  fi
+  command -v cc >/dev/null || die "no C compiler (cc) after installing gcc"
+  command -v pkg-config >/dev/null || die "pkg-config not found after installing it"
+  log "Build toolchain: go $(go_version go) ($(command -v go)), cargo $(rust_version cargo) ($(command -v cargo)), rustc $(rust_version rustc), $(cc --version | head -n1) ($(elapsed_since "$t0") s)"
 }
 
 cmd_install() {
@@ -156,13 +263,29 @@ cmd_install() {
     log "influxd $VERSION already built: $BIN"
     return 0
   fi
-  # A subshell: the build's Go/cargo settings stay out of the server's
-  # environment when start installs first.
-  (build)
+  # A subshell: the build's PATH and Go/cargo settings stay out of the
+  # server's environment when start installs first.
+  (
+    toolchain
+    build
+  )
+}
+
+cmd_toolchain() {
+  if [[ -x $BIN ]]; then
+    log "influxd $VERSION already built ($BIN): no build toolchain needed"
+    return 0
+  fi
+  toolchain
+}
+
+cmd_packages() {
+  [[ -x $BIN ]] && return 0
+  missing_packages | tr '\n' ' ' | sed 's/ $//'
+  echo
 }
 
 build() {
-  check_tools
   local t0 src gomod pkgver
   t0=$(now_us)
   mkdir -p "$BIN_DIR" "$LOG_DIR"
@@ -222,7 +345,12 @@ EOF
     rm -rf "$BUILD_DIR"
     log "  build tree removed ($size)"
   fi
-  log "influxd $VERSION built in $(elapsed_since "$t0") s: $BIN ($(du -h "$BIN" | cut -f1))"
+  local took
+  took=$(elapsed_since "$t0")
+  printf '%s influxd %s built in %s s (go %s, cargo %s, %s cores)\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "$VERSION" "$took" "$(go_version go)" "$(rust_version cargo)" "$(nproc 2>/dev/null || echo ?)" \
+    >>"$LOG_DIR/build-times.log"
+  log "influxd $VERSION built in $took s: $BIN ($(du -h "$BIN" | cut -f1))"
 }
 
 # ------------------------------------------------------------------ start
@@ -411,13 +539,15 @@ main() {
   local action=$1
   # One install/start/stop at a time (a lock of its own: a build takes
   # minutes and must not hold up services.sh).
-  if [[ $action == @(start|stop|install) ]] && command -v flock >/dev/null; then
+  if [[ $action == @(start|stop|install|toolchain) ]] && command -v flock >/dev/null; then
     mkdir -p "$STATE_DIR"
     exec 9>"$STATE_DIR/.lock"
     flock -w $((START_TIMEOUT + STOP_TIMEOUT + 1800)) 9 || die "could not lock $STATE_DIR/.lock"
   fi
   case $action in
     install) cmd_install ;;
+    toolchain) cmd_toolchain ;;
+    packages) cmd_packages ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
