@@ -80,7 +80,9 @@ async function main(args: string[]): Promise<number> {
     }
   }
   const time = new TimeReader(config.timeZone, { window: config.recordTime });
-  const deps = { time, log, input: config.decoder.module.kind };
+  // Made before the sink, which may have metrics of its own (a cluster's shards).
+  const metrics = new Metrics();
+  const deps = { time, log, input: config.decoder.module.kind, metrics };
   const sink = config.sink.module.create(config.sink.config, deps);
   const policy = new RetryPolicy(config.retry);
 
@@ -104,7 +106,6 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
-  const metrics = new Metrics();
   const dryRun = flags.dryRun;
   // /healthz and sluice_sink_up tell the truth from the first second: nothing is connected yet.
   if (!dryRun) metrics.sinkReachable(sink.name, false, "not connected yet");

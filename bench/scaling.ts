@@ -3,8 +3,9 @@
  * 20-column records (default 200,000) in a topic of 6 partitions, read by 1,
  * 2 and 3 sluice processes of one consumer group, written into one
  * ClickHouse 18.16 (the `clickhouse` service: 1 shard) and into the local
- * cluster (`clickhouse-cluster`: 2 shards x 2 replicas, through the
- * Distributed table). For each it prints the records/s from the first spawn
+ * cluster (`clickhouse-cluster`: 2 shards x 2 replicas), through the
+ * Distributed table and straight to each shard's local table
+ * (`CLICKHOUSE_WRITE_PATH=direct`). For each it prints the records/s from the first spawn
  * until every row is in, the CPU seconds of all the sluice processes, that
  * per million records, and the servers' CPU seconds meanwhile.
  *
@@ -13,7 +14,9 @@
  *
  * ```sh
  * bash scripts/services.sh start kafka clickhouse clickhouse-cluster
- * deno run -A bench/scaling.ts [--records 200000] [--instances 1,2,3]
+ * deno run -A bench/scaling.ts [--records 200000] [--instances 1,2,3] [--batch 10000] \
+ *   [--settle 15] \
+ *   [--targets "1 shard,2 shards,2 shards direct"]
  * ```
  *
  * @module
@@ -47,15 +50,20 @@ interface Result {
   serverCpu: number;
 }
 
+/** Where the rows go. */
+const TARGETS = ["1 shard", "2 shards", "2 shards direct"] as const;
+type Target = typeof TARGETS[number];
+
 async function run(
-  target: "1 shard" | "2 shards",
+  target: Target,
   instances: number,
   topic: string,
   n: number,
+  batch: number,
 ): Promise<Result> {
   const id = `${Date.now()}`;
   const database = `scaling_${id}`;
-  const cluster = target === "2 shards";
+  const cluster = target !== "1 shard";
   const env = sluiceEnv({
     KAFKA_BOOTSTRAP_SERVERS: KAFKA,
     KAFKA_TOPIC: topic,
@@ -66,10 +74,11 @@ async function run(
     CLICKHOUSE_TABLE: "flows",
     CLICKHOUSE_DATA_SCHEMA: SCHEMAS[20],
     CLICKHOUSE_ORDER_BY: ORDER_BY,
-    CLICKHOUSE_MAX_SAMPLES_PER_SEND: "10000",
+    CLICKHOUSE_MAX_SAMPLES_PER_SEND: String(batch),
     CLICKHOUSE_MAX_TIME_TO_SEND: "1",
     PROMETHEUS_CLIENT_PORT: "0",
     ...(cluster ? { CLICKHOUSE_CLUSTER: "sluice" } : {}),
+    ...(target === "2 shards direct" ? { CLICKHOUSE_WRITE_PATH: "direct" } : {}),
   });
   const servers =
     (cluster
@@ -113,16 +122,29 @@ async function main(): Promise<number> {
     options: {
       records: { type: "string", default: "200000" },
       instances: { type: "string", default: "1,2,3" },
+      targets: { type: "string", default: TARGETS.join(",") },
+      batch: { type: "string", default: "10000" },
+      settle: { type: "string", default: "15" },
     },
   });
+  const targets = values.targets.split(",").map((t) => t.trim());
+  for (const t of targets) {
+    if (!(TARGETS as readonly string[]).includes(t)) {
+      throw new Error(`Cannot measure target ${JSON.stringify(t)}: one of ${TARGETS.join(", ")}`);
+    }
+  }
   const n = Number(values.records);
+  const batch = Number(values.batch);
+  const settle = Number(values.settle);
   const counts = values.instances.split(",").map(Number);
   const topic = `scaling-${Date.now()}`;
   await freshTopic(KAFKA, topic, 6, n);
   const results: Result[] = [];
-  for (const target of ["1 shard", "2 shards"] as const) {
+  for (const target of targets as Target[]) {
     for (const instances of counts) {
-      const result = await run(target, instances, topic, n);
+      // The servers merge and clean up after the last run: not on this one's clock.
+      if (results.length > 0) await sleep(settle * 1000);
+      const result = await run(target, instances, topic, n, batch);
       writeStdout(
         `${target}, ${instances} instance(s): ${num(n / result.seconds)} records/s, ` +
           `sluice CPU ${num(result.cpu, 2)} s\n`,
@@ -131,7 +153,7 @@ async function main(): Promise<number> {
     }
   }
   writeStdout(
-    `\n${num(n)} 20-column records, 6 partitions, 10,000 rows per batch, ` +
+    `\n${num(n)} 20-column records, 6 partitions, ${num(batch)} rows per batch, ` +
       `${navigator.hardwareConcurrency} CPU cores shared by all:\n\n` +
       table(
         [

@@ -88,6 +88,12 @@ export class Metrics {
   readonly assignedPartitions: client.Gauge;
   /** Joins of the consumer group after the first one. */
   readonly rebalances: client.Counter;
+  /** Per shard of a ClickHouse cluster: 1 when it took the last write or answered, else 0. */
+  readonly clickhouseShardUp: client.Gauge<"shard">;
+  /** Rows a ClickHouse shard acknowledged (direct writes). */
+  readonly clickhouseShardRows: client.Counter<"shard">;
+  /** Failed writes to a ClickHouse shard, or probes of a shard none of whose servers answered. */
+  readonly clickhouseShardErrors: client.Counter<"shard">;
 
   /** @param clock Milliseconds clock of the states' `since`, injected by tests. */
   constructor(clock: () => number = Date.now) {
@@ -277,6 +283,26 @@ export class Metrics {
     this.rebalances = new client.Counter({
       name: "sluice_kafka_rebalances_total",
       help: "Joins of the consumer group after the first one (rebalances, rejoins)",
+      registers,
+    });
+    this.clickhouseShardUp = new client.Gauge({
+      name: "sluice_clickhouse_shard_up",
+      help: "With CLICKHOUSE_CLUSTER, per shard (shard_num): 1 when the shard took the last " +
+        "write or one of its servers answered after a failed write, 0 when not",
+      labelNames: ["shard"],
+      registers,
+    });
+    this.clickhouseShardRows = new client.Counter({
+      name: "sluice_clickhouse_shard_rows_total",
+      help: "With CLICKHOUSE_WRITE_PATH=direct: rows each shard acknowledged",
+      labelNames: ["shard"],
+      registers,
+    });
+    this.clickhouseShardErrors = new client.Counter({
+      name: "sluice_clickhouse_shard_errors_total",
+      help: "With CLICKHOUSE_CLUSTER: failed writes to a shard (direct), or probes after a " +
+        "failed write that found none of the shard's servers answering (distributed)",
+      labelNames: ["shard"],
       registers,
     });
     client.collectDefaultMetrics({ register: this.registry });

@@ -282,6 +282,8 @@ export interface SinkDeps {
   log: Logger;
   /** What the configured decoder produces (one of the sink's `inputs`); unset: `flows`. */
   input?: RecordKind;
+  /** The metrics, for a sink's own (a ClickHouse cluster's shards); unset in workers and tests. */
+  metrics?: Metrics;
 }
 
 /** A backend as the registry knows it. */

@@ -186,7 +186,16 @@ export const CLICKHOUSE = declareVariables("ClickHouse", {
     default: "",
     doc: "With CLICKHOUSE_CLUSTER: the Distributed table's sharding key; empty: cityHash64 of " +
       "every schema column, so that a batch sent again splits into the same blocks per shard " +
-      "and the replicas drop the blocks they already hold",
+      "and the replicas drop the blocks they already hold (rand() with direct writes)",
+  },
+  CLICKHOUSE_WRITE_PATH: {
+    type: "enum",
+    choices: ["distributed", "direct"],
+    default: "distributed",
+    doc: "With CLICKHOUSE_CLUSTER: insert into the Distributed table, which splits each batch " +
+      "and waits for every shard, or direct: into each shard's local table, the rows spread " +
+      "evenly by their Kafka position, each shard's part acknowledged on its own (CLICKHOUSE_HOST " +
+      "must list servers of every shard)",
   },
   CLICKHOUSE_MAX_SAMPLES_PER_SEND: {
     type: "int",
@@ -377,6 +386,17 @@ export function parseClickHouseConfig(
   }
 
   const localTable = v.CLICKHOUSE_LOCAL_TABLE || `${v.CLICKHOUSE_TABLE}_local`;
+  const direct = v.CLICKHOUSE_WRITE_PATH === "direct";
+  // Direct writes split the rows themselves, by Kafka position: a key the
+  // Distributed table would split by differently would only mislead.
+  if (direct && !/^(|rand\(\))$/i.test(keys.CLICKHOUSE_SHARDING_KEY.trim())) {
+    reader.problem(
+      "CLICKHOUSE_SHARDING_KEY",
+      keys.CLICKHOUSE_SHARDING_KEY,
+      "must be empty or rand() with CLICKHOUSE_WRITE_PATH=direct, which spreads the rows " +
+        "evenly by their Kafka position; a key of your own needs the distributed path",
+    );
+  }
   const cluster: ClusterTables | undefined = v.CLICKHOUSE_CLUSTER === "" ? undefined : {
     name: v.CLICKHOUSE_CLUSTER,
     localTable,
@@ -384,7 +404,8 @@ export function parseClickHouseConfig(
       `/clickhouse/tables/{shard}/${v.CLICKHOUSE_DB}/${localTable}`,
     replicaName: v.CLICKHOUSE_REPLICA_NAME,
     shardingKey: keys.CLICKHOUSE_SHARDING_KEY ||
-      `cityHash64(${columns.map((c) => quoteIdentifier(c.name)).join(", ")})`,
+      (direct ? "rand()" : `cityHash64(${columns.map((c) => quoteIdentifier(c.name)).join(", ")})`),
+    direct,
   };
   if (cluster !== undefined && localTable === v.CLICKHOUSE_TABLE) {
     reader.problem(

@@ -19,12 +19,21 @@
  * lib/ranges.ts). The sink says so with `pinsRanges`, so the pipeline pins
  * the ranges before the write and forms them again exactly after a crash
  * or a rebalance: a range whose insert had landed is not stored twice.
+ * Into a Replicated table on an older server (a cluster of 18.16 nodes),
+ * ranges are pinned and inserted one by one too, without tokens: a range
+ * formed again is the same block, which the replicas drop by its checksum.
+ *
+ * With `CLICKHOUSE_CLUSTER`, rows go through the Distributed table, or,
+ * with `CLICKHOUSE_WRITE_PATH=direct`, straight to each shard's local
+ * table, split by `shards.ts`; a shard that fails hands its rows back to be
+ * sent again while the others' count as written.
  *
  * @module
  */
 
 import type { ClickHouseSettings } from "@clickhouse/client";
 import type { Logger } from "../../lib/log.ts";
+import type { Metrics } from "../../lib/metrics.ts";
 import { partitionRows, rangeToken } from "../../lib/ranges.ts";
 import {
   allWritten,
@@ -46,6 +55,7 @@ import { answerError, classifyClickHouseError, failureText } from "./classify.ts
 import { ClickHouseClient } from "./client.ts";
 import { CLICKHOUSE, type ClickHouseConfig, parseClickHouseConfig } from "./config.ts";
 import { type ClickHouseRow, compileRowConverter, encodeLines } from "./encode.ts";
+import { placeServers, type ShardMap, shardSlots, splitByShard } from "./shards.ts";
 import {
   createDatabaseSql,
   createDistributedSql,
@@ -73,6 +83,14 @@ interface TableColumn {
   default_kind: string;
 }
 
+/** A shard written directly (`CLICKHOUSE_WRITE_PATH=direct`): its number and its servers. */
+interface ShardWriter {
+  /** `shard_num`, the metric label. */
+  label: string;
+  /** Its servers, failed over in turn. */
+  client: ClickHouseClient;
+}
+
 /** Writes prepared rows into one ClickHouse table. */
 export class ClickHouseSink implements Sink<ClickHouseRow> {
   /** Registry name and `sink` metric label. */
@@ -82,8 +100,20 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   readonly #convert: (record: InputRecord) => PrepareResult<ClickHouseRow>;
   readonly #table: string;
   readonly #client: ClickHouseClient;
+  readonly #metrics: Metrics | undefined;
   #version = "";
   #deduplicate = false;
+  /**
+   * The rows land in a Replicated table on a server without tokens: an
+   * identical block sent again is dropped by its checksum, so ranges are
+   * pinned and inserted one by one all the same.
+   */
+  #replicatedBlocks = false;
+  /** With a cluster: its shards and the servers of each, found by {@link connect}. */
+  #shardMap: ShardMap | undefined;
+  /** With direct writes: one writer per shard, and the split's slot table. */
+  #shards: ShardWriter[] = [];
+  #slots: Uint16Array = new Uint16Array(0);
 
   /**
    * @param config The resolved configuration.
@@ -92,6 +122,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   constructor(config: ClickHouseConfig, deps: SinkDeps) {
     this.#config = config;
     this.#log = deps.log;
+    this.#metrics = deps.metrics;
     this.#client = new ClickHouseClient(config, deps.log);
     this.#convert = compileRowConverter(config.columns, {
       time: deps.time,
@@ -112,7 +143,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
 
   /** Each partition's range is inserted with its own token: see the module documentation. */
   get pinsRanges(): boolean {
-    return this.#deduplicate;
+    return this.#deduplicate || this.#replicatedBlocks;
   }
 
   /**
@@ -183,13 +214,77 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     }
     this.#compareColumns(columns);
     if (this.#deduplicate) this.#deduplicate = await this.#tableDeduplicates();
+    else {this.#replicatedBlocks = (await this.#tableEngine())?.engine.startsWith("Replicated") ??
+        false;}
+    if (cluster !== undefined) await this.#placeShards();
     this.#log.info("Connected to ClickHouse", {
       url: this.#client.url,
       version: versionText,
       table: `${config.database}.${config.table}`,
       columns: config.columns.length,
-      deduplication: this.#deduplicate,
+      deduplication: this.#deduplicate
+        ? "token"
+        : this.#replicatedBlocks
+        ? "checksum of identical blocks"
+        : false,
+      ...(cluster === undefined ? {} : {
+        write_path: cluster.direct ? "direct" : "distributed",
+        shards: this.#shardMap?.shards.map((s) => `${s.num}: ${s.urls.join(" ")}`).join(", "),
+      }),
     });
+  }
+
+  /**
+   * Asks the servers of `CLICKHOUSE_HOST` which shard each is in; with
+   * direct writes, makes one writer per shard, failing over between that
+   * shard's servers.
+   *
+   * @throws {SinkWriteError} `retry` when, with direct writes, a shard has
+   *   no server that answers (one may come back).
+   * @throws {Error} When a server knows no such cluster, or, with direct
+   *   writes, `CLICKHOUSE_HOST` lists no server of a shard.
+   */
+  async #placeShards(): Promise<void> {
+    const config = this.#config;
+    const cluster = config.cluster!;
+    const map = await placeServers(config, this.#log);
+    this.#shardMap = map;
+    for (const { url, error } of map.unplaced) {
+      this.#log.warn("A ClickHouse server does not answer; its shard is not known", {
+        url,
+        error,
+      });
+    }
+    for (const shard of map.shards) {
+      const labels = { shard: String(shard.num) };
+      this.#metrics?.clickhouseShardUp.set(labels, shard.urls.length > 0 ? 1 : 0);
+      this.#metrics?.clickhouseShardErrors.inc(labels, 0);
+      if (cluster.direct) this.#metrics?.clickhouseShardRows.inc(labels, 0);
+    }
+    if (!cluster.direct) return;
+    const missing = map.shards.filter((s) => s.urls.length === 0).map((s) => s.num);
+    if (map.shards.length === 0 || missing.length > 0) {
+      const which = missing.length === 0 ? "any shard" : `shard ${missing.join(", ")}`;
+      const text = `Cannot write directly to ClickHouse cluster "${cluster.name}": no server of ` +
+        `${which} among CLICKHOUSE_HOST`;
+      if (map.unplaced.length === 0) {
+        throw new Error(`${text}; list servers of every shard (direct writes need them all)`);
+      }
+      throw new SinkWriteError(
+        `${text} answers (not answering: ${map.unplaced.map((u) => u.url).join(", ")})`,
+        { action: "retry", errorType: "network" },
+      );
+    }
+    await this.#closeShards();
+    for (const shard of map.shards) {
+      const client = new ClickHouseClient(
+        { ...config, url: shard.urls[0]!, urls: shard.urls },
+        this.#log,
+      );
+      await client.reopen();
+      this.#shards.push({ label: String(shard.num), client });
+    }
+    this.#slots = shardSlots(map.shards);
   }
 
   /**
@@ -224,19 +319,15 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   async write(rows: readonly PreparedRow<ClickHouseRow>[]): Promise<WriteResult> {
     if (rows.length === 0) return allWritten();
     this.#client.requireOpen();
+    if (this.#shards.length > 0) return await this.#writeDirect(rows);
     try {
-      if (!this.#deduplicate) await this.#client.insert(this.#table, rows);
-      else {
-        // One insert per partition's range, each with the range's token; a
-        // retry of the batch sends the same ranges, so the landed ones are dropped.
-        for (const range of partitionRows(rows)) {
-          await this.#client.insert(this.#table, range.rows, rangeToken(range));
-        }
-      }
+      await this.#insertRows(this.#client, this.#table, rows);
+      this.#shardsAnswer();
     } catch (error) {
       const verdict = classifyClickHouseError(error);
       // Another replica may answer: the retry goes there.
       if (verdict.action === "retry" && healsByItself(verdict)) await this.#nextServer();
+      if (verdict.action === "retry") await this.#probeShards();
       throw new SinkWriteError(
         `Cannot insert ${rows.length} row${
           rows.length === 1 ? "" : "s"
@@ -245,6 +336,131 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       );
     }
     return allWritten();
+  }
+
+  /**
+   * Inserts rows into a table: in one insert, or, where the server takes
+   * deduplication tokens, one insert per partition's range, each with the
+   * range's token; a retry of the batch sends the same ranges, so the landed
+   * ones are dropped.
+   *
+   * @param client The server (or shard) to insert through.
+   * @param table The back-quoted `db`.`table`.
+   * @param rows The rows, in order.
+   * @param shard The shard's label, added to each token.
+   * @throws {Error} As the client threw it.
+   */
+  async #insertRows(
+    client: ClickHouseClient,
+    table: string,
+    rows: readonly PreparedRow<ClickHouseRow>[],
+    shard?: string,
+  ): Promise<void> {
+    if (!this.pinsRanges) return await client.insert(table, rows);
+    const suffix = shard === undefined ? "" : `@shard${shard}`;
+    for (const range of partitionRows(rows)) {
+      const token = this.#deduplicate ? rangeToken(range) + suffix : undefined;
+      await client.insert(table, range.rows, token);
+    }
+  }
+
+  /**
+   * Direct writes: splits the rows over the shards ({@link splitByShard})
+   * and inserts each part into its shard's local table, side by side. A
+   * shard that fails keeps its rows: they are handed back to be sent again
+   * (so their offsets are not committed) while the other shards' parts count
+   * as written.
+   *
+   * @param rows The rows, in order.
+   * @returns The rows of the shards that failed, to send again.
+   * @throws {SinkWriteError} When no shard took its part: the failure of one
+   *   of them (one asking to split the batch first).
+   */
+  async #writeDirect(rows: readonly PreparedRow<ClickHouseRow>[]): Promise<WriteResult> {
+    const cluster = this.#config.cluster!;
+    const table = `${quoteIdentifier(this.#config.database)}.${
+      quoteIdentifier(cluster.localTable)
+    }`;
+    const parts = splitByShard(rows.map((r) => r.origin), this.#slots, this.#shards.length);
+    const failures = await Promise.all(parts.map(async (indexes, i) => {
+      if (indexes.length === 0) return undefined;
+      const shard = this.#shards[i]!;
+      const labels = { shard: shard.label };
+      const url = shard.client.url;
+      try {
+        await this.#insertRows(shard.client, table, indexes.map((j) => rows[j]!), shard.label);
+        this.#metrics?.clickhouseShardUp.set(labels, 1);
+        this.#metrics?.clickhouseShardRows.inc(labels, indexes.length);
+        return undefined;
+      } catch (error) {
+        const verdict = classifyClickHouseError(error);
+        this.#metrics?.clickhouseShardErrors.inc(labels);
+        if (verdict.action === "retry") this.#metrics?.clickhouseShardUp.set(labels, 0);
+        if (verdict.action === "retry" && healsByItself(verdict)) {
+          await shard.client.failover().catch((e) =>
+            this.#log.warn("Cannot switch to the next ClickHouse server", { error: e })
+          );
+        }
+        return new SinkWriteError(
+          `Cannot insert ${indexes.length} row${indexes.length === 1 ? "" : "s"} into shard ` +
+            `${shard.label} of ClickHouse cluster "${cluster.name}" (${url}, table ${table}): ` +
+            failureText(error, verdict),
+          { ...verdict, cause: error },
+        );
+      }
+    }));
+    const failed = failures.flatMap((error, i) => error === undefined ? [] : [{ error, i }]);
+    if (failed.length === 0) return allWritten();
+    const someWritten = parts.some((p, i) => p.length > 0 && failures[i] === undefined);
+    if (!someWritten) throw (failed.find((f) => f.error.action === "split") ?? failed[0]!).error;
+    for (const { error, i } of failed) {
+      const label = this.#shards[i]!.label;
+      this.#log.limited(
+        `clickhouse_shard:${label}`,
+        "warn",
+        "A ClickHouse shard failed; its rows wait",
+        {
+          shard: label,
+          rows: parts[i]!.length,
+          error,
+        },
+      );
+    }
+    return { rejected: [], retry: failed.flatMap(({ i }) => parts[i]!).sort((a, b) => a - b) };
+  }
+
+  /** Through the Distributed table: every shard took its part. */
+  #shardsAnswer(): void {
+    for (const shard of this.#shardMap?.shards ?? []) {
+      this.#metrics?.clickhouseShardUp.set({ shard: String(shard.num) }, 1);
+    }
+  }
+
+  /**
+   * After a failed write through the Distributed table: pings each shard's
+   * servers, so that `sluice_clickhouse_shard_up` tells which shard has
+   * none answering.
+   */
+  async #probeShards(): Promise<void> {
+    const config = this.#config;
+    for (const shard of this.#shardMap?.shards ?? []) {
+      let up = false;
+      for (const url of shard.urls) {
+        const probe = new ClickHouseClient({ ...config, url, urls: [url] }, this.#log);
+        up = await probe.ping().catch(() => false);
+        await probe.close();
+        if (up) break;
+      }
+      const labels = { shard: String(shard.num) };
+      this.#metrics?.clickhouseShardUp.set(labels, up ? 1 : 0);
+      if (!up) this.#metrics?.clickhouseShardErrors.inc(labels);
+    }
+  }
+
+  async #closeShards(): Promise<void> {
+    const shards = this.#shards;
+    this.#shards = [];
+    await Promise.all(shards.map((s) => s.client.close()));
   }
 
   /**
@@ -316,6 +532,11 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    */
   async healthcheck(): Promise<boolean> {
     try {
+      if (this.#shards.length > 0) {
+        // Direct writes need every shard.
+        const answers = await Promise.all(this.#shards.map((s) => s.client.ping()));
+        return answers.every(Boolean);
+      }
       return await this.#client.ping();
     } catch {
       return false;
@@ -333,6 +554,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
 
   /** Closes the client's connections. */
   async close(): Promise<void> {
+    await this.#closeShards();
     await this.#client.close();
   }
 
@@ -433,13 +655,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * creates). Otherwise tokens are ignored, which is said once at start.
    */
   async #tableDeduplicates(): Promise<boolean> {
-    // On a cluster the rows land in the local tables.
-    const name = this.#config.cluster?.localTable ?? this.#config.table;
-    const [table] = await this.#select<{ engine: string; engine_full: string }>(
-      `SELECT engine, engine_full FROM system.tables WHERE database = ${
-        quoteString(this.#config.database)
-      } AND name = ${quoteString(name)}`,
-    );
+    const table = await this.#tableEngine();
     if (table === undefined || table.engine.startsWith("Replicated")) return true;
     const window = /non_replicated_deduplication_window\s*=\s*(\d+)/.exec(table.engine_full);
     if (window !== null && Number(window[1]) > 0) return true;
@@ -453,6 +669,17 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
       },
     );
     return false;
+  }
+
+  /** The engine of the table the rows land in: on a cluster, the local table. */
+  async #tableEngine(): Promise<{ engine: string; engine_full: string } | undefined> {
+    const name = this.#config.cluster?.localTable ?? this.#config.table;
+    const [table] = await this.#select<{ engine: string; engine_full: string }>(
+      `SELECT engine, engine_full FROM system.tables WHERE database = ${
+        quoteString(this.#config.database)
+      } AND name = ${quoteString(name)}`,
+    );
+    return table;
   }
 
   async #tableColumns(): Promise<TableColumn[]> {

@@ -743,6 +743,11 @@ export interface ClusterTables {
   replicaName: string;
   /** The Distributed table's sharding key, an expression already checked (`CLICKHOUSE_SHARDING_KEY`). */
   shardingKey: string;
+  /**
+   * Rows go straight to each shard's local table, split by sluice
+   * (`CLICKHOUSE_WRITE_PATH=direct`), instead of through the Distributed table.
+   */
+  direct: boolean;
 }
 
 /**

@@ -249,10 +249,44 @@ Deno.test("parseClickHouseConfig() reads a list of servers and the cluster, with
     replicaPath: "/clickhouse/tables/{shard}/pm/flows_local",
     replicaName: "{replica}",
     shardingKey: "cityHash64(`ip_src`, `bytes`)",
+    direct: false,
   });
+  // Direct writes: the Distributed table (for reads) spreads rows at random, as sluice does.
+  const direct = parse({
+    CLICKHOUSE_HOST: "ch1,ch2",
+    CLICKHOUSE_CLUSTER: "sluice",
+    CLICKHOUSE_WRITE_PATH: "DIRECT",
+  });
+  assertEquals(direct.problems, []);
+  assertEquals(direct.config.cluster?.direct, true);
+  assertStrictEquals(direct.config.cluster?.shardingKey, "rand()");
   // One server: no cluster.
   assertStrictEquals(parse({ CLICKHOUSE_HOST: "ch1" }).config.cluster, undefined);
   assertEquals(parse({ CLICKHOUSE_HOST: "ch1" }).config.urls, ["http://ch1:8123"]);
+});
+
+Deno.test("parseClickHouseConfig() refuses a sharding key of one's own with direct writes, and an unknown write path", () => {
+  const keyed = parse({
+    CLICKHOUSE_HOST: "ch1",
+    CLICKHOUSE_CLUSTER: "sluice",
+    CLICKHOUSE_WRITE_PATH: "direct",
+    CLICKHOUSE_SHARDING_KEY: "cityHash64(ip_src)",
+  }).problems;
+  assertEquals(keyed.map((p) => p.name), ["CLICKHOUSE_SHARDING_KEY"]);
+  assertMatch(keyed[0]!.message, /empty or rand\(\) with CLICKHOUSE_WRITE_PATH=direct/);
+  const random = parse({
+    CLICKHOUSE_HOST: "ch1",
+    CLICKHOUSE_CLUSTER: "sluice",
+    CLICKHOUSE_WRITE_PATH: "direct",
+    CLICKHOUSE_SHARDING_KEY: "rand()",
+  });
+  assertEquals(random.problems, []);
+  const unknown = parse({
+    CLICKHOUSE_HOST: "ch1",
+    CLICKHOUSE_CLUSTER: "sluice",
+    CLICKHOUSE_WRITE_PATH: "local",
+  }).problems;
+  assertEquals(unknown.map((p) => p.name), ["CLICKHOUSE_WRITE_PATH"]);
 });
 
 Deno.test("parseClickHouseConfig() refuses mixed server lists, a sharding key that could reshape the DDL and a local table named as the table", () => {

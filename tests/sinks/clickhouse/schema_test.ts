@@ -426,6 +426,7 @@ Deno.test("On a cluster: the database ON CLUSTER, a ReplicatedMergeTree local ta
     replicaPath: "/clickhouse/tables/{shard}/pm/flows_local",
     replicaName: "{replica}",
     shardingKey: "cityHash64(`ip_src`, `bytes`)",
+    direct: false,
   };
   assertStrictEquals(
     createDatabaseSql("pm", "sluice"),
