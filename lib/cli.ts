@@ -1,6 +1,7 @@
 /**
  * Command-line flags and the `--help` text, generated from the variable
- * table so that help, README and `.env.example` cannot drift apart.
+ * table so that help, docs/configuration.md and `.env.example` cannot
+ * drift apart.
  *
  * @module
  */

@@ -186,8 +186,8 @@ export function commonVariables(registries: Registries) {
       min: 0,
       max: 64,
       doc: "Worker threads that decode and convert records while the main thread fetches, " +
-        "writes and commits; 0: all on the main thread. Worth it from 4 cores on (see the " +
-        "README's performance section)",
+        "writes and commits; 0: all on the main thread. Worth it from 4 cores on (see " +
+        "docs/performance.md)",
     },
     DEAD_LETTER_FILE: {
       type: "output",

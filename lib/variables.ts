@@ -7,8 +7,8 @@
  * A table of declarations ({@link declareVariables}) is all a sink or a
  * decoder writes for its variables: reading, defaults, bounds, readable
  * files, URLs, host:port lists, "only with X" and masking are done here,
- * once, for every table. `--help`, `--check-config`, README and
- * `.env.example` are generated from the same declarations.
+ * once, for every table. `--help`, `--check-config`, docs/configuration.md
+ * and `.env.example` are generated from the same declarations.
  *
  * @module
  */
@@ -47,7 +47,7 @@ export interface VarSpec {
   name: string;
   /** How the raw text is read. */
   type: VarType;
-  /** One-line description for `--help`, README and `.env.example`. */
+  /** One-line description for `--help`, docs/configuration.md and `.env.example`. */
   doc: string;
   /** Which part of sluice reads it, for grouping in help output. */
   group: string;

@@ -14,7 +14,8 @@
  *       [--reason decode,convert,server] [--brokers host:port,...] [--rows] [--dry-run]
  *
  * Brokers default to `KAFKA_BOOTSTRAP_SERVERS`; plaintext only (for TLS or
- * SASL, the kcat line in the README does the same without the de-duplication).
+ * SASL, the kcat line in docs/delivery.md does the same without the
+ * de-duplication).
  *
  * @module
  */

@@ -2,7 +2,7 @@
  * The compose stack (`deploy/compose/docker-compose.yml`) passes a real compose
  * implementation's own check, Debian's `docker-compose config` (no Docker
  * engine runs here, so the stack itself is not started), has the services
- * the README lists, pins every image, mounts files that exist, and gives
+ * docs/operations.md lists, pins every image, mounts files that exist, and gives
  * sluice an environment that sluice's `--check-config` accepts.
  */
 import { parse } from "yaml";

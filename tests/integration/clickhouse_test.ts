@@ -257,7 +257,7 @@ for (const server of CLICKHOUSE_SERVERS) {
       await waitFor(async () => (await sluice.metric("sluice_sink_up")) === 0, "sluice_sink_up 0");
       await new Promise((r) => setTimeout(r, 20_000));
       assert(await sluice.metric("sluice_sink_retries_total") > 0, "writes were retried");
-      // Down wins over stalled (README, "Metrics and health"); the stall is a reason too.
+      // Down wins over stalled (docs/operations.md, "Metrics and health"); the stall is a reason too.
       const health = await healthz();
       assertMatch(health, /^503 /, "/healthz reports the outage");
       const { status, reason } = JSON.parse(health.slice(4));

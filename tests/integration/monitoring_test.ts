@@ -343,7 +343,7 @@ Deno.test("promtool passes the alert rules, their unit tests and the compose sta
   assertEquals(config.code, 0, config.output);
 });
 
-Deno.test("the dashboard names the provisioned Prometheus datasource by uid and shows the metrics the README lists", async () => {
+Deno.test("the dashboard names the provisioned Prometheus datasource by uid and shows the metrics docs/operations.md lists", async () => {
   const text = await Deno.readTextFile(DASHBOARD_JSON);
   assert(!text.includes("${DS"), "no ${DS_...} input variables");
   const dashboard = JSON.parse(text);

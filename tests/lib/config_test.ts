@@ -11,6 +11,7 @@ import { ConfigError, formatWarning, VarReader } from "../../lib/variables.ts";
 import type { ClickHouseConfig } from "../../sinks/clickhouse/config.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
 import { REGISTRIES } from "../../sinks/mod.ts";
+import { CONFIG_PAGE, configReference, generatedPart } from "../../scripts/config_table.ts";
 
 /** The smallest environment an existing pmacct-kafka-clickhouse .env has. */
 const ORIGINAL = {
@@ -193,10 +194,17 @@ Deno.test("parseFlags() reads the flags and refuses unknown ones", () => {
   assertThrows(() => parseFlags(["--frobnicate"]), TypeError);
 });
 
-Deno.test("README documents every variable", async () => {
-  const text = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+Deno.test("docs/configuration.md holds the reference generated from the variable table", async () => {
+  const page = await Deno.readTextFile(CONFIG_PAGE);
+  // deno fmt wraps the generated lines; the words and their order are what must match.
+  const words = (text: string) => text.split(/\s+/).filter((word) => word !== "");
+  const generated = configReference(allVariables(REGISTRIES));
+  assert(
+    words(generatedPart(page)).join(" ") === words(generated).join(" "),
+    "run `deno run -A scripts/config_table.ts --write`",
+  );
   const missing = allVariables(REGISTRIES).map((v) => v.name).filter((name) =>
-    !text.includes(`\`${name}\``)
+    !page.includes(`- \`${name}\``)
   );
   assertEquals(missing, []);
 });

@@ -165,14 +165,16 @@ Deno.test("Metrics exports the runtime metrics under their conventional names, a
   assertEquals(found.get("nodejs_active_handles_all"), "gauge");
 });
 
-Deno.test("README's metrics table lists exactly the families /metrics serves, with their types and labels", async () => {
-  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-  const section = readme.split("\n## Metrics and health\n")[1]!.split("\n## ")[0]!;
-  const rows = section.split("\n").filter((line) => line.startsWith("| `")).map((line) => {
-    const [name, type, labels] = line.split("|").slice(1, 4).map((cell) => cell.trim());
-    return { name: name!.replaceAll("`", ""), type: type!, labels: labels! };
+Deno.test("docs/operations.md lists exactly the families /metrics serves, with their types and labels", async () => {
+  const page = await Deno.readTextFile(new URL("../../docs/operations.md", import.meta.url));
+  const section = page.split("\n## Metrics and health\n")[1]!.split("\n## ")[0]!;
+  // One list item per family, "- `name` (type; labels): meaning", wrapped by deno fmt.
+  const items = section.split(/\n(?=- )/).map((item) => item.replace(/\s+/g, " "));
+  const rows = items.flatMap((item) => {
+    const match = /^- `([a-z_]+\*?)`(?: \((counter|gauge|histogram)(?:; ([^)]+))?\))?: /.exec(item);
+    return match ? [{ name: match[1]!, type: match[2] ?? "", labels: match[3] ?? "" }] : [];
   });
-  assert(rows.length > 20, `the table has ${rows.length} rows`);
+  assert(rows.length > 20, `the list has ${rows.length} families`);
   const prefixes = rows.filter((r) => r.name.endsWith("*")).map((r) => r.name.slice(0, -1));
   assertEquals(prefixes, ["process_", "nodejs_"]);
   const named = new Map(rows.filter((r) => !r.name.endsWith("*")).map((r) => [r.name, r]));
@@ -181,16 +183,16 @@ Deno.test("README's metrics table lists exactly the families /metrics serves, wi
   const undocumented = [...served.keys()].filter((name) =>
     !named.has(name) && !prefixes.some((prefix) => name.startsWith(prefix))
   );
-  assertEquals(undocumented, [], `served, not in the README table: ${undocumented.join(", ")}`);
+  assertEquals(undocumented, [], `served, not in docs/operations.md: ${undocumented.join(", ")}`);
   const unserved = [...named.keys()].filter((name) => !served.has(name));
-  assertEquals(unserved, [], `in the README table, not served: ${unserved.join(", ")}`);
+  assertEquals(unserved, [], `in docs/operations.md, not served: ${unserved.join(", ")}`);
   for (const [name, row] of named) {
     const metric = metrics.registry.getSingleMetric(name) as unknown as { labelNames?: string[] };
     const actual = { type: served.get(name), labels: (metric.labelNames ?? []).join(", ") };
     assertEquals(
       { type: row.type, labels: row.labels },
       actual,
-      `${name}: the README says ${row.type} (${row.labels}), /metrics ${actual.type} (${actual.labels})`,
+      `${name}: docs/operations.md says ${row.type} (${row.labels}), /metrics ${actual.type} (${actual.labels})`,
     );
   }
 });
