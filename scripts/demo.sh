@@ -27,6 +27,10 @@ set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
 bash scripts/setup.sh demo
+# How the hints at the end name Deno: as the caller's PATH finds it, or by
+# its path in the checkout, which needs no PATH change.
+DENO_CMD=tools/deno/node_modules/.bin/deno
+[[ $(command -v deno || true) == "$REPO_DIR/$DENO_CMD" ]] && DENO_CMD=deno
 PATH=$REPO_DIR/tools/deno/node_modules/.bin:$PATH
 
 DEMO_DIR=${DEMO_DIR:-}
@@ -179,7 +183,7 @@ info "Dropped $DB.$TABLE if it was there: sluice creates it at start (CLICKHOUSE
 header "Start sluice in the background"
 cat >"$ENV_FILE" <<EOF
 ## sluice configuration of the demo ($0); rerun with:
-##   deno run -A main.ts --env-file $ENV_FILE
+##   $DENO_CMD run -A main.ts --env-file $ENV_FILE
 SINK=clickhouse
 KAFKA_BOOTSTRAP_SERVERS=$KAFKA
 KAFKA_TOPIC=$TOPIC
@@ -274,7 +278,7 @@ printf '\n%sDemo done in %s s:%s %d flows went Kafka -> sluice -> ClickHouse, 1 
 cat <<EOF
    Query the rows:    curl -sS --data-binary 'SELECT * FROM $DB.$TABLE LIMIT 5 FORMAT PrettyCompact' $CH_URL/
                       (or: clickhouse-client --port $CH_TCP_PORT -q 'SELECT ...')
-   Run sluice again:  deno run -A main.ts --env-file $ENV_FILE
-   Feed more flows:   deno run -A scripts/demo_feed.ts --brokers $KAFKA --topic $TOPIC --records 500
+   Run sluice again:  $DENO_CMD run -A main.ts --env-file $ENV_FILE
+   Feed more flows:   $DENO_CMD run -A scripts/demo_feed.ts --brokers $KAFKA --topic $TOPIC --records 500
    The services keep running; stop them with: bash scripts/services.sh stop
 EOF
