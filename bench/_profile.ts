@@ -415,13 +415,13 @@ const SINK_METHOD_STAGES: Record<string, Stage> = {
 /**
  * An npm package's name and the file's path inside it, from a script URL:
  * `.../node_modules/.deno/kafkajs@2.2.4/node_modules/kafkajs/src/x.js` or
- * Deno's global cache `.../registry.npmjs.org/kafkajs/2.2.4/src/x.js`.
+ * Deno's global cache `.../npm/<registry host>/kafkajs/2.2.4/src/x.js`.
  */
 function npmFile(url: string): { name: string; path: string } | undefined {
   const at = url.lastIndexOf("/node_modules/");
   const local = at < 0 ? null : /^((?:@[^/]+\/)?[^/.][^/]*)\/(.*)$/.exec(url.slice(at + 14));
   if (local) return { name: local[1]!, path: local[2]! };
-  const cached = /\/registry\.npmjs\.org\/((?:@[^/]+\/)?[^/]+)\/[^/]+\/(.*)$/.exec(url);
+  const cached = /\/npm\/[^/]+\/((?:@[^/]+\/)?[^/]+)\/\d[^/]*\/(.*)$/.exec(url);
   return cached ? { name: cached[1]!, path: cached[2]! } : undefined;
 }
 
