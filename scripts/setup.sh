@@ -26,7 +26,7 @@
 #       too): Kafka and OpenSearch jars from Maven, ClickHouse 26.x from
 #       PyPI's chdb-core;
 #     - until influxd is built (scripts/test.sh builds it, once, with
-#       scripts/influxdb2.sh install: about 6 minutes), its build
+#       scripts/influxdb2.sh install: 6 to 7 minutes), its build
 #       toolchain (scripts/influxdb2.sh toolchain): Go >= 1.23, Go 1.26.8
 #       from the Go module proxy into .services/toolchains/ when the go on
 #       PATH is older.

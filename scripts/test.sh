@@ -3,7 +3,7 @@
 #   1. installs what the tests need (scripts/setup.sh: Debian packages,
 #      Deno, the service artifacts; about a second when everything is
 #      there), and builds InfluxDB 2 from source the first time
-#      (scripts/influxdb2.sh install: about 6 minutes, progress on stderr);
+#      (scripts/influxdb2.sh install: 6 to 7 minutes, progress on stderr);
 #   2. starts the local services (reused when running), the three-node
 #      Kafka cluster too (kafka-cluster, for
 #      tests/integration/leader_move_test.ts), the ClickHouse cluster
