@@ -158,6 +158,17 @@ export class ClickHouseClient {
   }
 
   /**
+   * A client with the same settings for other servers of `CLICKHOUSE_HOST`
+   * (one to probe, or a shard's), not opened yet.
+   *
+   * @param urls The servers, the first tried first.
+   * @returns The new client.
+   */
+  forServers(urls: readonly string[]): ClickHouseClient {
+    return new ClickHouseClient({ ...this.#config, url: urls[0]!, urls: [...urls] }, this.#log);
+  }
+
+  /**
    * Throws unless {@link reopen} made a client that was not closed since.
    *
    * @throws {Error} When there is no client.

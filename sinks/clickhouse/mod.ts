@@ -214,8 +214,10 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     }
     this.#compareColumns(columns);
     if (this.#deduplicate) this.#deduplicate = await this.#tableDeduplicates();
-    else {this.#replicatedBlocks = (await this.#tableEngine())?.engine.startsWith("Replicated") ??
-        false;}
+    else {
+      const engine = (await this.#tableEngine())?.engine ?? "";
+      this.#replicatedBlocks = engine.startsWith("Replicated");
+    }
     if (cluster !== undefined) await this.#placeShards();
     this.#log.info("Connected to ClickHouse", {
       url: this.#client.url,
@@ -247,7 +249,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
   async #placeShards(): Promise<void> {
     const config = this.#config;
     const cluster = config.cluster!;
-    const map = await placeServers(config, this.#log);
+    const map = await placeServers(this.#client, cluster.name, config.urls);
     this.#shardMap = map;
     for (const { url, error } of map.unplaced) {
       this.#log.warn("A ClickHouse server does not answer; its shard is not known", {
@@ -277,10 +279,7 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
     }
     await this.#closeShards();
     for (const shard of map.shards) {
-      const client = new ClickHouseClient(
-        { ...config, url: shard.urls[0]!, urls: shard.urls },
-        this.#log,
-      );
+      const client = this.#client.forServers(shard.urls);
       await client.reopen();
       this.#shards.push({ label: String(shard.num), client });
     }
@@ -442,19 +441,23 @@ export class ClickHouseSink implements Sink<ClickHouseRow> {
    * none answering.
    */
   async #probeShards(): Promise<void> {
-    const config = this.#config;
-    for (const shard of this.#shardMap?.shards ?? []) {
-      let up = false;
-      for (const url of shard.urls) {
-        const probe = new ClickHouseClient({ ...config, url, urls: [url] }, this.#log);
-        up = await probe.ping().catch(() => false);
+    const ping = async (url: string): Promise<boolean> => {
+      const probe = this.#client.forServers([url]);
+      try {
+        return await probe.ping();
+      } catch {
+        return false;
+      } finally {
         await probe.close();
-        if (up) break;
       }
+    };
+    // Every server at once: a shard is up when one of its servers answers.
+    await Promise.all((this.#shardMap?.shards ?? []).map(async (shard) => {
+      const up = (await Promise.all(shard.urls.map(ping))).some(Boolean);
       const labels = { shard: String(shard.num) };
       this.#metrics?.clickhouseShardUp.set(labels, up ? 1 : 0);
       if (!up) this.#metrics?.clickhouseShardErrors.inc(labels);
-    }
+    }));
   }
 
   async #closeShards(): Promise<void> {

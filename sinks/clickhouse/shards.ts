@@ -15,10 +15,8 @@
  * @module
  */
 
-import type { Logger } from "../../lib/log.ts";
 import type { RecordOrigin } from "../../lib/record.ts";
-import { ClickHouseClient } from "./client.ts";
-import type { ClickHouseConfig } from "./config.ts";
+import type { ClickHouseClient } from "./client.ts";
 import { quoteString } from "./schema.ts";
 
 /** A shard of the cluster, as `system.clusters` lists it. */
@@ -130,26 +128,30 @@ export function splitByShard(
  * Asks each server of `CLICKHOUSE_HOST` which shard of the cluster it is
  * in, and one of them for the cluster's shards.
  *
- * @param config The configuration, with its cluster.
- * @param log The logger of the probing clients.
+ * @param client The sink's client: its settings and servers (`CLICKHOUSE_HOST`).
+ * @param name The cluster's name (`CLICKHOUSE_CLUSTER`).
+ * @param urls The servers to place.
  * @returns The shards with their servers, and the servers that did not answer.
  * @throws {Error} When a server knows no such cluster, or cannot tell its shard.
  */
-export async function placeServers(config: ClickHouseConfig, log: Logger): Promise<ShardMap> {
-  const name = config.cluster?.name ?? "";
+export async function placeServers(
+  client: ClickHouseClient,
+  name: string,
+  urls: readonly string[],
+): Promise<ShardMap> {
   let shards: PlacedShard[] | undefined;
   const unplaced: ShardMap["unplaced"] = [];
   const placed: Array<{ url: string; num: number }> = [];
-  for (const url of config.urls) {
-    const client = new ClickHouseClient({ ...config, url, urls: [url] }, log);
+  for (const url of urls) {
+    const probe = client.forServers([url]);
     try {
-      await client.reopen();
+      await probe.reopen();
       let own: Array<{ num: number | string }>;
       try {
-        shards ??= (await client.select<{ num: number | string; weight: number | string }>(
+        shards ??= (await probe.select<{ num: number | string; weight: number | string }>(
           shardsSql(name),
         )).map((r) => ({ num: Number(r.num), weight: Number(r.weight), urls: [] }));
-        own = await client.select<{ num: number | string }>(ownShardSql(name));
+        own = await probe.select<{ num: number | string }>(ownShardSql(name));
       } catch (error) {
         unplaced.push({ url, error: error instanceof Error ? error.message : String(error) });
         continue;
@@ -168,7 +170,7 @@ export async function placeServers(config: ClickHouseConfig, log: Logger): Promi
       }
       placed.push({ url, num: Number(own[0]!.num) });
     } finally {
-      await client.close();
+      await probe.close();
     }
   }
   const all = shards ?? [];
